@@ -1,0 +1,150 @@
+"""The one interface every tracker connector implements.
+
+A connector moves tracker records in and out over the tracker's API and nothing else: no
+mapping, no policy. Records travel as a *flat native view*: a dict keyed by the field paths the
+mapping files use (``subject``, ``custom_fields.360001``; ``summary``, ``customfield_10010``;
+``System.Title``, ``Custom.SRNumber``). Each connector translates that view to and from its API.
+"""
+from __future__ import annotations
+
+import abc
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Iterator
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Comments tiersync writes start with this, so that reading them back never copies them again.
+TIERSYNC_COMMENT_MARK = "[tiersync]"
+
+
+@dataclass(frozen=True)
+class RemoteComment:
+    id: str
+    body: str
+    public: bool
+    created_at: datetime
+    author: str | None = None
+
+
+@dataclass(frozen=True)
+class RemoteRecord:
+    """One tracker record as read from the tracker."""
+
+    tracker: str  # connector name from the configuration
+    id: str  # remote id (Zendesk ticket id, Jira issue key, Azure DevOps work item id)
+    version: str  # remote version: updated_at, Jira 'updated', Azure DevOps rev
+    updated_at: datetime  # timezone-aware
+    data: dict[str, Any]  # flat native view keyed by mapping field paths
+    key: str | None = None  # human key where it differs from id
+    url: str | None = None
+    comments: tuple[RemoteComment, ...] = ()
+    idempotency_key: str | None = None  # tiersync marker stored on the record, if any
+
+    @property
+    def ref(self) -> str:
+        return f"{self.tracker}:{self.key or self.id}"
+
+
+@dataclass
+class Page:
+    """One page of changes and the cursor to resume *after* it."""
+
+    records: list[RemoteRecord]
+    cursor: str | None
+    stream: str = "records"
+
+
+@dataclass(frozen=True)
+class OriginRef:
+    """Where a mirror record came from, for the back link a connector creates."""
+
+    tracker: str
+    remote_id: str
+    url: str | None = None
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    public_comments: bool = True
+    internal_comments: bool = True
+    transitions: bool = False  # status changes need workflow transitions
+    optimistic_concurrency: bool = True
+    bulk_update: bool = False
+    state_categories: bool = False
+    max_page_size: int = 100
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class TrackerConfig(BaseModel):
+    """Settings common to every tracker section of the configuration file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str
+    base_url: str
+    mapping: str = Field(description="mapping file: a path, or the name of a shipped mapping")
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    max_attempts: int = Field(default=5, ge=1, le=20)
+    max_wait_seconds: float = Field(default=120.0, gt=0)
+
+
+class Connector(abc.ABC):
+    """Reads and writes one tracker. Implementations live in ``connectors/<kind>.py``."""
+
+    kind: ClassVar[str]
+    config_model: ClassVar[type[TrackerConfig]] = TrackerConfig
+    # Field paths the tracker accepts in a mapping file (checked by ``tiersync check``).
+    field_path_pattern: ClassVar[re.Pattern[str]] = re.compile(r".+")
+
+    def __init__(self, name: str, config: TrackerConfig):
+        self.name = name
+        self.config = config
+
+    @abc.abstractmethod
+    def fetch_changes(self, cursor: str | None) -> Iterator[Page]:
+        """Pages of records changed since ``cursor`` (None: from the configured start)."""
+
+    @abc.abstractmethod
+    def get(self, remote_id: str) -> RemoteRecord:
+        """One record by id; raises NotFound."""
+
+    @abc.abstractmethod
+    def create(self, fields: dict[str, Any], *, idempotency_key: str,
+               origin: OriginRef | None = None) -> RemoteRecord:
+        """Create a record carrying ``idempotency_key`` as a marker, linked back to ``origin``."""
+
+    @abc.abstractmethod
+    def find_by_idempotency_key(self, idempotency_key: str) -> RemoteRecord | None:
+        """The record created with this key, or None when no such create happened."""
+
+    @abc.abstractmethod
+    def update(self, remote_id: str, fields: dict[str, Any], *,
+               expected_version: str | None) -> RemoteRecord:
+        """Write ``fields``; raises Conflict when the record is no longer at ``expected_version``."""
+
+    @abc.abstractmethod
+    def add_comment(self, remote_id: str, body: str, *, public: bool) -> str:
+        """Add a comment (public) or internal note (not public); returns the comment id."""
+
+    @abc.abstractmethod
+    def capabilities(self) -> Capabilities:
+        """What this tracker supports."""
+
+    def check_online(self, field_paths: list[str], values: dict[str, list[Any]]) -> list[str]:
+        """Verify credentials and that the named fields/values exist; returns problems."""
+        return []
+
+    def close(self) -> None:
+        """Release sessions and files."""
+
+
+# kind -> Connector subclass; filled by connectors/__init__.py
+REGISTRY: dict[str, type[Connector]] = {}
+
+
+def register(cls: type[Connector]) -> type[Connector]:
+    REGISTRY[cls.kind] = cls
+    return cls

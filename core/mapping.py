@@ -1,0 +1,311 @@
+"""Declarative mappings between a tracker's flat native view and the escalation model.
+
+A mapping file (``mappings/<tracker>.yaml``) is data an admin edits. It is validated on load;
+every error names the file, the key path inside it and the bad value.
+"""
+from __future__ import annotations
+
+import functools
+from datetime import datetime, timezone
+from enum import Enum
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator,
+                      model_validator)
+
+from core.errors import ConfigError, MappingError
+from core.model import MAPPABLE_FIELDS, Escalation
+from core.transforms import TRANSFORMS, Transform, TransformSpec
+
+Direction = Literal["inbound", "outbound", "both"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FieldMap(_Strict):
+    """How one model field maps to one tracker field path."""
+
+    path: str
+    direction: Direction = "both"
+    owner: bool = False
+    transform: TransformSpec | None = None
+    values: dict[str, Any] | None = None  # tracker value -> model value
+    outbound_values: dict[str, Any] = Field(default_factory=dict)  # model value -> tracker value
+    category_path: str | None = None  # e.g. state category, used when the name is not in values
+    categories: dict[str, Any] = Field(default_factory=dict)  # category -> model value
+    default: Any = None  # model value for a tracker value not in ``values``
+    required: bool = False  # inbound: a record without it fails to map
+
+    @field_validator("transform")
+    @classmethod
+    def _known_transform(cls, spec: TransformSpec | None) -> TransformSpec | None:
+        if spec is not None:
+            TRANSFORMS.build(spec)
+        return spec
+
+    @property
+    def inbound(self) -> bool:
+        return self.direction in ("inbound", "both")
+
+    @property
+    def outbound(self) -> bool:
+        return self.direction in ("outbound", "both")
+
+
+class StartRule(_Strict):
+    """Which unlinked records open a new escalation (absent: none do)."""
+
+    path: str
+    equals: Any = None
+    contains: str | None = None
+    present: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_test(self) -> "StartRule":
+        tests = [self.equals is not None, self.contains is not None, self.present is not None]
+        if sum(tests) != 1:
+            raise ValueError("give exactly one of equals, contains, present")
+        return self
+
+    def matches(self, data: dict[str, Any]) -> bool:
+        value = data.get(self.path)
+        if self.present is not None:
+            return (value not in (None, "", [])) is self.present
+        if self.contains is not None:
+            if isinstance(value, (list, tuple, set)):
+                return self.contains in value
+            return isinstance(value, str) and self.contains in value
+        return value == self.equals
+
+
+class CommentsMap(_Strict):
+    direction: Direction = "both"
+    outbound_public: bool = False  # copies from other trackers land as internal notes
+
+
+class Mapping(_Strict):
+    tracker: str  # connector kind this mapping is written for
+    record_type: str = "record"
+    starts_escalation: StartRule | None = None
+    create_defaults: dict[str, Any] = Field(default_factory=dict)
+    comments: CommentsMap = Field(default_factory=CommentsMap)
+    fields: dict[str, FieldMap]
+
+    # set by load_mapping, not by the file
+    source: str = Field(default="<memory>", exclude=True)
+
+    @field_validator("fields")
+    @classmethod
+    def _known_fields(cls, fields: dict[str, FieldMap]) -> dict[str, FieldMap]:
+        for name in fields:
+            if name not in MAPPABLE_FIELDS:
+                raise ValueError(f"'{name}' is not a field of the escalation model")
+        return fields
+
+    @model_validator(mode="after")
+    def _check_values(self) -> "Mapping":
+        problems = []
+        for name, fmap in self.fields.items():
+            adapter = _model_field_adapter(name)
+            targets = {**(fmap.values or {}), **fmap.categories}
+            for tracker_value, model_value in targets.items():
+                if fmap.transform is None:
+                    try:
+                        adapter.validate_python(model_value)
+                    except ValidationError:
+                        problems.append(
+                            f"fields.{name}.values.{tracker_value}: {model_value!r} is not a valid "
+                            f"value for model field '{name}'")
+        seen: dict[str, str] = {}
+        for name, fmap in self.fields.items():
+            if fmap.outbound and fmap.path in seen:
+                problems.append(f"fields.{name}.path: {fmap.path!r} is already written by "
+                                f"fields.{seen[fmap.path]}")
+            if fmap.outbound:
+                seen[fmap.path] = name
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def owned_fields(self) -> set[str]:
+        return {name for name, fmap in self.fields.items() if fmap.owner}
+
+    # -- inbound -----------------------------------------------------------------------------
+    def to_model(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Map a flat native view to model field values (only fields present and inbound)."""
+        out: dict[str, Any] = {}
+        for name, fmap in self.fields.items():
+            if not fmap.inbound:
+                continue
+            if fmap.path not in data:
+                if fmap.required:
+                    raise MappingError(f"{self.source}: fields.{name}: required path "
+                                       f"'{fmap.path}' is missing from the record")
+                continue
+            out.update(self._inbound_value(name, fmap, data))
+        return out
+
+    def _inbound_value(self, name: str, fmap: FieldMap, data: dict[str, Any]) -> dict[str, Any]:
+        raw = data.get(fmap.path)
+        if raw in (None, "") and fmap.required:
+            raise MappingError(f"{self.source}: fields.{name}: required path '{fmap.path}' is empty")
+        if fmap.values is not None and raw is not None:
+            value = self._lookup(name, fmap, raw, data)
+        else:
+            value = raw
+        if fmap.transform is not None:
+            return _transform(fmap.transform).inbound(name, value)
+        return {name: _coerce(name, value, self.source, fmap.path)}
+
+    def _lookup(self, name: str, fmap: FieldMap, raw: Any, data: dict[str, Any]) -> Any:
+        key = str(raw)
+        if key in fmap.values:
+            return fmap.values[key]
+        lowered = {str(k).lower(): v for k, v in fmap.values.items()}
+        if key.lower() in lowered:
+            return lowered[key.lower()]
+        category = data.get(fmap.category_path) if fmap.category_path else None
+        if category is not None and str(category) in fmap.categories:
+            return fmap.categories[str(category)]
+        if fmap.default is not None:
+            return fmap.default
+        raise MappingError(f"{self.source}: fields.{name}.values: unknown {fmap.path} value "
+                           f"{raw!r}")
+
+    # -- outbound ----------------------------------------------------------------------------
+    def to_tracker(self, escalation: Escalation, only: set[str] | None = None) -> dict[str, Any]:
+        """The flat native view of the outbound fields (optionally only ``only`` model fields)."""
+        out: dict[str, Any] = {}
+        for name, fmap in self.fields.items():
+            if not fmap.outbound or (only is not None and name not in only):
+                continue
+            value = _model_value(escalation, name)
+            if fmap.transform is not None:
+                value = _transform(fmap.transform).outbound(escalation, name, value)
+            value = _plain(value)
+            if fmap.values is not None and value is not None:
+                value = self._reverse(fmap, value)
+            out[fmap.path] = value
+        return out
+
+    @staticmethod
+    def _reverse(fmap: FieldMap, value: Any) -> Any:
+        if str(value) in fmap.outbound_values:
+            return fmap.outbound_values[str(value)]
+        for tracker_value, model_value in fmap.values.items():
+            if _plain(model_value) == value or str(_plain(model_value)) == str(value):
+                return tracker_value
+        return value
+
+    def paths_for(self, names: set[str]) -> set[str]:
+        return {self.fields[n].path for n in names if n in self.fields}
+
+
+_BUILT: dict[str, Transform] = {}
+
+
+def _transform(spec: TransformSpec) -> Transform:
+    key = repr(sorted(spec.items())) if isinstance(spec, dict) else spec
+    if key not in _BUILT:
+        _BUILT[key] = TRANSFORMS.build(spec)
+    return _BUILT[key]
+
+
+def _model_value(escalation: Escalation, name: str) -> Any:
+    if name.startswith("sla."):
+        _, metric, part = name.split(".")
+        for key, value in escalation.sla.items():
+            if key.value == metric:
+                return getattr(value, part)
+        return None
+    return getattr(escalation, name)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+@functools.lru_cache(maxsize=None)
+def _model_field_adapter(name: str) -> TypeAdapter:
+    if name.startswith("sla."):
+        from core.model import SlaMetric
+        return TypeAdapter(SlaMetric.model_fields[name.split(".")[2]].annotation)
+    return TypeAdapter(Escalation.model_fields[name].annotation)
+
+
+def _coerce(name: str, value: Any, source: str, path: str) -> Any:
+    if value is None:
+        return None
+    try:
+        return _model_field_adapter(name).validate_python(value)
+    except ValidationError as exc:
+        reason = exc.errors()[0]["msg"]
+        raise MappingError(f"{source}: fields.{name}: value {value!r} at '{path}' is not valid: "
+                           f"{reason}") from None
+
+
+def coerce_observation(observation: dict[str, Any], source: str = "<observation>") -> dict[str, Any]:
+    """Validate transform outputs against the model's field types."""
+    return {name: _coerce(name, value, source, name) for name, value in observation.items()}
+
+
+# -- loading ---------------------------------------------------------------------------------
+SHIPPED = Path(str(resources.files("mappings")))
+
+
+def resolve_mapping_path(ref: str, base_dir: Path | None = None) -> Path:
+    """A path relative to ``base_dir``, or the name of a shipped mapping ('zendesk')."""
+    candidate = Path(ref)
+    if not candidate.is_absolute() and base_dir is not None:
+        candidate = base_dir / candidate
+    if candidate.exists():
+        return candidate
+    shipped = SHIPPED / (ref if ref.endswith(".yaml") else f"{ref}.yaml")
+    if shipped.exists():
+        return shipped
+    raise ConfigError(f"mapping file not found: {ref}")
+
+
+def load_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+
+
+def format_validation_errors(source: str, exc: ValidationError) -> list[str]:
+    """One line per problem: file, dotted key path, bad value, message."""
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        value = err.get("input")
+        shown = "" if isinstance(value, dict) else f" (value: {value!r})"
+        lines.append(f"{source}: {key}: {err['msg']}{shown}")
+    return lines
+
+
+def load_mapping(path: Path) -> Mapping:
+    data = load_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: (top level): expected a mapping of keys, got {type(data).__name__}")
+    try:
+        mapping = Mapping.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_errors(str(path), exc)) from None
+    mapping.source = str(path)
+    return mapping

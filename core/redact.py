@@ -1,0 +1,79 @@
+"""Redaction of secrets and of passwords found in ticket text.
+
+Seed 003 asks partners to send "Root/Admin Password" and PINs in tickets. Such values must never
+reach a log line or the audit log. Two sources are redacted: the credentials tiersync itself
+loaded (registered by ``core.secrets``) and password-like phrases in free text.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+MASK = "[REDACTED]"
+_SECRETS: set[str] = set()
+
+# "password: hunter2", "root pw = x", "admin password is x", "PIN 1234", "token: abc"
+_KEYWORDS = r"(?:root\s*/\s*admin\s+password|(?:root|admin|administrator)?\s*pass(?:word|wd|phrase)?|pw|pwd|pin(?:\s*number)?|secret|api[\s_-]?key|token)"
+_PHRASE = re.compile(
+    rf"(?P<key>\b{_KEYWORDS})(?P<sep>\s*(?:[:=]|\bis\b|\bwas\b)\s*|\s+)(?P<value>[^\s,;]+)",
+    re.IGNORECASE,
+)
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):(?P<pw>[^@/\s]+)@",
+                              re.IGNORECASE)
+
+
+def register_secret(value: str) -> None:
+    if value and len(value) >= 4:
+        _SECRETS.add(value)
+
+
+def redact_text(text: str) -> str:
+    """``text`` with registered secrets and password-like values masked."""
+    if not text:
+        return text
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    text = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
+
+    def _mask(match: re.Match[str]) -> str:
+        if match["value"] == MASK or (match["sep"].strip() == "" and not _looks_secret(match["value"])):
+            return match.group(0)
+        return f"{match['key']}{match['sep']}{MASK}"
+
+    return _PHRASE.sub(_mask, text)
+
+
+def _looks_secret(word: str) -> bool:
+    """After a bare keyword ('password hunter2!'), mask words that are not plain English."""
+    return bool(re.search(r"\d|[^\w]", word)) and word.lower() not in {"reset", "expired"}
+
+
+def redact(value: Any) -> Any:
+    """Redact strings inside nested dicts/lists (audit payloads)."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact(v) for v in value]
+    return value
+
+
+class RedactingFilter(logging.Filter):
+    """Logging filter that redacts the formatted message before any handler sees it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact_text(message)
+        if cleaned != message or record.args:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def install_log_redaction() -> None:
+    """Attach the redacting filter to every handler of the root logger."""
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
