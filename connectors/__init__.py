@@ -1,0 +1,19 @@
+"""Tracker connectors, one module per tracker, in a plain registry keyed by ``kind``."""
+from __future__ import annotations
+
+import importlib
+
+from connectors.base import REGISTRY, Connector
+
+_MODULES = ("connectors.memory", "connectors.zendesk", "connectors.jira", "connectors.azure_devops")
+
+
+def load_registry() -> dict[str, type[Connector]]:
+    """Import every connector module (each registers itself) and return the registry."""
+    for module in _MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+    return REGISTRY

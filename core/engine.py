@@ -1,0 +1,353 @@
+"""One sync cycle: pull every connector page by page, reconcile, decide, queue, then push.
+
+Each page is one transaction: escalation state, outbox actions, audit entries and the cursor
+commit together, so a crash replays at most the current page, and replaying a page has no
+double effect (links, version checks and outbox de-duplication keys make it idempotent).
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable
+
+from sqlalchemy.engine import Connection
+
+from connectors.base import Connector, Page, RemoteRecord
+from core.audit import AuditEntry, AuditLog
+from core.decision import Decision, Observation, Policy
+from core.errors import BadRecord, MappingError, TiersyncError
+from core.mapping import Mapping
+from core.model import Comment, Escalation, Link, LinkRole, utcnow
+from core.planner import Planner, idempotency_key, parse_idempotency_key
+from core.reconcile import apply_changes, merge, observe, stamp_field_times
+from core.redact import redact
+from core.store import LinkRow, Store, StoredEscalation, data_hash
+
+log = logging.getLogger("tiersync.engine")
+
+
+@dataclass
+class EngineSettings:
+    max_attempts: int = 8  # an outbox action that failed this often is dead-lettered
+    backoff_seconds: float = 30.0  # first retry delay; doubles per attempt
+    max_backoff_seconds: float = 3600.0
+    outbox_batch: int = 100
+
+
+@dataclass
+class CycleReport:
+    run_id: str
+    dry_run: bool = False
+    pulled: int = 0
+    opened: int = 0
+    changed: int = 0
+    echoes: int = 0
+    ignored: int = 0
+    quarantined: int = 0
+    actions_done: int = 0
+    actions_retrying: int = 0
+    actions_dead: int = 0
+    conflicts: int = 0
+    connector_errors: list[str] = field(default_factory=list)
+    planned: list[dict[str, Any]] = field(default_factory=list)
+    stopped_early: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        data.pop("planned")
+        return data
+
+    @property
+    def exit_code(self) -> int:
+        if self.connector_errors:
+            return 2
+        if self.quarantined or self.actions_dead:
+            return 1
+        return 0
+
+
+class SyncEngine:
+    def __init__(self, store: Store, connectors: dict[str, Connector], mappings: dict[str, Mapping],
+                 policy: Policy, *, settings: EngineSettings | None = None,
+                 clock: Callable[[], datetime] = utcnow):
+        self.store = store
+        self.connectors = connectors
+        self.mappings = mappings
+        self.policy = policy
+        self.settings = settings or EngineSettings()
+        self.clock = clock
+        self.audit = AuditLog()
+        self.owners = _owners(mappings)
+        self.planner = Planner(store, mappings, self.audit)
+        self.planner.clock = clock
+
+    # -- the cycle ------------------------------------------------------------------------------
+    def run_cycle(self, *, dry_run: bool = False, stop: Callable[[], bool] = lambda: False,
+                  run_id: str | None = None) -> CycleReport:
+        report = CycleReport(run_id=run_id or "run-" + uuid.uuid4().hex[:12], dry_run=dry_run)
+        self.planner.run_id = report.run_id
+        with self.store.transaction() as tx:
+            self.store.start_run(tx, report.run_id, "dry-run" if dry_run else "sync", self.clock())
+        for name in self.connectors:
+            if stop():
+                report.stopped_early = True
+                break
+            self.pull(name, report, stop)
+        if not report.stopped_early:
+            self.reevaluate(report, stop)
+        if not dry_run and not report.stopped_early:
+            from core.outbox import OutboxApplier
+            OutboxApplier(self).apply(report, stop)
+        if dry_run:
+            with self.store.transaction() as tx:
+                report.planned = [a.__dict__ for a in self.store.actions(tx, state="pending")]
+        with self.store.transaction() as tx:
+            self.store.finish_run(tx, report.run_id, "ok" if report.exit_code == 0 else "partial",
+                                  report.as_dict(), self.clock())
+        return report
+
+    def pull(self, name: str, report: CycleReport, stop: Callable[[], bool]) -> None:
+        connector = self.connectors[name]
+        with self.store.transaction() as tx:
+            cursor = self.store.get_cursor(tx, name)
+        try:
+            for page in connector.fetch_changes(cursor):
+                self.process_page(name, page, report)
+                if stop():
+                    report.stopped_early = True
+                    return
+        except TiersyncError as exc:
+            report.connector_errors.append(f"{name}: {exc}")
+            log.error("pulling %s failed: %s", name, exc)
+
+    def process_page(self, name: str, page: Page, report: CycleReport) -> None:
+        with self.store.transaction() as tx:
+            self.process_records(tx, name, page.records, report)
+            self.store.set_cursor(tx, name, page.stream, page.cursor, self.clock())
+
+    # -- records --------------------------------------------------------------------------------
+    def process_records(self, tx: Connection, name: str, records: list[RemoteRecord],
+                        report: CycleReport) -> None:
+        latest: dict[str, RemoteRecord] = {}
+        for record in records:
+            latest[record.id] = record  # a page may repeat a record: keep its newest version
+        links = self.store.links_for(tx, name, list(latest))
+        escalation_ids = {link.escalation_id for link in links.values()}
+        for record in latest.values():
+            parsed = parse_idempotency_key(record.idempotency_key)
+            if record.id not in links and parsed and parsed[1] == name:
+                escalation_ids.add(parsed[0])
+        stored = self.store.get_escalations(tx, list(escalation_ids))
+        for record in latest.values():
+            report.pulled += 1
+            try:
+                self._process_record(tx, name, record, links.get(record.id), stored, report)
+            except (MappingError, BadRecord) as exc:
+                self._quarantine(tx, name, record, str(exc), report)
+
+    def _process_record(self, tx: Connection, name: str, record: RemoteRecord,
+                        link: LinkRow | None, stored: dict[str, StoredEscalation],
+                        report: CycleReport) -> None:
+        now = self.clock()
+        mapping = self.mappings[name]
+        comment_ids = [c.id for c in record.comments]
+        if link is not None and link.last_hash == data_hash(record.data, comment_ids):
+            report.echoes += 1
+            link.last_version = record.version
+            self.store.save_link(tx, link, now)
+            return
+        observed = observe(mapping, record, link)
+        if link is None:
+            link = self._recover_or_open(tx, name, record, stored, observed, report)
+            if link is None:
+                report.ignored += 1
+                return
+            if link.role == LinkRole.ORIGIN.value and link.last_data is None:
+                self._open(tx, name, record, link, observed, stored, report)
+                return
+        current = stored.get(link.escalation_id) or self.store.get_escalation(tx, link.escalation_id)
+        self._merge(tx, name, record, link, current, observed, report)
+
+    def _recover_or_open(self, tx: Connection, name: str, record: RemoteRecord,
+                         stored: dict[str, StoredEscalation], observed: Any,
+                         report: CycleReport) -> LinkRow | None:
+        parsed = parse_idempotency_key(record.idempotency_key)
+        if parsed and parsed[1] == name and parsed[0] in stored:
+            # a mirror tiersync created whose "done" was never recorded (crash): adopt it
+            link = LinkRow(tracker=name, remote_id=record.id, escalation_id=parsed[0],
+                           role=LinkRole.MIRROR.value, key=record.key, url=record.url)
+            self.planner.adopt_mirror(tx, stored[parsed[0]], link, record, self.clock(), report.run_id)
+            return link
+        rule = self.mappings[name].starts_escalation
+        if rule is None or not rule.matches(record.data):
+            return None
+        return LinkRow(tracker=name, remote_id=record.id, escalation_id="", role=LinkRole.ORIGIN.value,
+                       key=record.key, url=record.url)
+
+    def _open(self, tx: Connection, name: str, record: RemoteRecord, link: LinkRow, observed: Any,
+              stored: dict[str, StoredEscalation], report: CycleReport) -> None:
+        now = self.clock()
+        origin = Link(tracker=name, remote_id=record.id, key=record.key, url=record.url,
+                      role=LinkRole.ORIGIN)
+        base = Escalation(links=[origin], created_at=now, updated_at=now, updated_by=name)
+        comments = [_comment(name, c) for c in observed.new_comments]
+        data = apply_changes(base, observed.full)
+        data["comments"] = [c.model_dump() for c in comments]
+        escalation = Escalation.model_validate(data)
+        link.escalation_id = escalation.id
+        field_times = stamp_field_times({}, list(observed.full), name, record.updated_at)
+        obs = Observation(tracker=name, remote_id=record.id, changes=observed.full,
+                          updated_at=record.updated_at, new_comments=tuple(comments), opened=True,
+                          version=record.version)
+        self._commit_change(tx, None, escalation, field_times, obs, record, link, report)
+        report.opened += 1
+
+    def _merge(self, tx: Connection, name: str, record: RemoteRecord, link: LinkRow,
+               current: StoredEscalation, observed: Any, report: CycleReport) -> None:
+        before = current.escalation
+        accepted, rejected = merge(before, current.field_times, name, observed.changes,
+                                   record.updated_at, self.owners)
+        for field_name, reason in rejected.items():
+            self._audit(tx, "field-ignored", before.id, record, rule="sync.ownership",
+                        before={field_name: observed.changes[field_name]}, result=reason)
+        comments = [_comment(name, c) for c in observed.new_comments]
+        if not accepted and not comments:
+            report.echoes += 1
+            self._remember(link, record)
+            self.store.save_link(tx, link, self.clock())
+            if rejected:  # the owner's value must be written back over this record's
+                self.planner.plan(tx, before, self._links(tx, before.id, link), report.run_id)
+            return
+        data = apply_changes(before, accepted)
+        data["comments"] = [c.model_dump() for c in before.comments + comments]
+        data.update(version=before.version + 1, updated_at=self.clock(), updated_by=name)
+        after = Escalation.model_validate(data)
+        field_times = stamp_field_times(current.field_times, list(accepted), name, record.updated_at)
+        obs = Observation(tracker=name, remote_id=record.id, changes=accepted,
+                          updated_at=record.updated_at, new_comments=tuple(comments),
+                          version=record.version)
+        self._commit_change(tx, before, after, field_times, obs, record, link, report)
+
+    def _commit_change(self, tx: Connection, before: Escalation | None, after: Escalation,
+                       field_times: dict, obs: Observation | None, record: RemoteRecord | None,
+                       link: LinkRow | None, report: CycleReport) -> None:
+        now = self.clock()
+        decision = self.policy.decide(before, after, obs, now)
+        if decision.changes:
+            after = Escalation.model_validate(apply_changes(after, decision.changes))
+            field_times = stamp_field_times(field_times, list(decision.changes), "policy", now)
+        by = obs.tracker if obs else "policy"
+        self.store.save_escalation(tx, after, field_times, by=by, run_id=report.run_id,
+                                   previous_version=before.version if before else None)
+        if link is not None and record is not None:
+            self._remember(link, record)
+            self.store.save_link(tx, link, now)
+        self._audit_change(tx, before, after, obs, record, decision)
+        report.changed += 1
+        links = self._links(tx, after.id, link)
+        self.planner.plan(tx, after, links, report.run_id, decision=decision, observation=obs)
+
+    # -- periodic re-evaluation -----------------------------------------------------------------
+    def reevaluate(self, report: CycleReport, stop: Callable[[], bool]) -> None:
+        """Ask the policy about every open escalation, so SLA breaches are caught unprompted."""
+        for batch in self.store.iter_escalations(open_only=True):
+            for item in batch:
+                if stop():
+                    report.stopped_early = True
+                    return
+                decision = self.policy.decide(item.escalation, item.escalation, None, self.clock())
+                if decision.changes or decision.notes or decision.mirrors:
+                    self._apply_periodic(item, decision, report)
+
+    def _apply_periodic(self, item: StoredEscalation, decision: Decision, report: CycleReport) -> None:
+        with self.store.transaction() as tx:
+            current = self.store.get_escalation(tx, item.escalation.id)
+            before = current.escalation
+            after = before
+            field_times = current.field_times
+            if decision.changes:
+                data = apply_changes(before, decision.changes)
+                data.update(version=before.version + 1, updated_at=self.clock(), updated_by="policy")
+                after = Escalation.model_validate(data)
+                field_times = stamp_field_times(field_times, list(decision.changes), "policy", self.clock())
+                self.store.save_escalation(tx, after, field_times, by="policy", run_id=report.run_id,
+                                           previous_version=before.version)
+                report.changed += 1
+            self._audit_change(tx, before, after, None, None, decision)
+            self.planner.plan(tx, after, self._links(tx, after.id, None), report.run_id,
+                              decision=decision)
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _links(self, tx: Connection, escalation_id: str, fresh: LinkRow | None) -> list[LinkRow]:
+        links = self.store.links_of(tx, [escalation_id])[escalation_id]
+        if fresh is not None and not any(l.tracker == fresh.tracker and l.remote_id == fresh.remote_id
+                                         for l in links):
+            links.append(fresh)
+        return links
+
+    @staticmethod
+    def _remember(link: LinkRow, record: RemoteRecord) -> None:
+        link.last_version = record.version
+        link.last_data = dict(record.data)
+        link.seen_comments = sorted(set(link.seen_comments) | {c.id for c in record.comments})
+        link.last_hash = data_hash(record.data, [c.id for c in record.comments])
+
+    def _quarantine(self, tx: Connection, name: str, record: RemoteRecord, reason: str,
+                    report: CycleReport) -> None:
+        fresh = self.store.quarantine(tx, connector=name, remote_id=record.id, version=record.version,
+                                      reason=reason, payload=redact(_jsonable(record.data)),
+                                      run_id=report.run_id, now=self.clock())
+        if fresh:
+            report.quarantined += 1
+            log.warning("quarantined %s: %s", record.ref, redact(reason))
+            self._audit(tx, "quarantined", None, record, rule="mapping", result=reason)
+
+    def _audit(self, tx: Connection, action: str, escalation_id: str | None, record: RemoteRecord,
+               *, rule: str | None = None, before: Any = None, after: Any = None,
+               result: str | None = None) -> None:
+        self.audit.append(tx, AuditEntry(
+            run_id=self.planner.run_id or "-", at=self.clock(), action=action,
+            escalation_id=escalation_id, tracker=record.tracker, remote_id=record.id,
+            remote_version=record.version, mapping=self.mappings[record.tracker].source,
+            rule=rule, before=before, after=after, result=result))
+
+    def _audit_change(self, tx: Connection, before: Escalation | None, after: Escalation,
+                      obs: Observation | None, record: RemoteRecord | None,
+                      decision: Decision) -> None:
+        old = before.model_dump(mode="json") if before else {}
+        new = after.model_dump(mode="json")
+        changed = sorted(k for k in new if old.get(k) != new[k]
+                         and k not in ("version", "updated_at", "updated_by"))
+        entry = AuditEntry(
+            run_id=self.planner.run_id or "-", at=self.clock(),
+            action="opened" if obs and obs.opened else ("merged" if obs else "policy"),
+            escalation_id=after.id, tracker=obs.tracker if obs else None,
+            remote_id=obs.remote_id if obs else None, remote_version=obs.version if obs else None,
+            mapping=self.mappings[obs.tracker].source if obs else None,
+            rule=",".join(f"{h.family}.{h.rule}" for h in decision.hits) or "mapping",
+            before={k: old.get(k) for k in changed}, after={k: new[k] for k in changed},
+            result=f"version {after.version}")
+        self.audit.append(tx, entry)
+
+
+def _comment(tracker: str, remote: Any) -> Comment:
+    return Comment(body=remote.body, public=remote.public, author=remote.author,
+                   created_at=remote.created_at, source_tracker=tracker, source_id=remote.id)
+
+
+def _owners(mappings: dict[str, Mapping]) -> dict[str, str]:
+    owners: dict[str, str] = {}
+    for name, mapping in mappings.items():
+        for field_name in mapping.owned_fields():
+            owners[field_name] = name
+    return owners
+
+
+def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
+    import json
+    return json.loads(json.dumps(data, default=str))
+
+
+__all__ = ["SyncEngine", "EngineSettings", "CycleReport", "idempotency_key"]

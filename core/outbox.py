@@ -1,0 +1,229 @@
+"""Applies queued actions through the connectors, one at a time, never blocking the others.
+
+An action is stored before it is sent. A create first looks up its idempotency key, so a crash
+between the remote create and the local "done" never duplicates. An update carries the expected
+remote version; on Conflict the record is re-read and reconciled, which queues a fresh update if
+one is still needed. Failures back off exponentially (or as the tracker's Retry-After says) and
+an action that keeps failing is dead-lettered; neither blocks other actions.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING, Callable
+
+from connectors.base import OriginRef
+from core.audit import AuditEntry
+from core.errors import (AuthError, Conflict, ConnectorError, NotFound, PermanentError, RateLimited,
+                         Retryable, TiersyncError)
+from core.store import LinkRow, OutboxRow, data_hash
+
+if TYPE_CHECKING:
+    from core.engine import CycleReport, SyncEngine
+
+log = logging.getLogger("tiersync.outbox")
+
+
+class OutboxApplier:
+    def __init__(self, engine: "SyncEngine"):
+        self.engine = engine
+        self.store = engine.store
+        self.blocked: set[str] = set()  # connectors that are rate limited or refuse credentials
+
+    def apply(self, report: "CycleReport", stop: Callable[[], bool]) -> None:
+        after_id = 0
+        while not stop():
+            with self.store.transaction() as tx:
+                batch = self.store.due_actions(tx, self.engine.clock(), self.engine.settings.outbox_batch,
+                                               after_id)
+            if not batch:
+                return
+            for action in batch:
+                after_id = action.id
+                if action.connector in self.blocked:
+                    continue
+                if stop():
+                    report.stopped_early = True
+                    return
+                self.apply_one(action, report)
+
+    def apply_one(self, action: OutboxRow, report: "CycleReport") -> None:
+        connector = self.engine.connectors.get(action.connector)
+        if connector is None:
+            self._dead(action, f"no connector named {action.connector!r} is configured", report)
+            return
+        try:
+            handler = {"create": self._create, "update": self._update, "comment": self._comment}[action.kind]
+            handler(action, connector, report)
+        except Conflict as exc:
+            self._conflict(action, connector, exc, report)
+        except AuthError as exc:
+            self.blocked.add(action.connector)
+            report.connector_errors.append(f"{action.connector}: {exc}")
+            self._audit(action, "action-failed", str(exc))
+        except RateLimited as exc:
+            self.blocked.add(action.connector)
+            self._retry_later(action, exc, report, wait=exc.retry_after)
+        except Retryable as exc:
+            self._retry_later(action, exc, report)
+        except (NotFound, PermanentError) as exc:
+            self._dead(action, str(exc), report)
+        except TiersyncError as exc:
+            self._dead(action, f"{type(exc).__name__}: {exc}", report)
+
+    # -- kinds ----------------------------------------------------------------------------------
+    def _create(self, action: OutboxRow, connector, report: "CycleReport") -> None:
+        key = action.dedupe_key
+        with self.store.transaction() as tx:
+            stored = self.store.get_escalation(tx, action.escalation_id)
+            existing = stored.escalation.link_for(action.connector) if stored else None
+        if stored is None or existing is not None:
+            self._finish(action, "done", "already linked")
+            return
+        record = connector.find_by_idempotency_key(key)
+        found = record is not None
+        if record is None:
+            origin = stored.escalation.origin()
+            ref = OriginRef(origin.tracker, origin.remote_id, origin.url, stored.escalation.title) \
+                if origin else None
+            record = connector.create(action.payload["fields"], idempotency_key=key, origin=ref)
+        with self.store.transaction() as tx:
+            stored = self.store.get_escalation(tx, action.escalation_id)
+            link = LinkRow(tracker=action.connector, remote_id=record.id,
+                           escalation_id=action.escalation_id, role="mirror", key=record.key,
+                           url=record.url)
+            self.engine.planner.adopt_mirror(tx, stored, link, record, self.engine.clock(),
+                                             report.run_id)
+            self.store.finish_action(tx, action.id, "done", self.engine.clock(),
+                                     result={"remote_id": record.id, "found_existing": found})
+            self._audit_tx(tx, action, "created" if not found else "create-found-existing",
+                           f"{action.connector}:{record.key or record.id}", remote_id=record.id)
+        report.actions_done += 1
+
+    def _update(self, action: OutboxRow, connector, report: "CycleReport") -> None:
+        link = self._link(action)
+        if link is None:
+            self._dead(action, f"{action.connector}:{action.remote_id} is not linked", report)
+            return
+        fields = action.payload.get("fields", {})
+        if not fields:
+            self._finish(action, "done", "nothing to write")
+            return
+        record = connector.update(action.remote_id, fields, expected_version=link.last_version)
+        with self.store.transaction() as tx:
+            self.engine._remember(link, record)
+            self.store.save_link(tx, link, self.engine.clock())
+            self.store.finish_action(tx, action.id, "done", self.engine.clock(),
+                                     result={"version": record.version})
+            self._audit_tx(tx, action, "updated", f"version {record.version}", after=fields)
+        report.actions_done += 1
+
+    def _comment(self, action: OutboxRow, connector, report: "CycleReport") -> None:
+        link = self._link_for_escalation(action)
+        if link is None:
+            with self.store.transaction() as tx:
+                waiting = self.store.pending_create(tx, action.escalation_id, action.connector)
+            if waiting is None:
+                self._dead(action, f"escalation has no record in {action.connector}", report)
+            return  # the mirror is still being created: try again next cycle
+        body, public = action.payload["body"], bool(action.payload.get("public"))
+        comment_id = connector.add_comment(link.remote_id, body, public=public)
+        self._after_comment(link, connector, comment_id)
+        with self.store.transaction() as tx:
+            self.store.finish_action(tx, action.id, "done", self.engine.clock(),
+                                     result={"comment_id": comment_id, "remote_id": link.remote_id})
+            self._audit_tx(tx, action, "commented", f"comment {comment_id}", remote_id=link.remote_id,
+                           after={"public": public, "body": body})
+        report.actions_done += 1
+
+    def _after_comment(self, link: LinkRow, connector, comment_id: str) -> None:
+        """Adopt the record's new version when nothing but comments changed since the snapshot."""
+        try:
+            record = connector.get(link.remote_id)
+        except ConnectorError:
+            return
+        seen = set(link.seen_comments) | {comment_id}
+        ours = {c.id for c in record.comments if c.id in seen or c.body.lstrip().startswith("[tiersync]")}
+        with self.store.transaction() as tx:
+            current = self.store.links_for(tx, link.tracker, [link.remote_id]).get(link.remote_id)
+            if current is None:
+                return
+            current.seen_comments = sorted(set(current.seen_comments) | {comment_id})
+            if record.data == (current.last_data or {}) and {c.id for c in record.comments} <= ours:
+                current.last_version = record.version
+                current.seen_comments = sorted(set(current.seen_comments) | ours)
+                current.last_hash = data_hash(record.data, [c.id for c in record.comments])
+            self.store.save_link(tx, current, self.engine.clock())
+
+    # -- outcomes -------------------------------------------------------------------------------
+    def _conflict(self, action: OutboxRow, connector, exc: Conflict, report: "CycleReport") -> None:
+        report.conflicts += 1
+        with self.store.transaction() as tx:
+            self.store.finish_action(tx, action.id, "superseded", self.engine.clock(), error=str(exc))
+            self._audit_tx(tx, action, "conflict", str(exc))
+        try:
+            record = connector.get(action.remote_id)
+        except TiersyncError as err:
+            self._retry_later(action, err, report, requeue=True)
+            return
+        with self.store.transaction() as tx:
+            self.engine.process_records(tx, action.connector, [record], report)
+            # re-plan against the fresh snapshot even when the record itself changed nothing
+            stored = self.store.get_escalation(tx, action.escalation_id)
+            links = self.store.links_of(tx, [action.escalation_id])[action.escalation_id]
+            self.engine.planner.plan(tx, stored.escalation, links, report.run_id)
+
+    def _retry_later(self, action: OutboxRow, exc: Exception, report: "CycleReport",
+                     wait: float | None = None, requeue: bool = False) -> None:
+        settings = self.engine.settings
+        attempts = action.attempts + 1
+        if attempts >= settings.max_attempts:
+            self._dead(action, f"gave up after {attempts} attempts: {exc}", report)
+            return
+        delay = wait if wait is not None else min(settings.max_backoff_seconds,
+                                                  settings.backoff_seconds * 2 ** (attempts - 1))
+        with self.store.transaction() as tx:
+            self.store.finish_action(tx, action.id, "pending", self.engine.clock(), error=str(exc),
+                                     attempts=attempts,
+                                     next_attempt_at=self.engine.clock() + timedelta(seconds=delay))
+            self._audit_tx(tx, action, "retry-scheduled", f"attempt {attempts}: {exc}")
+        report.actions_retrying += 1
+        log.warning("%s %s for %s failed (attempt %d), retrying in %.0fs: %s", action.kind,
+                    action.connector, action.escalation_id, attempts, delay, exc)
+
+    def _dead(self, action: OutboxRow, reason: str, report: "CycleReport") -> None:
+        with self.store.transaction() as tx:
+            self.store.finish_action(tx, action.id, "dead", self.engine.clock(), error=reason,
+                                     attempts=action.attempts + 1)
+            self._audit_tx(tx, action, "dead-lettered", reason)
+        report.actions_dead += 1
+        log.error("%s %s for %s dead-lettered: %s", action.kind, action.connector,
+                  action.escalation_id, reason)
+
+    def _finish(self, action: OutboxRow, state: str, result: str) -> None:
+        with self.store.transaction() as tx:
+            self.store.finish_action(tx, action.id, state, self.engine.clock())
+            self._audit_tx(tx, action, f"action-{state}", result)
+
+    # -- lookups and audit ----------------------------------------------------------------------
+    def _link(self, action: OutboxRow) -> LinkRow | None:
+        with self.store.transaction() as tx:
+            return self.store.links_for(tx, action.connector, [action.remote_id]).get(action.remote_id)
+
+    def _link_for_escalation(self, action: OutboxRow) -> LinkRow | None:
+        with self.store.transaction() as tx:
+            links = self.store.links_of(tx, [action.escalation_id])[action.escalation_id]
+        return next((l for l in links if l.tracker == action.connector), None)
+
+    def _audit(self, action: OutboxRow, what: str, result: str) -> None:
+        with self.store.transaction() as tx:
+            self._audit_tx(tx, action, what, result)
+
+    def _audit_tx(self, tx, action: OutboxRow, what: str, result: str, *, remote_id: str | None = None,
+                  after=None) -> None:
+        self.engine.audit.append(tx, AuditEntry(
+            run_id=self.engine.planner.run_id or "-", at=self.engine.clock(), action=what,
+            escalation_id=action.escalation_id, tracker=action.connector,
+            remote_id=remote_id or action.remote_id, rule=action.rule,
+            after=after if after is not None else {"outbox_id": action.id, "kind": action.kind},
+            result=result))

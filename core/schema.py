@@ -1,0 +1,172 @@
+"""Tables of the tiersync store and their ordered migrations (SQLAlchemy 2 Core).
+
+The same definitions run on SQLite (the default) and PostgreSQL. ``schema_version`` holds the
+number of the last migration applied; :data:`MIGRATIONS` are applied in order, each in its own
+transaction, and never edited once released: a change to the schema is a new migration.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (JSON, Column, DateTime, ForeignKey, Index, Integer, MetaData, String, Table,
+                        Text, UniqueConstraint, text)
+from sqlalchemy.engine import Connection
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC in and out, on SQLite (which drops offsets) as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+metadata = MetaData()
+UTC = UTCDateTime()
+
+schema_version = Table(
+    "schema_version", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
+escalations = Table(
+    "escalations", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("state", String(32), nullable=False, index=True),
+    Column("data", JSON, nullable=False),  # Escalation.model_dump(mode="json")
+    Column("field_times", JSON, nullable=False, default=dict),  # field -> {tracker, at}
+    Column("created_at", UTC, nullable=False),
+    Column("updated_at", UTC, nullable=False),
+)
+
+history = Table(
+    "escalation_history", metadata,
+    Column("escalation_id", String(40), ForeignKey("escalations.id"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("by", String(64), nullable=False),
+    Column("at", UTC, nullable=False),
+    Column("run_id", String(40)),
+    Column("data", JSON, nullable=False),
+)
+
+links = Table(
+    "links", metadata,
+    Column("tracker", String(64), primary_key=True),
+    Column("remote_id", String(128), primary_key=True),
+    Column("escalation_id", String(40), ForeignKey("escalations.id"), nullable=False, index=True),
+    Column("key", String(128)),
+    Column("url", Text),
+    Column("role", String(16), nullable=False),
+    Column("last_version", String(64)),  # remote version last seen or written
+    Column("last_hash", String(64)),  # hash of the native view tiersync last saw/wrote there
+    Column("last_data", JSON),  # that native view (flat), for change detection
+    Column("seen_comments", JSON, nullable=False, default=list),
+    Column("updated_at", UTC, nullable=False),
+)
+
+cursors = Table(
+    "cursors", metadata,
+    Column("connector", String(64), primary_key=True),
+    Column("stream", String(64), primary_key=True),
+    Column("cursor", Text),
+    Column("position", Integer, nullable=False, default=0),  # pages committed; only grows
+    Column("updated_at", UTC, nullable=False),
+)
+
+outbox = Table(
+    "outbox", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("escalation_id", String(40), nullable=False, index=True),
+    Column("connector", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),  # create | update | comment
+    Column("remote_id", String(128)),
+    Column("payload", JSON, nullable=False),
+    Column("dedupe_key", String(255), unique=True),  # idempotency key of creates, note keys
+    Column("rule", String(128)),
+    Column("state", String(16), nullable=False, default="pending"),  # pending|done|dead|superseded
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTC, nullable=False),
+    Column("last_error", Text),
+    Column("result", JSON),
+    Column("created_at", UTC, nullable=False),
+    Column("updated_at", UTC, nullable=False),
+    Index("ix_outbox_due", "state", "next_attempt_at"),
+)
+
+quarantine = Table(
+    "quarantine", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("connector", String(64), nullable=False),
+    Column("remote_id", String(128), nullable=False),
+    Column("remote_version", String(64)),
+    Column("reason", Text, nullable=False),
+    Column("payload", JSON),  # redacted native view
+    Column("run_id", String(40)),
+    Column("created_at", UTC, nullable=False),
+    Column("resolved_at", UTC),
+    UniqueConstraint("connector", "remote_id", "remote_version", name="uq_quarantine_record"),
+)
+
+audit = Table(
+    "audit", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(40), nullable=False, index=True),
+    Column("at", UTC, nullable=False, index=True),
+    Column("escalation_id", String(40), index=True),
+    Column("tracker", String(64)),
+    Column("remote_id", String(128)),
+    Column("remote_version", String(64)),
+    Column("mapping", String(255)),
+    Column("rule", String(128)),
+    Column("action", String(64), nullable=False),
+    Column("before", JSON),
+    Column("after", JSON),
+    Column("result", Text),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_record", "tracker", "remote_id"),
+)
+
+runs = Table(
+    "runs", metadata,
+    Column("run_id", String(40), primary_key=True),
+    Column("started_at", UTC, nullable=False),
+    Column("finished_at", UTC),
+    Column("mode", String(16), nullable=False),
+    Column("status", String(16)),
+    Column("stats", JSON),
+)
+
+V1_TABLES = [schema_version, escalations, history, links, cursors, outbox, quarantine, audit, runs]
+
+
+def _v1(conn: Connection) -> None:
+    metadata.create_all(conn, tables=V1_TABLES)
+
+
+def _v2_outbox_connector_index(conn: Connection) -> None:
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_outbox_target ON outbox (connector, remote_id, state)"))
+
+
+MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
+    (1, "initial tables", _v1),
+    (2, "outbox index by target record", _v2_outbox_connector_index),
+]
+LATEST = MIGRATIONS[-1][0]

@@ -1,0 +1,350 @@
+"""The store: escalations, links, cursors, outbox, quarantine, audit (SQLAlchemy 2 Core).
+
+Every method takes the transaction's connection (``tx``) so that the engine commits a page's
+state, outbox actions and cursor together. ``Store(url, dry_run=True)`` runs every transaction
+inside one outer transaction that is rolled back when the store closes.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Iterator
+
+from sqlalchemy import create_engine, event, func, insert, select, update
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from core import schema as t
+from core.errors import ConfigError, TiersyncError
+from core.model import Escalation, State
+
+
+class StoreConflict(TiersyncError):
+    """Another process changed the escalation since it was read."""
+
+
+@dataclass
+class LinkRow:
+    tracker: str
+    remote_id: str
+    escalation_id: str
+    role: str
+    key: str | None = None
+    url: str | None = None
+    last_version: str | None = None
+    last_hash: str | None = None
+    last_data: dict[str, Any] | None = None
+    seen_comments: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StoredEscalation:
+    escalation: Escalation
+    field_times: dict[str, dict[str, str]]
+
+
+@dataclass
+class OutboxRow:
+    id: int
+    escalation_id: str
+    connector: str
+    kind: str
+    remote_id: str | None
+    payload: dict[str, Any]
+    dedupe_key: str | None
+    rule: str | None
+    state: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+
+
+def data_hash(data: dict[str, Any] | None, comments: list[str] | None = None) -> str:
+    canonical = json.dumps([data or {}, sorted(comments or [])], sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+class Store:
+    def __init__(self, url: str, *, dry_run: bool = False):
+        self.url = url
+        self.dry_run = dry_run
+        try:
+            self.engine: Engine = create_engine(url, future=True)
+        except Exception as exc:  # bad URL or missing driver
+            raise ConfigError(f"store: cannot use {url!r}: {exc}") from None
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._outer: Connection | None = None
+        self._outer_tx = None
+
+    # -- schema ---------------------------------------------------------------------------------
+    def schema_version(self) -> int:
+        with self.engine.connect() as conn:
+            if not self.engine.dialect.has_table(conn, "schema_version"):
+                return 0
+            return conn.execute(select(func.max(t.schema_version.c.version))).scalar() or 0
+
+    def migrate(self) -> list[str]:
+        """Apply pending migrations in order; returns their descriptions."""
+        applied = []
+        current = self.schema_version()
+        for number, description, step in t.MIGRATIONS:
+            if number <= current:
+                continue
+            with self.engine.begin() as conn:
+                step(conn)
+                conn.execute(insert(t.schema_version).values(version=number))
+            applied.append(f"{number}: {description}")
+        return applied
+
+    # -- transactions ---------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        if not self.dry_run:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        if self._outer is None:
+            self._outer = self.engine.connect()
+            self._outer_tx = self._outer.begin()
+        nested = self._outer.begin_nested()
+        try:
+            yield self._outer
+        except BaseException:
+            nested.rollback()
+            raise
+        else:
+            nested.commit()
+
+    def close(self) -> None:
+        if self._outer is not None:
+            self._outer_tx.rollback()
+            self._outer.close()
+            self._outer = None
+        self.engine.dispose()
+
+    # -- escalations ----------------------------------------------------------------------------
+    def get_escalation(self, tx: Connection, escalation_id: str) -> StoredEscalation | None:
+        row = tx.execute(select(t.escalations).where(t.escalations.c.id == escalation_id)).first()
+        return _stored(row) if row else None
+
+    def get_escalations(self, tx: Connection, ids: list[str]) -> dict[str, StoredEscalation]:
+        if not ids:
+            return {}
+        rows = tx.execute(select(t.escalations).where(t.escalations.c.id.in_(set(ids)))).all()
+        return {row.id: _stored(row) for row in rows}
+
+    def save_escalation(self, tx: Connection, esc: Escalation, field_times: dict[str, Any], *,
+                        by: str, run_id: str | None, previous_version: int | None) -> None:
+        data = esc.model_dump(mode="json")
+        values = dict(version=esc.version, state=esc.state.value, data=data,
+                      field_times=field_times, updated_at=esc.updated_at)
+        if previous_version is None:
+            tx.execute(insert(t.escalations).values(id=esc.id, created_at=esc.created_at, **values))
+        else:
+            result = tx.execute(update(t.escalations).where(
+                (t.escalations.c.id == esc.id) & (t.escalations.c.version == previous_version)
+            ).values(**values))
+            if result.rowcount != 1:
+                raise StoreConflict(f"escalation {esc.id} changed since version {previous_version}")
+        tx.execute(insert(t.history).values(escalation_id=esc.id, version=esc.version, by=by,
+                                            at=esc.updated_at, run_id=run_id, data=data))
+
+    def iter_escalations(self, *, open_only: bool = True, batch: int = 200) -> Iterator[list[StoredEscalation]]:
+        """Pages of escalations ordered by id, each read in its own short transaction."""
+        after = ""
+        while True:
+            with self.transaction() as tx:
+                query = select(t.escalations).where(t.escalations.c.id > after)
+                if open_only:
+                    query = query.where(t.escalations.c.state.not_in(
+                        [State.CLOSED.value, State.REJECTED.value]))
+                rows = tx.execute(query.order_by(t.escalations.c.id).limit(batch)).all()
+            if not rows:
+                return
+            after = rows[-1].id
+            yield [_stored(row) for row in rows]
+
+    def history_of(self, tx: Connection, escalation_id: str) -> list[dict[str, Any]]:
+        rows = tx.execute(select(t.history).where(t.history.c.escalation_id == escalation_id)
+                          .order_by(t.history.c.version)).all()
+        return [dict(row._mapping) for row in rows]
+
+    # -- links ----------------------------------------------------------------------------------
+    def links_for(self, tx: Connection, tracker: str, remote_ids: list[str]) -> dict[str, LinkRow]:
+        if not remote_ids:
+            return {}
+        rows = tx.execute(select(t.links).where(
+            (t.links.c.tracker == tracker) & (t.links.c.remote_id.in_(set(remote_ids))))).all()
+        return {row.remote_id: _link(row) for row in rows}
+
+    def links_of(self, tx: Connection, escalation_ids: list[str]) -> dict[str, list[LinkRow]]:
+        out: dict[str, list[LinkRow]] = {eid: [] for eid in escalation_ids}
+        if escalation_ids:
+            rows = tx.execute(select(t.links).where(t.links.c.escalation_id.in_(set(escalation_ids)))
+                              .order_by(t.links.c.tracker)).all()
+            for row in rows:
+                out[row.escalation_id].append(_link(row))
+        return out
+
+    def save_link(self, tx: Connection, link: LinkRow, now: datetime) -> None:
+        values = dict(escalation_id=link.escalation_id, key=link.key, url=link.url, role=link.role,
+                      last_version=link.last_version, last_hash=link.last_hash,
+                      last_data=link.last_data, seen_comments=link.seen_comments, updated_at=now)
+        result = tx.execute(update(t.links).where(
+            (t.links.c.tracker == link.tracker) & (t.links.c.remote_id == link.remote_id)).values(**values))
+        if result.rowcount == 0:
+            tx.execute(insert(t.links).values(tracker=link.tracker, remote_id=link.remote_id, **values))
+
+    # -- cursors --------------------------------------------------------------------------------
+    def get_cursor(self, tx: Connection, connector: str, stream: str = "records") -> str | None:
+        return tx.execute(select(t.cursors.c.cursor).where(
+            (t.cursors.c.connector == connector) & (t.cursors.c.stream == stream))).scalar()
+
+    def set_cursor(self, tx: Connection, connector: str, stream: str, cursor: str | None,
+                   now: datetime) -> None:
+        """Store the cursor after a committed page; its position only grows."""
+        where = (t.cursors.c.connector == connector) & (t.cursors.c.stream == stream)
+        result = tx.execute(update(t.cursors).where(where).values(
+            cursor=cursor, position=t.cursors.c.position + 1, updated_at=now))
+        if result.rowcount == 0:
+            tx.execute(insert(t.cursors).values(connector=connector, stream=stream, cursor=cursor,
+                                                position=1, updated_at=now))
+
+    def cursors(self, tx: Connection) -> list[dict[str, Any]]:
+        return [dict(r._mapping) for r in tx.execute(select(t.cursors)).all()]
+
+    # -- outbox ---------------------------------------------------------------------------------
+    def enqueue(self, tx: Connection, *, escalation_id: str, connector: str, kind: str,
+                payload: dict[str, Any], now: datetime, remote_id: str | None = None,
+                dedupe_key: str | None = None, rule: str | None = None) -> int | None:
+        """Add an action; returns its id, or None when ``dedupe_key`` was queued before."""
+        if dedupe_key is not None and tx.execute(select(t.outbox.c.id).where(
+                t.outbox.c.dedupe_key == dedupe_key)).first():
+            return None
+        try:
+            with tx.begin_nested():
+                result = tx.execute(insert(t.outbox).values(
+                    escalation_id=escalation_id, connector=connector, kind=kind,
+                    remote_id=remote_id, payload=payload, dedupe_key=dedupe_key, rule=rule,
+                    state="pending", attempts=0, next_attempt_at=now, created_at=now,
+                    updated_at=now))
+        except IntegrityError:
+            return None
+        return result.inserted_primary_key[0]
+
+    def pending_update(self, tx: Connection, connector: str, remote_id: str) -> OutboxRow | None:
+        row = tx.execute(select(t.outbox).where(
+            (t.outbox.c.connector == connector) & (t.outbox.c.remote_id == remote_id)
+            & (t.outbox.c.kind == "update") & (t.outbox.c.state == "pending"))
+            .order_by(t.outbox.c.id.desc())).first()
+        return _outbox(row) if row else None
+
+    def pending_create(self, tx: Connection, escalation_id: str, connector: str) -> OutboxRow | None:
+        row = tx.execute(select(t.outbox).where(
+            (t.outbox.c.escalation_id == escalation_id) & (t.outbox.c.connector == connector)
+            & (t.outbox.c.kind == "create") & (t.outbox.c.state == "pending"))).first()
+        return _outbox(row) if row else None
+
+    def replace_payload(self, tx: Connection, action_id: int, payload: dict[str, Any], now: datetime) -> None:
+        tx.execute(update(t.outbox).where(t.outbox.c.id == action_id)
+                   .values(payload=payload, updated_at=now))
+
+    def due_actions(self, tx: Connection, now: datetime, limit: int = 100,
+                    after_id: int = 0) -> list[OutboxRow]:
+        rows = tx.execute(select(t.outbox).where(
+            (t.outbox.c.state == "pending") & (t.outbox.c.next_attempt_at <= now)
+            & (t.outbox.c.id > after_id)).order_by(t.outbox.c.id).limit(limit)).all()
+        return [_outbox(row) for row in rows]
+
+    def get_action(self, tx: Connection, action_id: int) -> OutboxRow | None:
+        row = tx.execute(select(t.outbox).where(t.outbox.c.id == action_id)).first()
+        return _outbox(row) if row else None
+
+    def finish_action(self, tx: Connection, action_id: int, state: str, now: datetime, *,
+                      error: str | None = None, result: Any = None, attempts: int | None = None,
+                      next_attempt_at: datetime | None = None) -> None:
+        values: dict[str, Any] = dict(state=state, updated_at=now, last_error=error)
+        if result is not None:
+            values["result"] = result
+        if attempts is not None:
+            values["attempts"] = attempts
+        if next_attempt_at is not None:
+            values["next_attempt_at"] = next_attempt_at
+        tx.execute(update(t.outbox).where(t.outbox.c.id == action_id).values(**values))
+
+    def actions(self, tx: Connection, *, state: str | None = None,
+                escalation_id: str | None = None) -> list[OutboxRow]:
+        query = select(t.outbox)
+        if state:
+            query = query.where(t.outbox.c.state == state)
+        if escalation_id:
+            query = query.where(t.outbox.c.escalation_id == escalation_id)
+        return [_outbox(row) for row in tx.execute(query.order_by(t.outbox.c.id)).all()]
+
+    def count_actions(self, tx: Connection) -> dict[str, int]:
+        rows = tx.execute(select(t.outbox.c.state, func.count()).group_by(t.outbox.c.state)).all()
+        return {state: n for state, n in rows}
+
+    # -- quarantine -----------------------------------------------------------------------------
+    def quarantine(self, tx: Connection, *, connector: str, remote_id: str, version: str | None,
+                   reason: str, payload: Any, run_id: str, now: datetime) -> bool:
+        """Record a record that failed to map; False when that exact version was already there."""
+        try:
+            with tx.begin_nested():
+                tx.execute(insert(t.quarantine).values(
+                    connector=connector, remote_id=remote_id, remote_version=version, reason=reason,
+                    payload=payload, run_id=run_id, created_at=now))
+        except IntegrityError:
+            return False
+        return True
+
+    def quarantined(self, tx: Connection, *, unresolved: bool = True) -> list[dict[str, Any]]:
+        query = select(t.quarantine)
+        if unresolved:
+            query = query.where(t.quarantine.c.resolved_at.is_(None))
+        return [dict(r._mapping) for r in tx.execute(query.order_by(t.quarantine.c.id)).all()]
+
+    def resolve_quarantine(self, tx: Connection, connector: str, remote_id: str, now: datetime) -> None:
+        tx.execute(update(t.quarantine).where(
+            (t.quarantine.c.connector == connector) & (t.quarantine.c.remote_id == remote_id)
+            & t.quarantine.c.resolved_at.is_(None)).values(resolved_at=now))
+
+    # -- runs -----------------------------------------------------------------------------------
+    def start_run(self, tx: Connection, run_id: str, mode: str, now: datetime) -> None:
+        tx.execute(insert(t.runs).values(run_id=run_id, started_at=now, mode=mode, status="running"))
+
+    def finish_run(self, tx: Connection, run_id: str, status: str, stats: dict[str, Any],
+                   now: datetime) -> None:
+        tx.execute(update(t.runs).where(t.runs.c.run_id == run_id).values(
+            finished_at=now, status=status, stats=stats))
+
+
+def _stored(row: Any) -> StoredEscalation:
+    return StoredEscalation(Escalation.model_validate(row.data), dict(row.field_times or {}))
+
+
+def _link(row: Any) -> LinkRow:
+    return LinkRow(tracker=row.tracker, remote_id=row.remote_id, escalation_id=row.escalation_id,
+                   role=row.role, key=row.key, url=row.url, last_version=row.last_version,
+                   last_hash=row.last_hash, last_data=row.last_data,
+                   seen_comments=list(row.seen_comments or []))
+
+
+def _outbox(row: Any) -> OutboxRow:
+    return OutboxRow(id=row.id, escalation_id=row.escalation_id, connector=row.connector,
+                     kind=row.kind, remote_id=row.remote_id, payload=row.payload,
+                     dedupe_key=row.dedupe_key, rule=row.rule, state=row.state,
+                     attempts=row.attempts, next_attempt_at=row.next_attempt_at,
+                     last_error=row.last_error)
