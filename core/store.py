@@ -68,6 +68,8 @@ def data_hash(data: dict[str, Any] | None, comments: list[str] | None = None) ->
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    # let SQLAlchemy, not pysqlite, issue BEGIN, so SAVEPOINTs (dry runs, dedupe) really work
+    dbapi_conn.isolation_level = None
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -85,6 +87,7 @@ class Store:
             raise ConfigError(f"store: cannot use {url!r}: {exc}") from None
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
         self._outer: Connection | None = None
         self._outer_tx = None
 

@@ -1,0 +1,185 @@
+"""The configuration file: one YAML file, validated with pydantic, overridable from TIERSYNC_*.
+
+Secrets never live here: tracker sections name the environment variables that hold them
+(``token_env: ZENDESK_TOKEN``). Every problem found is reported with the file and key path.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from connectors import load_registry
+from connectors.base import TrackerConfig
+from core.errors import ConfigError
+from core.mapping import Mapping, format_validation_errors, load_mapping, load_yaml, resolve_mapping_path
+from core.policy import load_policy
+
+SECRET_KEYS = {"token", "password", "pat", "api_token", "secret", "apikey", "api_key"}
+
+
+class EngineOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_attempts: int = Field(default=8, ge=1, le=100)
+    backoff_seconds: float = Field(default=30.0, gt=0)
+    max_backoff_seconds: float = Field(default=3600.0, gt=0)
+    outbox_batch: int = Field(default=100, ge=1, le=1000)
+
+
+class DaemonOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    interval_seconds: float = Field(default=60.0, gt=0)
+
+
+class Settings(BaseSettings):
+    """Top level of the configuration file; each key can be overridden by TIERSYNC_<KEY>."""
+
+    model_config = SettingsConfigDict(env_prefix="TIERSYNC_", env_nested_delimiter="__",
+                                      extra="forbid")
+
+    store: str = "sqlite:///tiersync.db"
+    policy: str = "policy"
+    trackers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    engine: EngineOptions = Field(default_factory=EngineOptions)
+    daemon: DaemonOptions = Field(default_factory=DaemonOptions)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings],
+                                   init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource):
+        return (env_settings, init_settings)  # the environment overrides the file
+
+
+@dataclass
+class Config:
+    path: Path
+    settings: Settings
+    trackers: dict[str, TrackerConfig]
+    mappings: dict[str, Mapping]
+    policy: Any
+    problems: list[str] = field(default_factory=list)
+
+
+def load_config(path: Path) -> Config:
+    """Load and cross-check everything; raises ConfigError listing every problem."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: configuration file not found (give --config or set TIERSYNC_CONFIG)")
+    data = load_yaml(path) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: (top level): expected a mapping of keys")
+    try:
+        settings = Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_errors(str(path), exc)) from None
+    problems: list[str] = []
+    trackers = _trackers(path, settings, problems)
+    mappings = _mappings(path, settings, trackers, problems)
+    policy = _policy(path, settings, problems)
+    if policy is not None:
+        problems.extend(_routing_problems(path, settings, policy))
+    problems.extend(_owner_problems(mappings))
+    if problems:
+        raise ConfigError(problems)
+    return Config(path, settings, trackers, mappings, policy)
+
+
+def _trackers(path: Path, settings: Settings, problems: list[str]) -> dict[str, TrackerConfig]:
+    registry = load_registry()
+    out: dict[str, TrackerConfig] = {}
+    if not settings.trackers:
+        problems.append(f"{path}: trackers: no tracker is configured")
+    for name, section in settings.trackers.items():
+        where = f"{path}: trackers.{name}"
+        inline = sorted(SECRET_KEYS & set(section))
+        if inline:
+            problems.append(f"{where}.{inline[0]}: secrets must not be written in the configuration "
+                            f"file; name an environment variable instead (e.g. {inline[0]}_env)")
+            continue
+        kind = section.get("kind")
+        if kind not in registry:
+            problems.append(f"{where}.kind: unknown tracker kind {kind!r}; known: "
+                            f"{', '.join(sorted(registry))}")
+            continue
+        try:
+            out[name] = registry[kind].config_model.model_validate(section)
+        except ValidationError as exc:
+            problems.extend(format_validation_errors(where, exc))
+    return out
+
+
+def _mappings(path: Path, settings: Settings, trackers: dict[str, TrackerConfig],
+              problems: list[str]) -> dict[str, Mapping]:
+    registry = load_registry()
+    out: dict[str, Mapping] = {}
+    for name, tracker in trackers.items():
+        try:
+            mapping = load_mapping(resolve_mapping_path(tracker.mapping, path.parent))
+        except ConfigError as exc:
+            problems.extend(f"trackers.{name}.mapping: {p}" if "mapping file not found" in p else p
+                            for p in exc.problems)
+            continue
+        if tracker.kind != "memory" and mapping.tracker != tracker.kind:
+            problems.append(f"{mapping.source}: tracker: mapping is for {mapping.tracker!r} but "
+                            f"trackers.{name} is a {tracker.kind!r} tracker")
+        pattern = registry[tracker.kind].field_path_pattern
+        for field_name, fmap in mapping.fields.items():
+            for key, value in (("path", fmap.path), ("category_path", fmap.category_path)):
+                if value and not pattern.fullmatch(value):
+                    problems.append(f"{mapping.source}: fields.{field_name}.{key}: {value!r} is not a "
+                                    f"{tracker.kind} field path")
+        out[name] = mapping
+    return out
+
+
+def _policy(path: Path, settings: Settings, problems: list[str]) -> Any:
+    try:
+        return load_policy(resolve_mapping_path(settings.policy, path.parent))
+    except ConfigError as exc:
+        problems.extend(f"policy: {p}" if "not found" in p else p for p in exc.problems)
+        return None
+
+
+def _routing_problems(path: Path, settings: Settings, policy: Any) -> list[str]:
+    problems = []
+    routing = getattr(getattr(policy, "config", None), "routing", None)
+    rules = list(getattr(routing, "rules", []) or [])
+    if getattr(routing, "default", None) is not None:
+        rules.append(routing.default)
+    for rule in rules:
+        for target in getattr(rule, "mirror_to", []):
+            if target not in settings.trackers:
+                problems.append(f"{settings.policy}: routing rule {rule.name!r}: mirror_to names "
+                                f"{target!r}, which is not a tracker in {path}")
+    return problems
+
+
+def _owner_problems(mappings: dict[str, Mapping]) -> list[str]:
+    owners: dict[str, str] = {}
+    problems = []
+    for name, mapping in mappings.items():
+        for field_name in mapping.owned_fields():
+            if field_name in owners:
+                problems.append(f"{mapping.source}: fields.{field_name}.owner: already owned by "
+                                f"{owners[field_name]}'s mapping; a field has one owner")
+            owners[field_name] = name
+    return problems
+
+
+def missing_secrets(config: Config) -> list[str]:
+    """Environment variables named by the trackers that are not set (nor their _FILE)."""
+    missing = []
+    for name, tracker in config.trackers.items():
+        for key, value in tracker.model_dump().items():
+            if key.endswith("_env") and isinstance(value, str):
+                if not os.environ.get(value) and not os.environ.get(f"{value}_FILE"):
+                    missing.append(f"trackers.{name}.{key}: environment variable {value} is not set")
+    return missing

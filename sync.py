@@ -1,0 +1,259 @@
+"""tiersync's command line: parses arguments, loads the configuration, wires the parts.
+
+No business logic lives here; this is the only place that decides exit codes:
+0 clean, 1 some records or actions failed while the rest synced, 2 configuration or connection
+error, 3 another tiersync process holds the store.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from core.errors import ConfigError, TiersyncError
+from core.redact import install_log_redaction, redact_text
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Keep support escalations in sync across Zendesk, Jira and Azure DevOps.")
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_LOCKED = 0, 1, 2, 3
+ConfigOption = typer.Option(Path("tiersync.yaml"), "--config", "-c", envvar="TIERSYNC_CONFIG",
+                            help="configuration file")
+
+
+# -- wiring --------------------------------------------------------------------------------------
+def _setup_logging(level: str = "INFO", fmt: str = "text") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    install_log_redaction()
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps({"at": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
+                           "level": record.levelname, "logger": record.name,
+                           "message": redact_text(record.getMessage())})
+
+
+def _fail(problems: list[str], code: int = EXIT_CONFIG) -> None:
+    for problem in problems:
+        err.print(f"error: {redact_text(problem)}", markup=False)
+    raise typer.Exit(code)
+
+
+def _load(config_path: Path):
+    from core.config import load_config
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        _fail(exc.problems)
+    _setup_logging(config.settings.log_level, config.settings.log_format)
+    return config
+
+
+def _store(config, dry_run: bool = False):
+    from core.store import Store
+    store = Store(config.settings.store, dry_run=dry_run)
+    try:
+        store.migrate()
+    except Exception as exc:  # unreachable database, bad permissions
+        _fail([f"store {config.settings.store}: {exc}"])
+    return store
+
+
+def _connectors(config) -> dict:
+    from connectors import load_registry
+    registry = load_registry()
+    connectors = {}
+    try:
+        for name, tracker in config.trackers.items():
+            connectors[name] = registry[tracker.kind](name, tracker)
+    except TiersyncError as exc:
+        _fail([str(exc)])
+    return connectors
+
+
+def _engine(config, store, connectors):
+    from core.engine import EngineSettings, SyncEngine
+    settings = EngineSettings(**config.settings.engine.model_dump())
+    return SyncEngine(store, connectors, config.mappings, config.policy, settings=settings)
+
+
+# -- commands ------------------------------------------------------------------------------------
+@app.command()
+def check(config: Path = ConfigOption,
+          online: bool = typer.Option(False, help="also connect to each tracker and verify fields")) -> None:
+    """Validate the configuration, mappings and policy; print every problem (exit 2 on error)."""
+    from core.config import load_config, missing_secrets
+    try:
+        cfg = load_config(config)
+    except ConfigError as exc:
+        _fail(exc.problems)
+    problems = missing_secrets(cfg) if online else []
+    if online and not problems:
+        problems = _online_problems(cfg)
+    if problems:
+        _fail(problems)
+    out.print(f"ok: {config}: {len(cfg.trackers)} trackers "
+              f"({', '.join(f'{n}={t.kind}' for n, t in cfg.trackers.items())}), "
+              f"{sum(len(m.fields) for m in cfg.mappings.values())} mapped fields, store {cfg.settings.store}",
+              markup=False)
+
+
+def _online_problems(cfg) -> list[str]:
+    problems: list[str] = []
+    for name, connector in _connectors(cfg).items():
+        mapping = cfg.mappings[name]
+        paths = sorted({f.path for f in mapping.fields.values()} | set(mapping.create_defaults))
+        values = {f.path: sorted(map(str, (f.values or {}).keys())) for f in mapping.fields.values()
+                  if f.values}
+        try:
+            problems.extend(f"{mapping.source}: {p}" for p in connector.check_online(paths, values))
+        except TiersyncError as exc:
+            problems.append(f"trackers.{name}: {exc}")
+        finally:
+            connector.close()
+    return problems
+
+
+@app.command()
+def run(config: Path = ConfigOption,
+        once: bool = typer.Option(True, "--once/--no-once", help="run one cycle (the default)"),
+        dry_run: bool = typer.Option(False, "--dry-run", help="read and plan, write nothing")) -> None:
+    """Run one sync cycle: pull, reconcile, decide, push."""
+    cfg = _load(config)
+    store = _store(cfg, dry_run=dry_run)
+    with _single_instance(cfg):
+        engine = _engine(cfg, store, _connectors(cfg))
+        report = engine.run_cycle(dry_run=dry_run)
+    store.close()
+    _print_report(report)
+    raise typer.Exit(report.exit_code)
+
+
+@app.command()
+def daemon(config: Path = ConfigOption,
+           interval: Optional[float] = typer.Option(None, "--interval", help="seconds between cycles")) -> None:
+    """Repeat sync cycles until SIGTERM/SIGINT; the current page is finished cleanly."""
+    cfg = _load(config)
+    every = interval or cfg.settings.daemon.interval_seconds
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    store = _store(cfg)
+    with _single_instance(cfg):
+        engine = _engine(cfg, store, _connectors(cfg))
+        log = logging.getLogger("tiersync.daemon")
+        log.info("daemon started, a cycle every %.0fs", every)
+        while not stop.is_set():
+            report = engine.run_cycle(stop=stop.is_set)
+            log.info("cycle %s: %s", report.run_id, json.dumps(report.as_dict()))
+            stop.wait(every)
+        log.info("stopping: signal received, current page finished")
+    store.close()
+
+
+def _single_instance(cfg):
+    from core.lock import StoreLock
+    try:
+        return StoreLock.for_url(cfg.settings.store).held()
+    except TiersyncError as exc:
+        _fail([str(exc)], EXIT_LOCKED)
+
+
+def _print_report(report) -> None:
+    data = report.as_dict()
+    errors = data.pop("connector_errors")
+    out.print(" ".join(f"{k}={v}" for k, v in data.items() if k not in ("stopped_early",)), markup=False)
+    for error in errors:
+        err.print(f"error: {redact_text(error)}", markup=False)
+    if report.dry_run and report.planned:
+        out.print(f"dry run: {len(report.planned)} actions would be sent:")
+        for action in report.planned:
+            out.print(f"  {action['kind']:7} {action['connector']:14} {action['remote_id'] or '(new)':10} "
+                      f"{redact_text(json.dumps(action['payload'], default=str))[:160]}", markup=False)
+
+
+@app.command()
+def audit(config: Path = ConfigOption,
+          escalation: Optional[str] = typer.Option(None, "--escalation", help="escalation id"),
+          tracker: Optional[str] = typer.Option(None, "--tracker", help="tracker (connector) name"),
+          remote_id: Optional[str] = typer.Option(None, "--id", help="record id in that tracker"),
+          since: Optional[datetime] = typer.Option(None, "--since", help="ISO time, UTC if no zone"),
+          as_json: bool = typer.Option(False, "--json", help="JSON Lines"),
+          verify: bool = typer.Option(False, "--verify", help="check the hash chain")) -> None:
+    """Show (or verify) the audit log: every decision, by which run, on which record."""
+    from core.audit import AuditLog, write_jsonl
+    cfg = _load(config)
+    store = _store(cfg)
+    log = AuditLog()
+    with store.transaction() as tx:
+        if verify:
+            problems = log.verify(tx)
+            if problems:
+                _fail(problems, EXIT_PARTIAL)
+            out.print("audit log intact")
+            return
+        if since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=timezone.utc)
+        rows = log.query(tx, escalation_id=escalation, tracker=tracker, remote_id=remote_id, since=since)
+        if as_json:
+            write_jsonl(rows, sys.stdout)
+            return
+        table = Table("seq", "at", "run", "escalation", "record", "action", "rule", "result")
+        for row in rows:
+            record = f"{row['tracker']}:{row['remote_id']}" if row["tracker"] else ""
+            table.add_row(str(row["seq"]), row["at"].strftime("%Y-%m-%d %H:%M:%S"), row["run_id"],
+                          row["escalation_id"] or "", record, row["action"], row["rule"] or "",
+                          (row["result"] or "")[:60])
+        out.print(table)
+
+
+@app.command()
+def quarantine(config: Path = ConfigOption,
+               as_json: bool = typer.Option(False, "--json")) -> None:
+    """Records that failed to map, with the reason (they are retried when they change again)."""
+    cfg = _load(config)
+    store = _store(cfg)
+    with store.transaction() as tx:
+        rows = store.quarantined(tx)
+    if as_json:
+        write = [dict(r, created_at=r["created_at"].isoformat()) for r in rows]
+        out.print(json.dumps(write, default=str, indent=2), markup=False)
+        return
+    table = Table("id", "record", "version", "reason", "since")
+    for r in rows:
+        table.add_row(str(r["id"]), f"{r['connector']}:{r['remote_id']}", r["remote_version"] or "",
+                      r["reason"], r["created_at"].strftime("%Y-%m-%d %H:%M"))
+    out.print(table)
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigError as exc:
+        for problem in exc.problems:
+            err.print(f"error: {redact_text(problem)}", markup=False)
+        sys.exit(EXIT_CONFIG)
+
+
+if __name__ == "__main__":
+    main()
