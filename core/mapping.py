@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import (BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator,
                       model_validator)
+from pydantic_core import PydanticCustomError
 
 from core.errors import ConfigError, MappingError
 from core.model import MAPPABLE_FIELDS, Escalation
@@ -99,12 +100,15 @@ class Mapping(_Strict):
     # set by load_mapping, not by the file
     source: str = Field(default="<memory>", exclude=True)
 
-    @field_validator("fields")
+    @field_validator("fields", mode="before")
     @classmethod
-    def _known_fields(cls, fields: dict[str, FieldMap]) -> dict[str, FieldMap]:
-        for name in fields:
-            if name not in MAPPABLE_FIELDS:
-                raise ValueError(f"'{name}' is not a field of the escalation model")
+    def _known_fields(cls, fields: Any) -> Any:
+        if isinstance(fields, dict):
+            unknown = [name for name in fields if name not in MAPPABLE_FIELDS]
+            if unknown:
+                raise PydanticCustomError(
+                    "unknown_model_field", "fields.{name}: '{name}' is not a field of the escalation "
+                    "model", {"name": unknown[0]})
         return fields
 
     @model_validator(mode="after")
@@ -292,10 +296,14 @@ def format_validation_errors(source: str, exc: ValidationError) -> list[str]:
     """One line per problem: file, dotted key path, bad value, message."""
     lines = []
     for err in exc.errors():
-        key = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        key = ".".join(str(part) for part in err["loc"])
         value = err.get("input")
-        shown = "" if isinstance(value, dict) else f" (value: {value!r})"
-        lines.append(f"{source}: {key}: {err['msg']}{shown}")
+        shown = "" if isinstance(value, (dict, list)) else f" (value: {value!r})"
+        message = err["msg"].removeprefix("Value error, ")
+        if not key or message.startswith(key + "."):
+            lines.append(f"{source}: {message}")  # the message names a deeper key itself
+        else:
+            lines.append(f"{source}: {key}: {message}{shown}")
     return lines
 
 

@@ -56,7 +56,7 @@ def make_engine(db_path: Path, trackers=None, clock=None, policy=None) -> tuple[
     trackers = trackers or {"zendesk": MemoryConnector("zendesk"),
                             "azure_devops": MemoryConnector("azure_devops")}
     mappings = {name: load_mapping(MAPPINGS / f"{name}.yaml") for name in trackers}
-    store = Store(f"sqlite:///{db_path}")
+    store = Store(db_path if isinstance(db_path, str) else f"sqlite:///{db_path}")
     store.migrate()
     engine = SyncEngine(store, trackers, mappings, policy or RouteToTier2(),
                         clock=clock or Clock())

@@ -1,0 +1,60 @@
+"""The same store and engine on a real PostgreSQL server (started by .ci/run)."""
+from __future__ import annotations
+
+import os
+
+import pytest
+from sqlalchemy import create_engine
+
+from core import schema
+from core.lock import StoreLock, StoreLocked
+from core.model import Escalation
+from core.store import Store
+from tests.engine_helpers import make_engine, partner_ticket
+
+URL = os.environ.get("TIERSYNC_TEST_POSTGRES_URL")
+pytestmark = [pytest.mark.postgres,
+              pytest.mark.skipif(not URL, reason="TIERSYNC_TEST_POSTGRES_URL is not set (.ci/run sets it)")]
+
+
+@pytest.fixture
+def pg_url():
+    engine = create_engine(URL)
+    schema.metadata.drop_all(engine)
+    engine.dispose()
+    return URL
+
+
+def test_migrations_and_aware_datetimes_on_postgres(pg_url):
+    store = Store(pg_url)
+    assert store.migrate() and store.schema_version() == schema.LATEST
+    esc = Escalation()
+    with store.transaction() as tx:
+        store.save_escalation(tx, esc, {}, by="t", run_id="r", previous_version=None)
+        again = store.get_escalation(tx, esc.id).escalation
+    assert again == esc and again.created_at.tzinfo is not None
+    store.close()
+
+
+def test_engine_cycle_on_postgres(pg_url):
+    engine, t = make_engine(pg_url)
+    t["zendesk"].put(partner_ticket())
+    assert engine.run_cycle().opened == 1
+    item_id = next(iter(t["azure_devops"].records))
+    t["azure_devops"].edit(item_id, **{"System.State": "Actively Working"})
+    engine.run_cycle()
+    [ticket] = t["zendesk"].records.values()
+    assert ticket.data["status"] == "hold"
+    for conn in t.values():
+        conn.calls.clear()
+    engine.run_cycle()
+    assert t["zendesk"].writes() == [] and t["azure_devops"].writes() == []
+    engine.store.close()
+
+
+def test_second_process_on_same_postgres_store_is_refused(pg_url):
+    lock = StoreLock.for_url(pg_url)
+    with lock.held():
+        with pytest.raises(StoreLocked, match="in use"):
+            with StoreLock.for_url(pg_url).held():
+                pass
