@@ -6,6 +6,7 @@ error, 3 another tiersync process holds the store.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -171,12 +172,18 @@ def daemon(config: Path = ConfigOption,
     store.close()
 
 
+@contextlib.contextmanager
 def _single_instance(cfg):
-    from core.lock import StoreLock
+    from core.lock import StoreLock, StoreLocked
+    lock = StoreLock.for_url(cfg.settings.store).held()
     try:
-        return StoreLock.for_url(cfg.settings.store).held()
-    except TiersyncError as exc:
+        lock.__enter__()
+    except StoreLocked as exc:
         _fail([str(exc)], EXIT_LOCKED)
+    try:
+        yield
+    finally:
+        lock.__exit__(None, None, None)
 
 
 def _print_report(report) -> None:
@@ -244,6 +251,40 @@ def quarantine(config: Path = ConfigOption,
         table.add_row(str(r["id"]), f"{r['connector']}:{r['remote_id']}", r["remote_version"] or "",
                       r["reason"], r["created_at"].strftime("%Y-%m-%d %H:%M"))
     out.print(table)
+
+
+@app.command()
+def deadletters(config: Path = ConfigOption, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Actions that kept failing and were set aside; replay them with `tiersync replay`."""
+    cfg = _load(config)
+    store = _store(cfg)
+    with store.transaction() as tx:
+        rows = store.actions(tx, state="dead")
+    if as_json:
+        out.print(json.dumps([dict(r.__dict__, next_attempt_at=r.next_attempt_at.isoformat())
+                              for r in rows], default=str, indent=2), markup=False)
+        return
+    table = Table("id", "escalation", "action", "target", "attempts", "last error")
+    for r in rows:
+        table.add_row(str(r.id), r.escalation_id, r.kind, f"{r.connector}:{r.remote_id or '(new)'}",
+                      str(r.attempts), redact_text(r.last_error or "")[:100])
+    out.print(table)
+
+
+@app.command()
+def replay(action_id: Optional[int] = typer.Argument(None, help="dead-lettered action id"),
+           all_: bool = typer.Option(False, "--all", help="replay every dead-lettered action"),
+           config: Path = ConfigOption) -> None:
+    """Queue dead-lettered actions again; the next cycle sends them."""
+    if action_id is None and not all_:
+        _fail(["replay: give an action id or --all"])
+    cfg = _load(config)
+    store = _store(cfg)
+    with store.transaction() as tx:
+        count = store.replay(tx, None if all_ else [action_id], datetime.now(timezone.utc))
+    if count == 0 and not all_:
+        _fail([f"replay: no dead-lettered action with id {action_id}"], EXIT_PARTIAL)
+    out.print(f"{count} action(s) queued again")
 
 
 def main() -> None:

@@ -101,8 +101,9 @@ def _trackers(path: Path, settings: Settings, problems: list[str]) -> dict[str, 
         where = f"{path}: trackers.{name}"
         inline = sorted(SECRET_KEYS & set(section))
         if inline:
-            problems.append(f"{where}.{inline[0]}: secrets must not be written in the configuration "
-                            f"file; name an environment variable instead (e.g. {inline[0]}_env)")
+            problems.append(f"{where}: the key '{inline[0]}' would put a secret in the configuration "
+                            f"file, which is refused; name an environment variable instead "
+                            f"(e.g. {inline[0]}_env)")
             continue
         kind = section.get("kind")
         if kind not in registry:

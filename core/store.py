@@ -296,6 +296,15 @@ class Store:
             query = query.where(t.outbox.c.escalation_id == escalation_id)
         return [_outbox(row) for row in tx.execute(query.order_by(t.outbox.c.id)).all()]
 
+    def replay(self, tx: Connection, action_ids: list[int] | None, now: datetime) -> int:
+        """Put dead-lettered actions (all when ``action_ids`` is None) back in the queue."""
+        query = update(t.outbox).where(t.outbox.c.state == "dead")
+        if action_ids is not None:
+            query = query.where(t.outbox.c.id.in_(action_ids))
+        result = tx.execute(query.values(state="pending", attempts=0, next_attempt_at=now,
+                                         updated_at=now))
+        return result.rowcount
+
     def count_actions(self, tx: Connection) -> dict[str, int]:
         rows = tx.execute(select(t.outbox.c.state, func.count()).group_by(t.outbox.c.state)).all()
         return {state: n for state, n in rows}
