@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
 
+from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 
 from connectors.base import Connector, Page, RemoteRecord
@@ -23,7 +24,7 @@ from core.model import Comment, Escalation, Link, LinkRole, utcnow
 from core.planner import Planner, idempotency_key, parse_idempotency_key
 from core.reconcile import apply_changes, merge, observe, stamp_field_times
 from core.redact import redact
-from core.store import LinkRow, Store, StoredEscalation, data_hash
+from core.store import LinkRow, Store, StoreConflict, StoredEscalation, data_hash
 
 log = logging.getLogger("tiersync.engine")
 
@@ -143,9 +144,20 @@ class SyncEngine:
         for record in latest.values():
             report.pulled += 1
             try:
-                self._process_record(tx, name, record, links.get(record.id), stored, report)
+                with tx.begin_nested():  # a record that fails leaves no partial writes
+                    self._process_record(tx, name, record, links.get(record.id), stored, report)
             except (MappingError, BadRecord) as exc:
                 self._quarantine(tx, name, record, str(exc), report)
+            except ValidationError as exc:
+                problem = exc.errors()[0]
+                where = ".".join(map(str, problem["loc"]))
+                self._quarantine(tx, name, record, f"{self.mappings[name].source}: record maps to an "
+                                 f"invalid escalation: {where}: {problem['msg']}", report)
+            except (StoreConflict, TiersyncError):
+                raise
+            except Exception as exc:  # one bad record must never stop the page
+                log.exception("unexpected error on %s", record.ref)
+                self._quarantine(tx, name, record, f"unexpected {type(exc).__name__}: {exc}", report)
 
     def _process_record(self, tx: Connection, name: str, record: RemoteRecord,
                         link: LinkRow | None, stored: dict[str, StoredEscalation],
@@ -168,7 +180,12 @@ class SyncEngine:
                 self._open(tx, name, record, link, observed, stored, report)
                 return
         current = stored.get(link.escalation_id) or self.store.get_escalation(tx, link.escalation_id)
-        self._merge(tx, name, record, link, current, observed, report)
+        if current is None:
+            raise BadRecord(f"linked to escalation {link.escalation_id}, which is not in the store",
+                            tracker=name, record_id=record.id)
+        updated = self._merge(tx, name, record, link, current, observed, report)
+        if updated is not None:
+            stored[updated.escalation.id] = updated
 
     def _recover_or_open(self, tx: Connection, name: str, record: RemoteRecord,
                          stored: dict[str, StoredEscalation], observed: Any,
@@ -201,11 +218,12 @@ class SyncEngine:
         obs = Observation(tracker=name, remote_id=record.id, changes=observed.full,
                           updated_at=record.updated_at, new_comments=tuple(comments), opened=True,
                           version=record.version)
-        self._commit_change(tx, None, escalation, field_times, obs, record, link, report)
+        stored[escalation.id] = self._commit_change(tx, None, escalation, field_times, obs, record,
+                                                    link, report)
         report.opened += 1
 
     def _merge(self, tx: Connection, name: str, record: RemoteRecord, link: LinkRow,
-               current: StoredEscalation, observed: Any, report: CycleReport) -> None:
+               current: StoredEscalation, observed: Any, report: CycleReport) -> StoredEscalation | None:
         before = current.escalation
         accepted, rejected = merge(before, current.field_times, name, observed.changes,
                                    record.updated_at, self.owners)
@@ -219,7 +237,7 @@ class SyncEngine:
             self.store.save_link(tx, link, self.clock())
             if rejected:  # the owner's value must be written back over this record's
                 self.planner.plan(tx, before, self._links(tx, before.id, link), report.run_id)
-            return
+            return None
         data = apply_changes(before, accepted)
         data["comments"] = [c.model_dump() for c in before.comments + comments]
         data.update(version=before.version + 1, updated_at=self.clock(), updated_by=name)
@@ -228,11 +246,11 @@ class SyncEngine:
         obs = Observation(tracker=name, remote_id=record.id, changes=accepted,
                           updated_at=record.updated_at, new_comments=tuple(comments),
                           version=record.version)
-        self._commit_change(tx, before, after, field_times, obs, record, link, report)
+        return self._commit_change(tx, before, after, field_times, obs, record, link, report)
 
     def _commit_change(self, tx: Connection, before: Escalation | None, after: Escalation,
                        field_times: dict, obs: Observation | None, record: RemoteRecord | None,
-                       link: LinkRow | None, report: CycleReport) -> None:
+                       link: LinkRow | None, report: CycleReport) -> StoredEscalation:
         now = self.clock()
         decision = self.policy.decide(before, after, obs, now)
         if decision.changes:
@@ -248,6 +266,7 @@ class SyncEngine:
         report.changed += 1
         links = self._links(tx, after.id, link)
         self.planner.plan(tx, after, links, report.run_id, decision=decision, observation=obs)
+        return StoredEscalation(after, field_times)
 
     # -- periodic re-evaluation -----------------------------------------------------------------
     def reevaluate(self, report: CycleReport, stop: Callable[[], bool]) -> None:

@@ -163,7 +163,11 @@ class Mapping(_Strict):
         else:
             value = raw
         if fmap.transform is not None:
-            return _transform(fmap.transform).inbound(name, value)
+            try:
+                return _transform(fmap.transform).inbound(name, value)
+            except (TypeError, ValueError, AttributeError) as exc:
+                raise MappingError(f"{self.source}: fields.{name}.transform: cannot read "
+                                   f"{_short(raw)} at '{fmap.path}': {exc}") from None
         return {name: _coerce(name, value, self.source, fmap.path)}
 
     def _lookup(self, name: str, fmap: FieldMap, raw: Any, data: dict[str, Any]) -> Any:
@@ -179,7 +183,7 @@ class Mapping(_Strict):
         if fmap.default is not None:
             return fmap.default
         raise MappingError(f"{self.source}: fields.{name}.values: unknown {fmap.path} value "
-                           f"{raw!r}")
+                           f"{_short(raw)}")
 
     # -- outbound ----------------------------------------------------------------------------
     def to_tracker(self, escalation: Escalation, only: set[str] | None = None) -> dict[str, Any]:
@@ -255,8 +259,13 @@ def _coerce(name: str, value: Any, source: str, path: str) -> Any:
         return _model_field_adapter(name).validate_python(value)
     except ValidationError as exc:
         reason = exc.errors()[0]["msg"]
-        raise MappingError(f"{source}: fields.{name}: value {value!r} at '{path}' is not valid: "
-                           f"{reason}") from None
+        raise MappingError(f"{source}: fields.{name}: value {_short(value)} at '{path}' is not "
+                           f"valid: {reason}") from None
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
 
 
 def coerce_observation(observation: dict[str, Any], source: str = "<observation>") -> dict[str, Any]:

@@ -19,8 +19,10 @@ _PHRASE = re.compile(
     rf"(?P<key>\b{_KEYWORDS})(?P<sep>\s*(?:[:=]|\bis\b|\bwas\b)\s*|\s+)(?P<value>[^\s,;]+)",
     re.IGNORECASE,
 )
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):(?P<pw>[^@/\s]+)@",
-                              re.IGNORECASE)
+# bounded repetitions: ticket text can be megabytes, and an unbounded scheme is quadratic
+_URL_CREDENTIALS = re.compile(
+    r"(?P<scheme>\b[a-z][a-z0-9+.-]{0,20}://)(?P<user>[^:/@\s]{1,200}):(?P<pw>[^@/\s]{1,200})@",
+    re.IGNORECASE)
 
 
 def register_secret(value: str) -> None:

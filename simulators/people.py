@@ -1,0 +1,91 @@
+"""The people of the scenario, working in their own tracker through its public REST API.
+
+These calls stand for what an agent does in the tracker's web UI. They go straight to the
+(simulated) tracker with ``requests``, never through tiersync's connectors, so the end-to-end
+tests observe tiersync from the outside.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+
+class _Client:
+    def __init__(self, base_url: str, auth: tuple[str, str]):
+        self.base_url = base_url.rstrip("/")
+        self.session = requests.Session()
+        self.session.auth = auth
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.session.request(method, f"{self.base_url}{path}", timeout=10, **kwargs)
+        if response.status_code >= 400:
+            raise RuntimeError(f"{method} {path}: HTTP {response.status_code}: {response.text[:300]}")
+        return response.json() if response.content else None
+
+
+class ZendeskAgent(_Client):
+    """A tier 1 agent (or a partner writing in) in Zendesk."""
+
+    def create_ticket(self, *, subject: str, description: str, requester: dict[str, str],
+                      priority: str = "normal", tags: list[str] | None = None,
+                      custom_fields: dict[int, Any] | None = None, **extra: Any) -> int:
+        ticket = {"subject": subject, "comment": {"body": description, "public": True},
+                  "requester": requester, "priority": priority, "tags": tags or [],
+                  "custom_fields": [{"id": k, "value": v} for k, v in (custom_fields or {}).items()]}
+        ticket.update(extra)
+        return self.call("POST", "/api/v2/tickets.json", json={"ticket": ticket})["ticket"]["id"]
+
+    def update(self, ticket_id: int, **fields: Any) -> None:
+        self.call("PUT", f"/api/v2/tickets/{ticket_id}.json", json={"ticket": fields})
+
+    def comment(self, ticket_id: int, body: str, public: bool = True, **fields: Any) -> None:
+        self.update(ticket_id, comment={"body": body, "public": public}, **fields)
+
+
+class AzureDevOpsEngineer(_Client):
+    """A tier 2 engineer working engagement items on the Azure DevOps board."""
+
+    def __init__(self, base_url: str, auth: tuple[str, str], project: str):
+        super().__init__(base_url, auth)
+        self.project = project
+
+    def update(self, item_id: int | str, fields: dict[str, Any], history: str | None = None) -> dict:
+        patch = [{"op": "add", "path": f"/fields/{name}", "value": value}
+                 for name, value in fields.items()]
+        if history:
+            patch.append({"op": "add", "path": "/fields/System.History", "value": history})
+        return self.call("PATCH", f"/{self.project}/_apis/wit/workitems/{item_id}?api-version=7.1",
+                         json=patch, headers={"Content-Type": "application/json-patch+json"})
+
+    def set_state(self, item_id: int | str, state: str, history: str | None = None) -> dict:
+        return self.update(item_id, {"System.State": state}, history)
+
+
+class JiraEngineer(_Client):
+    """An engineer (tier 3/4) in Jira."""
+
+    def transition(self, key: str, status: str) -> None:
+        options = self.call("GET", f"/rest/api/2/issue/{key}/transitions")["transitions"]
+        match = next((t for t in options if t["to"]["name"] == status), None)
+        if match is None:
+            raise RuntimeError(f"{key}: no transition to {status!r}")
+        self.call("POST", f"/rest/api/2/issue/{key}/transitions", json={"transition": {"id": match["id"]}})
+
+    def comment(self, key: str, body: str) -> None:
+        self.call("POST", f"/rest/api/2/issue/{key}/comment", json={"body": body})
+
+
+class People:
+    """One person per tracker, authenticated with the sandbox's credentials."""
+
+    def __init__(self, sections: dict[str, dict[str, Any]], env: dict[str, str]):
+        zd = sections["zendesk"]
+        self.zendesk = ZendeskAgent(zd["base_url"], (f"{env[zd.get('email_env', 'ZENDESK_EMAIL')]}/token",
+                                                     env[zd.get("token_env", "ZENDESK_TOKEN")]))
+        ado = sections["azure_devops"]
+        self.azure_devops = AzureDevOpsEngineer(ado["base_url"], ("", env[ado.get("pat_env", "AZURE_DEVOPS_PAT")]),
+                                                ado["project"])
+        jira = sections["jira"]
+        self.jira = JiraEngineer(jira["base_url"], (env[jira.get("email_env", "JIRA_EMAIL")],
+                                                    env[jira.get("token_env", "JIRA_API_TOKEN")]))

@@ -1,0 +1,127 @@
+"""The three tracker simulators on localhost plus a tiersync configuration pointed at them.
+
+Used by ``tiersync demo``, ``tiersync simulate``, the end-to-end tests and the benchmarks:
+
+    with Sandbox(tmp_dir) as box:
+        box.people.zendesk.create_ticket(...)
+        box.cycle()                       # one real sync cycle over HTTP
+        box.snapshot()                    # what each tracker holds now
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from simulators.azure_devops import AzureDevOpsSimulator
+from simulators.azure_devops import connector_config as ado_config
+from simulators.base import Faults, Simulator
+from simulators.jira import JiraSimulator
+from simulators.jira import connector_config as jira_config
+from simulators.people import People
+from simulators.zendesk import ZendeskSimulator
+from simulators.zendesk import connector_config as zendesk_config
+
+TRACKERS = ("zendesk", "azure_devops", "jira")
+
+
+def _section(result: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """Normalise a simulator module's ``connector_config`` result to (section, env)."""
+    if isinstance(result, tuple):
+        return dict(result[0]), dict(result[1])
+    if "config" in result:
+        return dict(result["config"]), dict(result.get("env", {}))
+    return dict(result), {}
+
+
+class Sandbox:
+    def __init__(self, workdir: Path, *, store_url: str | None = None, policy: str = "policy",
+                 faults: dict[str, Faults] | None = None, engine: dict[str, Any] | None = None):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.store_url = store_url or f"sqlite:///{self.workdir / 'tiersync.db'}"
+        self.policy = policy
+        self.engine_options = engine or {}
+        faults = faults or {}
+        self.sims: dict[str, Simulator] = {
+            "zendesk": ZendeskSimulator(faults=faults.get("zendesk")),
+            "azure_devops": AzureDevOpsSimulator(faults=faults.get("azure_devops")),
+            "jira": JiraSimulator(faults=faults.get("jira")),
+        }
+        self.config_path = self.workdir / "tiersync.yaml"
+        self.env: dict[str, str] = {}
+        self.people: People | None = None
+        self._store = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> "Sandbox":
+        for sim in self.sims.values():
+            sim.start()
+        sections = {}
+        builders = {"zendesk": zendesk_config, "azure_devops": ado_config, "jira": jira_config}
+        for name, build in builders.items():
+            section, env = _section(build(self.sims[name]))
+            sections[name] = section
+            self.env.update(env)
+        os.environ.update(self.env)
+        config = {"store": self.store_url, "policy": self.policy, "trackers": sections}
+        if self.engine_options:
+            config["engine"] = self.engine_options
+        self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        self.people = People({name: section for name, section in sections.items()}, self.env)
+        return self
+
+    def stop(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        for sim in self.sims.values():
+            sim.stop()
+
+    def __enter__(self) -> "Sandbox":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # -- tiersync -------------------------------------------------------------------------------
+    def load_config(self):
+        from core.config import load_config
+        return load_config(self.config_path)
+
+    def engine(self, clock=None):
+        """A fresh engine (new connectors) on the sandbox's store, as a new process would build."""
+        from connectors import load_registry
+        from core.engine import EngineSettings, SyncEngine
+        from core.store import Store
+        config = self.load_config()
+        if self._store is None:
+            self._store = Store(config.settings.store)
+            self._store.migrate()
+        registry = load_registry()
+        connectors = {name: registry[t.kind](name, t) for name, t in config.trackers.items()}
+        settings = EngineSettings(**config.settings.engine.model_dump())
+        kwargs = {"clock": clock} if clock else {}
+        return SyncEngine(self._store, connectors, config.mappings, config.policy,
+                          settings=settings, **kwargs)
+
+    def cycle(self, clock=None):
+        engine = self.engine(clock)
+        try:
+            return engine.run_cycle()
+        finally:
+            for connector in engine.connectors.values():
+                connector.close()
+
+    # -- observation ----------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        return {name: sim.snapshot() for name, sim in self.sims.items()}
+
+    def write_requests(self) -> dict[str, int]:
+        return {name: len(sim.write_requests()) for name, sim in self.sims.items()}
+
+    def clear_requests(self) -> None:
+        for sim in self.sims.values():
+            sim.clear_requests()
