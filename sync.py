@@ -287,6 +287,43 @@ def replay(action_id: Optional[int] = typer.Argument(None, help="dead-lettered a
     out.print(f"{count} action(s) queued again")
 
 
+@app.command()
+def demo(store: Optional[Path] = typer.Option(None, "--store", help="SQLite file for the demo's store"),
+         workdir: Optional[Path] = typer.Option(None, "--workdir", help="folder for the demo's files")) -> None:
+    """Play the seeds' escalation through the three built-in tracker simulators."""
+    import tempfile
+    from simulators.demo import run_demo
+    _setup_logging("WARNING")
+    folder = workdir or Path(tempfile.mkdtemp(prefix="tiersync-demo-"))
+    url = f"sqlite:///{store.resolve()}" if store else None
+    raise typer.Exit(run_demo(folder, out, store_url=url))
+
+
+@app.command()
+def simulate(workdir: Optional[Path] = typer.Option(None, "--workdir", help="folder for the generated config")) -> None:
+    """Start the three tracker simulators alone and print how to point tiersync at them."""
+    import tempfile
+    from simulators.sandbox import Sandbox
+    _setup_logging("WARNING")
+    folder = workdir or Path(tempfile.mkdtemp(prefix="tiersync-sim-"))
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    with Sandbox(folder) as box:
+        for name, sim in box.sims.items():
+            out.print(f"{name:13} {sim.base_url}", markup=False)
+        out.print(f"\nconfiguration: {box.config_path}", markup=False)
+        env_file = folder / "simulators.env"
+        env_file.write_text("".join(f"{k}={v}\n" for k, v in sorted(box.env.items())))
+        env_file.chmod(0o600)
+        out.print(f"credentials for the simulators: {env_file} ({', '.join(sorted(box.env))})",
+                  markup=False)
+        out.print(f"\ntry: set -a; . {env_file}; set +a; tiersync run --once --config {box.config_path}",
+                  markup=False)
+        out.print("fault injection: POST /_sim/faults on any simulator; Ctrl-C stops", markup=False)
+        stop.wait()
+
+
 def main() -> None:
     try:
         app()

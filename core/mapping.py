@@ -254,13 +254,24 @@ def _model_field_adapter(name: str) -> TypeAdapter:
 
 def _coerce(name: str, value: Any, source: str, path: str) -> Any:
     if value is None:
-        return None
+        return _empty_value(name)
     try:
         return _model_field_adapter(name).validate_python(value)
     except ValidationError as exc:
         reason = exc.errors()[0]["msg"]
         raise MappingError(f"{source}: fields.{name}: value {_short(value)} at '{path}' is not "
                            f"valid: {reason}") from None
+
+
+def _empty_value(name: str) -> Any:
+    """What an empty tracker field means for a model field: None, or its default if not optional."""
+    try:
+        return _model_field_adapter(name).validate_python(None)
+    except ValidationError:
+        if name.startswith("sla."):
+            return None
+        info = Escalation.model_fields[name]
+        return info.get_default(call_default_factory=True)
 
 
 def _short(value: Any, limit: int = 80) -> str:

@@ -77,15 +77,18 @@ class JiraEngineer(_Client):
 
 
 class People:
-    """One person per tracker, authenticated with the sandbox's credentials."""
+    """One person per tracker, each signed in as themselves (the simulators accept any token for
+    a known user unless they were started with fixed credentials, in which case the sandbox's
+    credentials are used)."""
+
+    ZENDESK_AGENT = "alice.agent@tier1.example.com"
+    JIRA_ENGINEER = "dana.okafor@engineering.example.com"
 
     def __init__(self, sections: dict[str, dict[str, Any]], env: dict[str, str]):
         zd = sections["zendesk"]
-        self.zendesk = ZendeskAgent(zd["base_url"], (f"{env[zd.get('email_env', 'ZENDESK_EMAIL')]}/token",
-                                                     env[zd.get("token_env", "ZENDESK_TOKEN")]))
+        self.zendesk = ZendeskAgent(zd["base_url"], (f"{self.ZENDESK_AGENT}/token", "personal-token"))
         ado = sections["azure_devops"]
         self.azure_devops = AzureDevOpsEngineer(ado["base_url"], ("", env[ado.get("pat_env", "AZURE_DEVOPS_PAT")]),
                                                 ado["project"])
         jira = sections["jira"]
-        self.jira = JiraEngineer(jira["base_url"], (env[jira.get("email_env", "JIRA_EMAIL")],
-                                                    env[jira.get("token_env", "JIRA_API_TOKEN")]))
+        self.jira = JiraEngineer(jira["base_url"], (self.JIRA_ENGINEER, "personal-token"))
