@@ -201,12 +201,15 @@ class Escalation(StrictModel):
     escalation_requested: int = Field(default=0, ge=0, le=4)
     routing_rule: str | None = None
     assignee_group: str | None = None
+    routed_at: AwareDatetime | None = None  # first routed by the policy: starts the ack clock
 
     # state
     state: State = State.NEW
     rejection_reason: str | None = None
     close_reason: str | None = None
     last_tier2_update_at: AwareDatetime | None = None
+    update_reminded_at: AwareDatetime | None = None  # last daily-update reminder (policy)
+    solution_proposed_by: str | None = None  # assignee who proposed the solution (seed 000)
 
     # SLA
     sla_clock: SlaClock = Field(default_factory=SlaClock)

@@ -1,0 +1,116 @@
+"""The escalation policy: ``decide(before, after, observation, now) -> Decision``.
+
+A pure function of its inputs and the policy file: no I/O, no clock of its own. The rule
+families run in a fixed order, each seeing the changes of the ones before it:
+
+1. tiers: note when tier 2 last updated the case
+2. validation and entitlement (a failure rejects the escalation and ends the decision)
+3. routing
+4. tiers and ownership (original owner, hand-back, not resolved, tier holding the case)
+5. SLA clocks, due times, warnings, breaches
+6. management escalation
+7. daily-update reminder
+8. state-change announcement to the other trackers
+
+Changes equal to the escalation's current values are dropped, so deciding again on the result
+(at the same ``now``) changes nothing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from core.decision import Decision, Note, Observation
+from core.model import Escalation, State
+from core.policy.basic import route_step
+from core.policy.calendar import BusinessCalendar
+from core.policy.config import PolicyFile, read_policy_file
+from core.policy.escalation import escalation_step
+from core.policy.sla import sla_step
+from core.policy.tiers import daily_update_step, ownership_step, record_update_step
+from core.policy.validation import validate_step
+
+
+def _aware_utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+def event_time(observation: Observation | None, now: datetime) -> datetime:
+    """When the observed change happened: the record's update time, never after ``now``."""
+    if observation is None:
+        return now
+    return min(_aware_utc(observation.updated_at), now)
+
+
+def apply_changes(escalation: Escalation, changes: dict[str, Any]) -> Escalation:
+    return escalation.model_copy(update=changes) if changes else escalation
+
+
+@dataclass(frozen=True)
+class Inputs:
+    before: Escalation | None
+    observation: Observation | None
+    now: datetime
+    at: datetime
+
+
+class EscalationPolicy:
+    def __init__(self, config: PolicyFile, source: str = "<memory>"):
+        self.config = config
+        self.source = source
+        self.calendars = config.build_calendars()
+
+    def decide(self, before: Escalation | None, after: Escalation,
+               observation: Observation | None, now: datetime) -> Decision:
+        now = _aware_utc(now)
+        inputs = Inputs(before, observation, now, event_time(observation, now))
+        decision, current = Decision(), after
+        for step in self._steps():
+            part = step(current, inputs)
+            decision.merge(part)
+            current = apply_changes(current, part.changes)
+            if current.state is State.REJECTED and after.state is not State.REJECTED:
+                break
+        decision.merge(self._announce(before, current, observation, inputs.at))
+        decision.changes = {name: value for name, value in decision.changes.items()
+                            if getattr(after, name) != value}
+        return decision
+
+    def _steps(self) -> tuple[Callable[[Escalation, Inputs], Decision], ...]:
+        config = self.config
+        return (
+            lambda esc, i: record_update_step(esc, i.observation, config.tiers, i.at),
+            lambda esc, i: validate_step(esc, config.validation),
+            lambda esc, i: route_step(config.routing, esc, i.at),
+            lambda esc, i: ownership_step(i.before, esc, i.observation, config.tiers,
+                                          config.routing, i.at),
+            lambda esc, i: sla_step(esc, config.sla, self.calendars, i.now, i.at),
+            lambda esc, i: escalation_step(esc, config.management_escalation,
+                                           config.premium_plans, self.escalation_calendar, i.at),
+            lambda esc, i: daily_update_step(esc, config.tiers, self.calendars, i.now),
+        )
+
+    @property
+    def escalation_calendar(self) -> BusinessCalendar | None:
+        name = self.config.management_escalation.calendar
+        return self.calendars.get(name) if name else None
+
+    def _announce(self, before: Escalation | None, current: Escalation,
+                  observation: Observation | None, at: datetime) -> Decision:
+        if not (self.config.announce_state_changes and observation and before is not None
+                and "state" in observation.changes and before.state != current.state):
+            return Decision()
+        return Decision(notes=[Note(
+            target="others", rule="sync.announce_state",
+            body=f"State changed from {before.state.value} to {current.state.value} in "
+                 f"{observation.tracker}.",
+            key=f"state:{current.state.value}:{at.isoformat()}")])
+
+
+def load_policy(path: Path | str) -> EscalationPolicy:
+    """Load and validate a policy file; raise ConfigError naming file, key path and value."""
+    return EscalationPolicy(read_policy_file(Path(path)), source=str(path))
