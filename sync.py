@@ -26,7 +26,7 @@ from core.redact import install_log_redaction, redact_text
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Keep support escalations in sync across Zendesk, Jira and Azure DevOps.")
-out = Console(highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_LOCKED = 0, 1, 2, 3
@@ -251,6 +251,59 @@ def quarantine(config: Path = ConfigOption,
         table.add_row(str(r["id"]), f"{r['connector']}:{r['remote_id']}", r["remote_version"] or "",
                       r["reason"], r["created_at"].strftime("%Y-%m-%d %H:%M"))
     out.print(table)
+
+
+@app.command()
+def status(config: Path = ConfigOption, as_json: bool = typer.Option(False, "--json"),
+           all_: bool = typer.Option(False, "--all", help="closed and rejected escalations too")) -> None:
+    """Open escalations: links, state, tier, queue, each SLA's due time and remaining business time."""
+    from core.policy.report import status_rows
+    cfg = _load(config)
+    store = _store(cfg)
+    escalations = [item.escalation for batch in store.iter_escalations(open_only=not all_)
+                   for item in batch]
+    rows = status_rows(escalations, cfg.policy, datetime.now(timezone.utc))
+    if as_json:
+        out.print(json.dumps(rows, default=str, indent=2), markup=False)
+        return
+    table = Table("escalation", "links", "state", "tier", "queue", "acknowledgement",
+                  "first solution", "close")
+    for row in rows:
+        table.add_row(f"{row['id']}\n{row['sr_number'] or ''}", "\n".join(row["links"]),
+                      row["state"], row["tier"], row["queue"] or "",
+                      *(_sla_cell(row["sla"].get(m)) for m in ("acknowledgement", "first_solution", "close")))
+    out.print(table)
+
+
+def _sla_cell(metric: Optional[dict]) -> str:
+    if not metric:
+        return "-"
+    due = metric.get("due_at")
+    due_text = due.strftime("%Y-%m-%d %H:%M") if hasattr(due, "strftime") else (due or "-")
+    remaining = metric.get("remaining_seconds")
+    left = "" if remaining is None else f"\n{remaining / 3600:+.1f} h left"
+    return f"{metric['status']}\n{due_text}{left}"
+
+
+@app.command()
+def explain(record: str = typer.Argument(..., help="TRACKER:ID, e.g. zendesk:123 or jira:ENG-7"),
+            config: Path = ConfigOption) -> None:
+    """How one record maps and which validation, routing, SLA and escalation rules fire (writes nothing)."""
+    from core.engine import _owners
+    from core.inspect import explain_record
+    tracker, _, remote_id = record.partition(":")
+    cfg = _load(config)
+    if tracker not in cfg.trackers or not remote_id:
+        _fail([f"explain: give TRACKER:ID with one of {', '.join(cfg.trackers)} (got {record!r})"])
+    store = _store(cfg)
+    connector = _connectors(cfg)[tracker]
+    try:
+        lines = explain_record(store, connector, cfg.mappings[tracker], cfg.policy,
+                               _owners(cfg.mappings), remote_id, datetime.now(timezone.utc))
+    except TiersyncError as exc:
+        _fail([str(exc)])
+    for line in lines:
+        out.print(redact_text(line), markup=False)
 
 
 @app.command()

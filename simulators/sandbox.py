@@ -73,10 +73,14 @@ class Sandbox:
         self.people = People({name: section for name, section in sections.items()}, self.env)
         return self
 
-    def stop(self) -> None:
+    def stop_store(self) -> None:
+        """Close the store, as a process exit would; the next engine() reopens it."""
         if self._store is not None:
             self._store.close()
             self._store = None
+
+    def stop(self) -> None:
+        self.stop_store()
         for sim in self.sims.values():
             sim.stop()
 
