@@ -83,12 +83,13 @@ class People:
 
     ZENDESK_AGENT = "alice.agent@tier1.example.com"
     JIRA_ENGINEER = "dana.okafor@engineering.example.com"
+    ADO_ENGINEER = "tier2.agent@fabrikam.example"
 
     def __init__(self, sections: dict[str, dict[str, Any]], env: dict[str, str]):
         zd = sections["zendesk"]
         self.zendesk = ZendeskAgent(zd["base_url"], (f"{self.ZENDESK_AGENT}/token", "personal-token"))
         ado = sections["azure_devops"]
-        self.azure_devops = AzureDevOpsEngineer(ado["base_url"], ("", env[ado.get("pat_env", "AZURE_DEVOPS_PAT")]),
+        self.azure_devops = AzureDevOpsEngineer(ado["base_url"], (self.ADO_ENGINEER, env[ado.get("pat_env", "AZURE_DEVOPS_PAT")]),
                                                 ado["project"])
         jira = sections["jira"]
         self.jira = JiraEngineer(jira["base_url"], (self.JIRA_ENGINEER, "personal-token"))

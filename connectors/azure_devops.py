@@ -1,0 +1,275 @@
+"""Azure DevOps Boards connector: "Engagement Item" work items (seed 000) on the azure-devops SDK.
+
+Reads changes with WIQL on ``[System.ChangedDate]`` and ``workitemsbatch`` (connectors/
+azure_devops_feed.py), writes with JSON Patch guarded by ``test /rev`` and without notifications,
+stores the idempotency key as a ``tiersync:<key>`` tag (or in a configured field) and links the
+work item back to its origin with a Hyperlink relation. docs/azure_devops.md has the details.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+from typing import Any, ClassVar, Iterator, Literal
+from urllib.parse import quote
+
+from azure.devops.v7_1.work_item_tracking import TeamContext, Wiql, WorkItemBatchGetRequest
+from pydantic import Field, field_validator
+
+from connectors import azure_devops_view as view
+from connectors.azure_devops_client import WitClient
+from connectors.azure_devops_feed import EPOCH, ChangeFeed, Cursor, floor_second, wiql_text
+from connectors.azure_devops_online import check_online
+from connectors.base import (Capabilities, Connector, OriginRef, Page, RemoteComment, RemoteRecord,
+                             TrackerConfig, register)
+from connectors.retry import call_with_retry
+from core.errors import Conflict, NotFound, Retryable
+from core.secrets import read_secret
+
+log = logging.getLogger("tiersync.azure_devops")
+
+
+class AzureDevOpsConfig(TrackerConfig):
+    kind: Literal["azure_devops"] = "azure_devops"
+    base_url: str = Field(description="organization URL, e.g. https://dev.azure.com/fabrikam")
+    project: str = Field(min_length=1)
+    work_item_type: str = "Engagement Item"
+    fetch_types: list[str] | None = Field(
+        default=None, description="work item types to pull; default [work_item_type]; [] = all")
+    pat_env: str = "AZURE_DEVOPS_PAT"
+    start_at: datetime | Literal["epoch"] | None = Field(
+        default=None, description="first sync starts here; default 30 days ago")
+    page_size: int = Field(default=100, ge=1, le=200)
+    marker_field: str | None = Field(
+        default=None, description="field holding the idempotency key; default: a tiersync:<key> tag")
+    read_comments: bool = True
+    html_fields: list[str] = Field(default_factory=lambda: ["System.Description"])
+    wiql_max_results: int = Field(default=20000, ge=2, le=20000)
+
+    @field_validator("base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("start_at")
+    @classmethod
+    def _aware(cls, value: Any) -> Any:
+        if isinstance(value, datetime) and value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value
+
+
+@register
+class AzureDevOpsConnector(Connector):
+    kind: ClassVar[str] = "azure_devops"
+    config_model: ClassVar[type[TrackerConfig]] = AzureDevOpsConfig
+    field_path_pattern = view.FIELD_PATH
+
+    def __init__(self, name: str, config: AzureDevOpsConfig):
+        super().__init__(name, config)
+        self.config: AzureDevOpsConfig = config
+        self._client: WitClient | None = None
+        self._categories: dict[str, dict[str, str]] = {}  # work item type -> state -> category
+        self._reread: set[str] = set()  # types whose states were read again for an unknown state
+
+    # -- plumbing -------------------------------------------------------------------------------
+    @property
+    def client(self) -> WitClient:
+        if self._client is None:
+            pat = read_secret(self.config.pat_env, tracker=self.name,
+                              purpose="the Azure DevOps personal access token")
+            self._client = WitClient(self.config.base_url, pat, tracker=self.name,
+                                     credential=f"the Azure DevOps PAT in {self.config.pat_env}",
+                                     timeout=self.config.timeout_seconds,
+                                     max_wait=self.config.max_wait_seconds)
+        return self._client
+
+    def _retry(self, fn: Any, what: str) -> Any:
+        return call_with_retry(fn, max_attempts=self.config.max_attempts,
+                               max_wait=self.config.max_wait_seconds, what=f"{self.name}: {what}")
+
+    def _url(self, item_id: int) -> str:
+        return f"{self.config.base_url}/{quote(self.config.project)}/_workitems/edit/{item_id}"
+
+    def categories(self, type_name: str) -> dict[str, str]:
+        if type_name not in self._categories:
+            states = self._retry(lambda: self.client.get_work_item_type_states(
+                self.config.project, type_name), f"states of {type_name}")
+            self._categories[type_name] = {s.name: s.category for s in states}
+        return self._categories[type_name]
+
+    def _record(self, item: Any, comments: tuple[RemoteComment, ...] = ()) -> RemoteRecord:
+        fields = item.fields or {}
+        type_name = fields.get("System.WorkItemType") or self.config.work_item_type
+        state = fields.get("System.State")
+        categories = self.categories(type_name)
+        if state is not None and state not in categories and type_name not in self._reread:
+            self._reread.add(type_name)  # the process changed since we read it: once more
+            self._categories.pop(type_name, None)
+            categories = self.categories(type_name)
+        return RemoteRecord(
+            tracker=self.name, id=str(item.id), version=str(item.rev),
+            updated_at=view.parse_date(fields.get("System.ChangedDate") or EPOCH),
+            data=view.flatten(fields, categories, self.config.html_fields), url=self._url(item.id),
+            comments=comments, idempotency_key=view.marker_of(fields, self.config.marker_field))
+
+    def _with_comments(self, item: Any) -> RemoteRecord:
+        wanted = self.config.read_comments and (item.fields or {}).get("System.CommentCount", 1)
+        return self._record(item, self._comments(item.id) if wanted else ())
+
+    def _comments(self, item_id: int) -> tuple[RemoteComment, ...]:
+        out: list[RemoteComment] = []
+        token = None
+        while True:
+            page = self._retry(lambda: self.client.get_comments(
+                self.config.project, item_id, top=200, continuation_token=token, order="asc"),
+                f"comments of {item_id}")
+            out.extend(view.comment(c) for c in page.comments or [] if not c.is_deleted)
+            token = page.continuation_token
+            if not token:
+                return tuple(out)
+
+    def _batch(self, ids: list[int], as_of: datetime | None) -> list[Any]:
+        request = WorkItemBatchGetRequest(ids=ids, as_of=as_of, error_policy="omit")
+        return self._retry(lambda: self.client.get_work_items_batch(request, project=self.config.project),
+                           f"batch of {len(ids)} work items")
+
+    # -- reading --------------------------------------------------------------------------------
+    def _start(self) -> datetime:
+        start = self.config.start_at
+        if start == "epoch":
+            return EPOCH
+        return floor_second(start or datetime.now(timezone.utc) - timedelta(days=30))
+
+    def fetch_changes(self, cursor: str | None) -> Iterator[Page]:
+        state = Cursor.decode(cursor) if cursor else Cursor(self._start())
+        types = ([self.config.work_item_type] if self.config.fetch_types is None
+                 else self.config.fetch_types)
+        feed = ChangeFeed(self.client, self.config.project, types, page_size=self.config.page_size,
+                          cap=self.config.wiql_max_results, fetch_batch=self._batch)
+        for items, position in feed.pages(state):
+            records = [self._with_comments(item) for item in items]
+            yield Page(records=records, cursor=position.encode())
+
+    def get(self, remote_id: str) -> RemoteRecord:
+        if not str(remote_id).isdigit():
+            raise NotFound(f"work item {remote_id!r} is not a work item id", tracker=self.name)
+        item = self._retry(lambda: self.client.get_work_item(int(remote_id), project=self.config.project),
+                           f"get {remote_id}")
+        return self._with_comments(item)
+
+    def find_by_idempotency_key(self, idempotency_key: str) -> RemoteRecord | None:
+        if self.config.marker_field:
+            clause = f"[{self.config.marker_field}] = {wiql_text(idempotency_key)}"
+        else:
+            clause = f"[System.Tags] CONTAINS {wiql_text(view.marker_tag(idempotency_key))}"
+        query = Wiql(query="SELECT [System.Id] FROM WorkItems WHERE [System.TeamProject] = @project "
+                           f"AND {clause} ORDER BY [System.Id] ASC")
+        result = self._retry(lambda: self.client.query_by_wiql(
+            query, team_context=TeamContext(project=self.config.project), top=200),
+            f"find {idempotency_key}")
+        ids = [ref.id for ref in result.work_items or []]
+        for item in self._batch(ids, None) if ids else []:
+            if item is not None and view.marker_of(item.fields or {}, self.config.marker_field) == idempotency_key:
+                return self._record(item)
+        return None
+
+    # -- writing --------------------------------------------------------------------------------
+    def create(self, fields: dict[str, Any], *, idempotency_key: str,
+               origin: OriginRef | None = None) -> RemoteRecord:
+        fields = dict(fields)
+        type_name = fields.pop("System.WorkItemType", None) or self.config.work_item_type
+        if self.config.marker_field:
+            fields[self.config.marker_field] = idempotency_key
+            ops = view.patch_ops(fields, self.config.html_fields)
+        else:
+            fields.setdefault("System.Tags", [])
+            ops = view.patch_ops(fields, self.config.html_fields,
+                                 keep_tags=[view.marker_tag(idempotency_key)])
+        if origin is not None and origin.url:
+            note = f"tiersync origin: {origin.tracker} {origin.remote_id}"
+            ops.append(view.hyperlink_op(origin.url, f"{note} - {origin.title}" if origin.title else note))
+        sent = False
+
+        def attempt() -> RemoteRecord:
+            nonlocal sent
+            if sent:  # the last try may have created it: look before sending again
+                found = self.find_by_idempotency_key(idempotency_key)
+                if found is not None:
+                    log.info("%s: create %s had already happened as %s", self.name, idempotency_key, found.id)
+                    return found
+            sent = True
+            item = self.client.create_work_item(ops, self.config.project, type_name,
+                                                suppress_notifications=True)
+            return self._record(item)
+
+        return self._retry(attempt, f"create {idempotency_key}")
+
+    def update(self, remote_id: str, fields: dict[str, Any], *,
+               expected_version: str | None) -> RemoteRecord:
+        keep: list[str] = []
+        if "System.Tags" in fields and not self.config.marker_field:
+            current = self.get(remote_id)
+            keep = [view.marker_tag(current.idempotency_key)] if current.idempotency_key else []
+        ops = view.patch_ops(fields, self.config.html_fields, keep_tags=keep)
+        if not ops:
+            record = self.get(remote_id)
+            if expected_version is not None and record.version != str(expected_version):
+                raise Conflict(f"work item {remote_id} is at rev {record.version}, not "
+                               f"{expected_version}", tracker=self.name, status=412)
+            return record
+        if expected_version is not None:
+            ops.insert(0, view.rev_test(expected_version))
+        item = self._retry(lambda: self.client.update_work_item(
+            ops, int(remote_id), project=self.config.project, suppress_notifications=True),
+            f"update {remote_id}")
+        return self._record(item)
+
+    def add_comment(self, remote_id: str, body: str, *, public: bool) -> str:
+        if public:
+            log.debug("%s: Azure DevOps has no public comments; writing an internal one", self.name)
+        base_changed: datetime | None = None  # ChangedDate of the rev the first try was based on
+
+        def attempt() -> str:
+            nonlocal base_changed
+            if base_changed is not None:  # the last try may have landed: look before resending
+                found = self._find_comment(int(remote_id), body, base_changed)
+                if found is not None:
+                    return found
+            item = self.client.get_work_item(int(remote_id), project=self.config.project,
+                                             fields=["System.Rev", "System.ChangedDate"])
+            if base_changed is None:
+                base_changed = view.parse_date(item.fields["System.ChangedDate"])
+            ops = [view.rev_test(item.rev), view.history_op(body)]
+            try:
+                result = self.client.update_work_item(ops, int(remote_id), project=self.config.project,
+                                                      suppress_notifications=True)
+            except Conflict as exc:  # edited between our read and write; nothing was written
+                raise Retryable(f"work item {remote_id} changed while commenting: {exc}",
+                                tracker=self.name) from exc
+            ref = result.comment_version_ref
+            if ref is not None and ref.comment_id is not None:
+                return str(ref.comment_id)
+            found = self._find_comment(int(remote_id), body, base_changed)
+            return found or f"{remote_id}-rev{result.rev}"
+
+        return self._retry(attempt, f"comment on {remote_id}")
+
+    def _find_comment(self, item_id: int, body: str, after: datetime) -> str | None:
+        matches = [c for c in self._comments(item_id) if c.body == body and c.created_at > after]
+        return matches[-1].id if matches else None
+
+    # -- the rest -------------------------------------------------------------------------------
+    def capabilities(self) -> Capabilities:
+        return Capabilities(public_comments=False, internal_comments=True, transitions=False,
+                            optimistic_concurrency=True, bulk_update=False, state_categories=True,
+                            max_page_size=self.config.page_size,
+                            extra={"marker": self.config.marker_field or "tag",
+                                   "state_category_path": view.STATE_CATEGORY})
+
+    def check_online(self, field_paths: list[str], values: dict[str, list[Any]]) -> list[str]:
+        return check_online(self, field_paths, values)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client._client.close()
+            self._client = None
