@@ -61,6 +61,8 @@ class CommaList(Transform):
     def outbound(self, escalation: Any, field: str, value: Any) -> Any:
         if not value:
             return None
+        if isinstance(value, str):
+            return value  # already one text value: never join its letters
         return self.separator.join(str(v) for v in value)
 
 

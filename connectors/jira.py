@@ -1,0 +1,219 @@
+"""Jira Cloud connector on the ``jira`` library (REST API v2, Cloud search ``/search/jql``).
+
+- Pull: ``project = X AND updated >= "<cursor minus overlap>" ORDER BY updated ASC`` page by
+  page (see ``jira_cursor`` for the overlap and de-duplication).
+- Create: one ``POST /issue`` carrying the idempotency key as an issue property (atomic with
+  the issue), then a remote link back to the origin (idempotent by globalId) and, when asked
+  for, a status transition. Find by key: JQL on the property (or on a marker label).
+- Update: Jira has no ETag on issues; ``expected_version`` is checked by re-reading
+  ``updated`` right before the write (a write landing between that read and ours is not
+  detected: a window of one round trip). Status changes go through workflow transitions.
+- Comments: internal/public where Jira Service Management is in use (``sd.public.comment``).
+"""
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Any, ClassVar, Iterator, Literal
+
+from pydantic import Field, field_validator
+
+from connectors.base import (Capabilities, Connector, OriginRef, Page, RemoteRecord, TrackerConfig,
+                             register)
+from connectors.jira_client import JiraApi
+from connectors.jira_cursor import ChangeCursor, jql_minute, parse_jira_time, to_ms, zone
+from connectors.jira_view import FieldCatalog, comments_of, flat_view
+from connectors.jira_writes import JiraWrites
+from core.errors import BadRecord
+
+log = logging.getLogger("tiersync.connectors.jira")
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+class JiraConfig(TrackerConfig):
+    kind: Literal["jira"] = "jira"
+    email_env: str = Field(default="JIRA_EMAIL", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    token_env: str = Field(default="JIRA_API_TOKEN", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    project: str = Field(pattern=r"^[A-Z][A-Z0-9_]{1,254}$", description="project key new issues go to")
+    issue_type: str = "Escalation"
+    service_management: bool = Field(default=False, description="the project is a Jira Service "
+                                     "Management project: comments can be public or internal")
+    property_key: str = Field(default="tiersync", pattern=r"^[A-Za-z0-9_.-]{1,200}$")
+    idempotency_lookup: Literal["property", "label"] = Field(
+        default="label", description="how find_by_idempotency_key searches: JQL on a marker label "
+        "(works with an API token alone) or on the issue property (needs an app that indexes it)")
+    start_at: datetime | Literal["epoch"] | None = Field(
+        default=None, description="first sync starts here; default 30 days ago; 'epoch' = all")
+    page_size: int = Field(default=50, ge=1, le=100)
+    overlap_minutes: int = Field(default=2, ge=0, le=120)
+    time_zone: str | None = Field(default=None, description="zone JQL dates are read in; "
+                                  "default: the API user's profile zone (GET /myself)")
+
+    @field_validator("start_at")
+    @classmethod
+    def _aware(cls, value: datetime | str | None) -> datetime | str | None:
+        if isinstance(value, datetime) and value.tzinfo is None:
+            raise ValueError("start_at needs a time zone, e.g. 2026-01-05T00:00:00Z")
+        return value
+
+
+@register
+class JiraConnector(Connector):
+    kind: ClassVar[str] = "jira"
+    config_model: ClassVar[type[TrackerConfig]] = JiraConfig
+    field_path_pattern: ClassVar[re.Pattern[str]] = re.compile(
+        r"^(summary|description|status|status\.category|priority|labels|components|assignee|"
+        r"project|issuetype|customfield_\d+)$")
+
+    def __init__(self, name: str, config: JiraConfig):
+        super().__init__(name, config)
+        self.config: JiraConfig = config
+        self.api = JiraApi(name, config)
+        self.writes = JiraWrites(self)
+        self._catalog: FieldCatalog | None = None
+
+    # -- reading --------------------------------------------------------------------------------
+    @property
+    def catalog(self) -> FieldCatalog:
+        if self._catalog is None:
+            self._catalog = FieldCatalog.from_fields(self.api.fields())
+        return self._catalog
+
+    def fetch_changes(self, cursor: str | None) -> Iterator[Page]:
+        state = ChangeCursor.decode(cursor, self._start())
+        overlap = timedelta(minutes=self.config.overlap_minutes)
+        window, token = state.window_start(overlap), None
+        while True:
+            result = self.search(self._changes_jql(window), token)
+            fresh = []
+            for raw in result.get("issues") or []:
+                key, updated_ms = self._identity(raw)
+                if state.is_new(key, updated_ms):
+                    fresh.append(self.record(raw))
+                    state.accept(key, updated_ms)
+            state.prune(overlap)
+            if fresh:
+                yield Page(records=fresh, cursor=state.encode())
+            token = result.get("nextPageToken")
+            if not token or result.get("isLast"):
+                return
+            if state.window_start(overlap) > window:  # restart from the moved window: an issue
+                window, token = state.window_start(overlap), None  # edited mid-scan cannot be skipped
+
+    def _start(self) -> datetime:
+        start = self.config.start_at
+        if start == "epoch":
+            return EPOCH
+        return start if isinstance(start, datetime) else datetime.now(timezone.utc) - timedelta(days=30)
+
+    def _changes_jql(self, window: datetime) -> str:
+        tz = zone(self.config.time_zone or self.api.myself().get("timeZone"))
+        return (f"project = {jql_string(self.config.project)} AND "
+                f"updated >= {jql_string(jql_minute(window, tz))} ORDER BY updated ASC")
+
+    def search(self, jql: str, token: str | None = None) -> dict[str, Any]:
+        return self.api.retrying("search issues", lambda: self.api.client.enhanced_search_issues(
+            jql, nextPageToken=token, maxResults=self.config.page_size, fields="*all",
+            properties=self.config.property_key, json_result=True))
+
+    def get(self, remote_id: str) -> RemoteRecord:
+        raw = self.api.retrying(f"read issue {remote_id}", lambda: self.api.client.issue(
+            remote_id, fields="*all", properties=self.config.property_key).raw)
+        return self.record(raw)
+
+    def find_by_idempotency_key(self, idempotency_key: str) -> RemoteRecord | None:
+        if self.config.idempotency_lookup == "label":
+            clause = f"labels = {jql_string(self.marker_label(idempotency_key))}"
+        else:
+            clause = f"issue.property[{self.config.property_key}].key = {jql_string(idempotency_key)}"
+        result = self.search(f"{clause} ORDER BY created ASC")
+        matches = [r for r in map(self.record, result.get("issues") or [])
+                   if r.idempotency_key == idempotency_key]
+        if len(matches) > 1:
+            log.warning("%s: %d issues carry idempotency key %s (%s); using the oldest", self.name,
+                        len(matches), idempotency_key, ", ".join(r.id for r in matches))
+        return matches[0] if matches else None
+
+    def _identity(self, raw: dict[str, Any]) -> tuple[str, int]:
+        """(key, updated in ms) of a search result; BadRecord when either is missing."""
+        key, updated = raw.get("key"), (raw.get("fields") or {}).get("updated")
+        try:
+            if not key:
+                raise ValueError("no key")
+            return str(key), to_ms(parse_jira_time(updated))
+        except ValueError:
+            raise BadRecord(f"issue without a key or a readable 'updated' ({updated!r})",
+                            tracker=self.name, record_id=key or raw.get("id")) from None
+
+    def record(self, raw: dict[str, Any]) -> RemoteRecord:
+        key, _ = self._identity(raw)
+        fields = raw.get("fields") or {}
+        updated = fields["updated"]
+        marker = (raw.get("properties") or {}).get(self.config.property_key)
+        hide = self.is_marker_label if self.config.idempotency_lookup == "label" else (lambda _l: False)
+        return RemoteRecord(
+            tracker=self.name, id=key, version=updated, updated_at=parse_jira_time(updated),
+            data=flat_view(fields, self.catalog, hide),
+            url=f"{self.config.base_url.rstrip('/')}/browse/{key}",
+            comments=comments_of(self._all_comments(key, fields.get("comment")),
+                                 service_management=self.config.service_management),
+            idempotency_key=marker.get("key") if isinstance(marker, dict) else None)
+
+    def _all_comments(self, key: str, field: dict[str, Any] | None) -> list[dict[str, Any]]:
+        comments = list((field or {}).get("comments") or [])
+        if field is not None and int(field.get("total", len(comments))) <= len(comments):
+            return comments
+        return self.list_comments(key)
+
+    def list_comments(self, key: str) -> list[dict[str, Any]]:
+        """Every comment of an issue, with its properties (paged)."""
+        comments: list[dict[str, Any]] = []
+        while True:
+            page = self.api.retrying(f"list comments of {key}", lambda: self.api.get_json(
+                f"issue/{key}/comment", {"startAt": len(comments), "maxResults": 100,
+                                         "expand": "properties"}))
+            comments.extend(page.get("comments") or [])
+            if not page.get("comments") or len(comments) >= int(page.get("total", 0)):
+                return comments
+
+    def marker_label(self, idempotency_key: str) -> str:
+        return re.sub(r"[^A-Za-z0-9_.:-]", "_", f"{self.config.property_key}-{idempotency_key}")[:255]
+
+    def is_marker_label(self, label: str) -> bool:
+        return label.startswith(f"{self.config.property_key}-")
+
+    # -- writing (connectors/jira_writes.py) ---------------------------------------------------
+    def create(self, fields: dict[str, Any], *, idempotency_key: str,
+               origin: OriginRef | None = None) -> RemoteRecord:
+        return self.get(self.writes.create(fields, idempotency_key, origin))
+
+    def update(self, remote_id: str, fields: dict[str, Any], *,
+               expected_version: str | None) -> RemoteRecord:
+        self.writes.update(remote_id, fields, expected_version)
+        return self.get(remote_id)
+
+    def add_comment(self, remote_id: str, body: str, *, public: bool) -> str:
+        return self.writes.add_comment(remote_id, body, public)
+
+    def capabilities(self) -> Capabilities:
+        sm = self.config.service_management
+        return Capabilities(
+            public_comments=sm, internal_comments=True, transitions=True,
+            optimistic_concurrency=True, bulk_update=False, state_categories=True,
+            max_page_size=self.config.page_size,
+            extra={"service_management": sm, "idempotency_lookup": self.config.idempotency_lookup,
+                   "concurrency": "emulated: 'updated' is re-read right before each write"})
+
+    def check_online(self, field_paths: list[str], values: dict[str, list[Any]]) -> list[str]:
+        from connectors.jira_check import check_online
+
+        return check_online(self, field_paths, values)
+
+    def close(self) -> None:
+        self.api.close()
+
+
+def jql_string(value: str) -> str:
+    """A JQL string literal."""
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'

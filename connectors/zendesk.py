@@ -1,0 +1,303 @@
+"""Zendesk Support tickets through zenpy (tier 1).
+
+Reads with the cursor-based incremental ticket export (users and organizations sideloaded),
+writes with Update Ticket and ``safe_update`` (optimistic concurrency on ``updated_at``), creates
+with ``external_id`` as the idempotency key, and bulk-updates with ``update_many`` jobs.
+The flat native view is described in ``connectors/zendesk_view.py``.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, ClassVar, Iterator, Literal, TypeVar
+
+from pydantic import Field, field_validator
+
+from connectors import retry
+from connectors.base import (TIERSYNC_COMMENT_MARK, Capabilities, Connector, OriginRef, Page,
+                             RemoteComment, RemoteRecord, TrackerConfig, register)
+from connectors.zendesk_client import SHOW_MANY_LIMIT, TicketBatch, ZendeskClient, split_base_url
+from connectors.zendesk_support import (BoundedCache, BulkResult, ExportCursor, comment_id,
+                                        find_comment, job_results, origin_note, parse_time,
+                                        start_timestamp, wait_for_job)
+from connectors.zendesk_view import PATH_PATTERN, check_paths, flatten, people_ids, write_payload
+from core.errors import (AuthError, ConfigError, Conflict, ConnectorError, NotFound, RateLimited,
+                         Retryable, UnknownOutcome)
+from core.secrets import read_secret
+
+log = logging.getLogger("tiersync.zendesk")
+T = TypeVar("T")
+COMMENT_LOOKBACK = timedelta(minutes=5)  # clock skew allowed when looking for our own comment
+
+
+class ZendeskConfig(TrackerConfig):
+    kind: Literal["zendesk"] = "zendesk"
+    base_url: str = Field(description="https://<subdomain>.zendesk.com, or a simulator's URL")
+    email_env: str = Field(default="ZENDESK_EMAIL", description="variable holding the agent's email")
+    token_env: str = Field(default="ZENDESK_TOKEN", description="variable holding the API token")
+    start_at: datetime | Literal["epoch"] | None = Field(
+        default=None, description="first sync starts here; default 30 days ago; 'epoch': all")
+    include_comments: bool = Field(default=True, description="read each changed ticket's comments")
+    description_public: bool = Field(
+        default=False, description="whether the first comment of a ticket tiersync creates is public")
+    job_poll_seconds: float = Field(default=1.0, gt=0, description="update_many job polling interval")
+    job_timeout_seconds: float = Field(default=120.0, gt=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _usable_base_url(cls, value: str) -> str:
+        try:
+            split_base_url(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+
+@register
+class ZendeskConnector(Connector):
+    kind: ClassVar[str] = "zendesk"
+    config_model: ClassVar[type[TrackerConfig]] = ZendeskConfig
+    field_path_pattern = PATH_PATTERN
+    config: ZendeskConfig
+
+    def __init__(self, name: str, config: ZendeskConfig):
+        super().__init__(name, config)
+        self._client: ZendeskClient | None = None
+        self._users = BoundedCache()
+        self._organizations = BoundedCache()
+
+    @property
+    def client(self) -> ZendeskClient:
+        if self._client is None:
+            cfg = self.config
+            email = read_secret(cfg.email_env, tracker=self.name, purpose="the Zendesk agent email")
+            token = read_secret(cfg.token_env, tracker=self.name, purpose="the Zendesk API token")
+            self._client = ZendeskClient(tracker=self.name, base_url=cfg.base_url, email=email,
+                                         token=token, credential=f"{cfg.email_env}/{cfg.token_env}",
+                                         timeout=cfg.timeout_seconds)
+        return self._client
+
+    def _retry(self, fn: Callable[[], T], what: str) -> T:
+        return retry.call_with_retry(fn, max_attempts=self.config.max_attempts,
+                                     max_wait=self.config.max_wait_seconds, what=f"{self.name}: {what}")
+
+    # -- reading ---------------------------------------------------------------------------------
+    def fetch_changes(self, cursor: str | None) -> Iterator[Page]:
+        state = ExportCursor.load(cursor)
+        last = cursor
+        while True:
+            after = state.after
+            if after:
+                batch = self._retry(lambda: self.client.export_page(cursor=after), "export page")
+            else:
+                start = start_timestamp(self.config.start_at)
+                batch = self._retry(lambda: self.client.export_page(start_time=start), "export page")
+            fresh = [t for t in batch.tickets if t.get("status") != "deleted"
+                     and state.is_new(str(t["id"]), str(t.get("updated_at")))]
+            for ticket in fresh:
+                state.remember(str(ticket["id"]), str(ticket.get("updated_at")))
+            records = self._records(TicketBatch(fresh, batch.users, batch.organizations))
+            state.after = batch.after_cursor or state.after
+            dumped = state.dump()
+            if records or dumped != last:
+                yield Page(records=records, cursor=dumped)
+            last = dumped
+            if batch.end_of_stream or not batch.after_cursor or batch.after_cursor == after:
+                return
+
+    def get(self, remote_id: str) -> RemoteRecord:
+        ticket_id = self._ticket_id(remote_id)
+        batch = self._retry(lambda: self.client.show_tickets([ticket_id]), "show ticket")
+        batch.tickets = [t for t in batch.tickets if t.get("id") == ticket_id]
+        if not batch.tickets:
+            raise NotFound(f"ticket {remote_id} not found", tracker=self.name, status=404)
+        return self._records(batch)[0]
+
+    def find_by_idempotency_key(self, idempotency_key: str) -> RemoteRecord | None:
+        batch = self._retry(lambda: self.client.tickets_by_external_id(idempotency_key),
+                            "find ticket by external_id")
+        matches = [t for t in batch.tickets if t.get("external_id") == idempotency_key]
+        if not matches:
+            return None
+        batch.tickets = [min(matches, key=lambda t: t["id"])]
+        return self._records(batch)[0]
+
+    def _records(self, batch: TicketBatch) -> list[RemoteRecord]:
+        """Full records: sideloaded people (others fetched once per page) and comments."""
+        self._users.update_from(batch.users.values())
+        self._organizations.update_from(batch.organizations.values())
+        comments = {t["id"]: self._comments(t["id"]) for t in batch.tickets} \
+            if self.config.include_comments else {}
+        wanted = set().union(*(people_ids(t) for t in batch.tickets)) if batch.tickets else set()
+        wanted |= {c.get("author_id") for cs in comments.values() for c in cs}
+        self._load_people(wanted, {t.get("organization_id") for t in batch.tickets})
+        return [self._record(t, comments.get(t["id"], [])) for t in batch.tickets]
+
+    def _comments(self, ticket_id: int) -> list[dict[str, Any]]:
+        return self._retry(lambda: self.client.comments(ticket_id), "list comments")
+
+    def _load_people(self, user_ids: set[Any], organization_ids: set[Any]) -> None:
+        missing = sorted(self._users.missing(user_ids))
+        if missing:
+            self._users.update_from(self._retry(lambda: self.client.users(missing), "show users"))
+        missing_orgs = sorted(self._organizations.missing(organization_ids))
+        if missing_orgs:
+            self._organizations.update_from(self._retry(
+                lambda: self.client.organizations(missing_orgs), "show organizations"))
+
+    def _record(self, ticket: dict[str, Any], comments: list[dict[str, Any]]) -> RemoteRecord:
+        updated = parse_time(ticket.get("updated_at")) or datetime.now(timezone.utc)
+        return RemoteRecord(
+            tracker=self.name, id=str(ticket["id"]), version=str(ticket.get("updated_at")),
+            updated_at=updated, data=flatten(ticket, self._users, self._organizations),
+            url=f"{self.config.base_url.rstrip('/')}/agent/tickets/{ticket['id']}",
+            comments=tuple(self._comment(c) for c in comments[1:]),  # the first is the description
+            idempotency_key=ticket.get("external_id"))
+
+    def _comment(self, comment: dict[str, Any]) -> RemoteComment:
+        author = self._users.get(comment.get("author_id")) or {}
+        return RemoteComment(id=str(comment["id"]), body=comment.get("body") or "",
+                             public=bool(comment.get("public")),
+                             created_at=parse_time(comment.get("created_at")) or datetime.now(timezone.utc),
+                             author=author.get("email") or author.get("name"))
+
+    def _ticket_id(self, remote_id: str) -> int:
+        if not str(remote_id).isdigit():
+            raise NotFound(f"ticket {remote_id!r} not found: Zendesk ticket ids are numbers",
+                           tracker=self.name)
+        return int(remote_id)
+
+    # -- writing ---------------------------------------------------------------------------------
+    def create(self, fields: dict[str, Any], *, idempotency_key: str,
+               origin: OriginRef | None = None) -> RemoteRecord:
+        payload, ignored = write_payload(fields, creating=True, tracker=self.name)
+        self._log_ignored(ignored)
+        payload["external_id"] = idempotency_key
+        note = origin_note(origin)
+        if fields.get("description"):
+            payload["comment"] = {"body": fields["description"],
+                                  "public": self.config.description_public}
+        else:  # Zendesk needs a first comment; ours is marked so it is never copied back
+            payload["comment"] = {"body": note or f"{TIERSYNC_COMMENT_MARK} created by tiersync",
+                                  "public": False}
+            note = None
+        ticket_id = self._create_once(payload, idempotency_key)
+        if note:
+            self._add_back_link(ticket_id, note)
+        return self.get(str(ticket_id))
+
+    def _create_once(self, payload: dict[str, Any], key: str) -> int:
+        """POST the ticket; after an unknown outcome, look the key up before sending again."""
+        unknown = False
+
+        def attempt() -> int:
+            nonlocal unknown
+            if unknown:
+                found = self.find_by_idempotency_key(key)
+                if found is not None:
+                    log.info("%s: ticket for %s already exists (%s)", self.name, key, found.id)
+                    return int(found.id)
+            try:
+                ticket, _ = self.client.create_ticket(payload)
+            except RateLimited:
+                raise  # refused before processing: safe to send again
+            except Retryable as exc:
+                unknown = True
+                raise UnknownOutcome(f"create of {key} has an unknown outcome: {exc}",
+                                     tracker=self.name, status=exc.status) from exc
+            return int(ticket["id"])
+
+        return self._retry(attempt, "create ticket")
+
+    def _add_back_link(self, ticket_id: int, note: str) -> None:
+        try:
+            self.add_comment(str(ticket_id), note, public=False)
+        except ConnectorError as exc:  # the ticket exists; a missing back link is not fatal
+            log.warning("%s: ticket %s created but its origin note failed: %s", self.name,
+                        ticket_id, exc)
+
+    def update(self, remote_id: str, fields: dict[str, Any], *,
+               expected_version: str | None) -> RemoteRecord:
+        ticket_id = self._ticket_id(remote_id)
+        payload, ignored = write_payload(fields, creating=False, tracker=self.name)
+        self._log_ignored(ignored)
+        if not payload:
+            current = self.get(remote_id)
+            if expected_version is not None and current.version != expected_version:
+                raise Conflict(f"ticket {remote_id} is at {current.version}, not {expected_version}",
+                               tracker=self.name, status=409)
+            return current
+        if expected_version is not None:
+            payload.update(safe_update=True, updated_stamp=expected_version)
+        ticket, _ = self._retry(lambda: self.client.update_ticket(ticket_id, payload), "update ticket")
+        comments = self._comments(ticket_id) if self.config.include_comments else []
+        self._load_people(people_ids(ticket) | {c.get("author_id") for c in comments},
+                          {ticket.get("organization_id")})
+        return self._record(ticket, comments)
+
+    def add_comment(self, remote_id: str, body: str, *, public: bool) -> str:
+        ticket_id = self._ticket_id(remote_id)
+        since = datetime.now(timezone.utc) - COMMENT_LOOKBACK
+        unknown = False
+
+        def attempt() -> str:
+            nonlocal unknown
+            if unknown:
+                existing = self._find_comment(ticket_id, body, public, since)
+                if existing:
+                    return existing
+            try:
+                _, audit = self.client.update_ticket(ticket_id, {"comment": {"body": body,
+                                                                             "public": public}})
+            except RateLimited:
+                raise
+            except Retryable as exc:
+                unknown = True
+                raise UnknownOutcome(f"comment on {remote_id} has an unknown outcome: {exc}",
+                                     tracker=self.name, status=exc.status) from exc
+            return comment_id(audit) or self._find_comment(ticket_id, body, public, since) or ""
+
+        return self._retry(attempt, "add comment")
+
+    def _find_comment(self, ticket_id: int, body: str, public: bool, since: datetime) -> str | None:
+        return find_comment(self._comments(ticket_id), body, public, since)
+
+    def update_many(self, items: list[tuple[str, dict[str, Any]]]) -> list[BulkResult]:
+        """Bulk update in jobs of at most 100 tickets (no version check); per-ticket results."""
+        results: list[BulkResult] = []
+        for start in range(0, len(items), SHOW_MANY_LIMIT):
+            chunk = [(self._ticket_id(rid), write_payload(f, creating=False, tracker=self.name)[0])
+                     for rid, f in items[start:start + SHOW_MANY_LIMIT]]
+            job = self._retry(lambda: self.client.update_many(chunk), "update_many")
+            job = wait_for_job(job, lambda job_id: self._retry(
+                lambda: self.client.job_status(job_id), "job status"),
+                poll=self.config.job_poll_seconds, timeout=self.config.job_timeout_seconds,
+                tracker=self.name)
+            results += job_results(job, [ticket_id for ticket_id, _ in chunk])
+        return results
+
+    # -- the rest --------------------------------------------------------------------------------
+    def check_online(self, field_paths: list[str], values: dict[str, list[Any]]) -> list[str]:
+        try:
+            ticket_fields = self._retry(self.client.ticket_fields, "list ticket fields")
+        except ConfigError as exc:
+            return exc.problems
+        except AuthError as exc:
+            return [str(exc)]
+        except ConnectorError as exc:
+            return [f"[{self.name}] cannot list ticket fields: {exc}"]
+        return check_paths(field_paths, values, ticket_fields)
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(public_comments=True, internal_comments=True, transitions=False,
+                            optimistic_concurrency=True, bulk_update=True, max_page_size=1000,
+                            extra={"update_many_chunk": SHOW_MANY_LIMIT})
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def _log_ignored(self, ignored: list[str]) -> None:
+        if ignored:
+            log.debug("%s: not writable through the API, left out: %s", self.name, ", ".join(ignored))

@@ -1,0 +1,274 @@
+"""The simulated Jira's REST routes (``/rest/api/2``), registered on a JiraSimulator's app."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from flask import Response, g, jsonify, request
+
+from simulators.jira_jql import JqlError, parse
+from simulators.jira_render import comment_json, field_selection, issue_json, link_json
+from simulators.jira_state import FieldErrors, SimIssue
+
+if TYPE_CHECKING:
+    from simulators.jira import JiraSimulator
+
+API = "/rest/api/2"
+NO_ISSUE = "Issue does not exist or you do not have permission to see it."
+
+
+def add_routes(sim: "JiraSimulator") -> None:
+    from simulators.jira import error, field_errors
+
+    app, site = sim.app, lambda: sim.site
+
+    def base() -> str:
+        return request.host_url.rstrip("/")
+
+    def with_issue(ref: str, fn: Any) -> Response:
+        with sim.lock:
+            issue = sim.store.find(ref)
+            if issue is None:
+                return error(404, [NO_ISSUE])
+            try:
+                return fn(issue)
+            except FieldErrors as exc:
+                return field_errors(exc)
+
+    @app.get(f"{API}/serverInfo")
+    def server_info() -> Response:
+        now = datetime.now(timezone.utc)
+        return jsonify({"baseUrl": base(), "displayUrl": base(), "version": "1001.0.0-SNAPSHOT",
+                        "versionNumbers": [1001, 0, 0], "deploymentType": "Cloud",
+                        "buildNumber": 100287, "buildDate": "2026-01-01T00:00:00.000+0000",
+                        "serverTime": site().time(now), "scmInfo": "tiersync-simulator",
+                        "serverTitle": site().title, "serverTimeZone": site().time_zone})
+
+    @app.get(f"{API}/myself")
+    def myself() -> Response:
+        return jsonify(site().user_json(g.jira_user, base()))
+
+    @app.get(f"{API}/user/search")
+    def user_search() -> Response:
+        query = (request.args.get("query") or "").lower()
+        found = [u for u in site().users if query and (query in u.get("emailAddress", "").lower()
+                                                       or query in u.get("displayName", "").lower())]
+        return jsonify([site().user_json(u, base()) for u in found])
+
+    @app.get(f"{API}/field")
+    def fields() -> Response:
+        return jsonify(site().field_details())
+
+    @app.get(f"{API}/priority")
+    def priorities() -> Response:
+        return jsonify([site().priority_json(p, base()) for p in site().priorities])
+
+    @app.get(f"{API}/status")
+    def statuses() -> Response:
+        return jsonify([site().status_json(name, base()) for name in site().statuses])
+
+    @app.get(f"{API}/project/<ref>")
+    def project(ref: str) -> Response:
+        found = site().project(ref)
+        if found is None:
+            return error(404, [f"No project could be found with key '{ref}'."])
+        return jsonify(site().project_json(found, base(), full=True))
+
+    @app.get(f"{API}/project/<ref>/statuses")
+    def project_statuses(ref: str) -> Response:
+        found = site().project(ref)
+        if found is None:
+            return error(404, [f"No project could be found with key '{ref}'."])
+        statuses = [site().status_json(name, base()) for name in site().statuses]
+        return jsonify([{"self": f"{base()}/rest/api/2/issuetype/{t['id']}", "id": t["id"],
+                         "name": t["name"], "subtask": False, "statuses": statuses}
+                        for t in found.issue_types])
+
+    @app.get(f"{API}/issue/createmeta/<ref>/issuetypes")
+    def createmeta_types(ref: str) -> Response:
+        found = site().project(ref)
+        if found is None:
+            return error(404, [f"No project could be found with key '{ref}'."])
+        types = [site().issuetype_json(found, t["name"], base()) for t in found.issue_types]
+        return jsonify({"startAt": 0, "maxResults": 50, "total": len(types), "issueTypes": types})
+
+    @app.get(f"{API}/issue/createmeta/<ref>/issuetypes/<type_id>")
+    def createmeta_fields(ref: str, type_id: str) -> Response:
+        found = site().project(ref)
+        if found is None or type_id not in [t["id"] for t in found.issue_types]:
+            return error(404, [f"Issue type {type_id} does not exist in project {ref}."])
+        from simulators.jira_meta import create_fields
+        items = create_fields(site(), found, base())
+        start = int(request.args.get("startAt", 0))
+        size = int(request.args.get("maxResults", 50))
+        return jsonify({"startAt": start, "maxResults": size, "total": len(items),
+                        "fields": items[start:start + size]})
+
+    @app.route(f"{API}/search/jql", methods=["GET", "POST"])
+    def search() -> Response:
+        params = _search_params()
+        try:
+            with sim.lock:
+                return jsonify(_search(sim, params, base()))
+        except JqlError as exc:
+            return error(400, [str(exc)])
+
+    @app.post(f"{API}/issue")
+    def create_issue() -> Response:
+        body = request.get_json(silent=True) or {}
+        with sim.lock:
+            try:
+                issue = sim.store.create(body, g.jira_user["accountId"])
+            except FieldErrors as exc:
+                return field_errors(exc)
+        response = jsonify({"id": str(issue.id), "key": issue.key,
+                            "self": f"{base()}/rest/api/2/issue/{issue.id}"})
+        response.status_code = 201
+        return response
+
+    @app.get(f"{API}/issue/<ref>")
+    def get_issue(ref: str) -> Response:
+        selected = field_selection(request.args.getlist("fields"), "*all")
+        props = request.args.getlist("properties")
+        return with_issue(ref, lambda i: jsonify(issue_json(site(), i, base(), selected, props)))
+
+    @app.put(f"{API}/issue/<ref>")
+    def edit_issue(ref: str) -> Response:
+        body = request.get_json(silent=True) or {}
+        if body.get("update"):
+            return error(400, ["The simulator supports edits through 'fields' only."])
+
+        def edit(issue: SimIssue) -> Response:
+            sim.store.edit(issue, body.get("fields") or {})
+            return Response(status=204)
+        return with_issue(ref, edit)
+
+    @app.get(f"{API}/issue/<ref>/transitions")
+    def transitions(ref: str) -> Response:
+        return with_issue(ref, lambda i: jsonify({"expand": "transitions", "transitions": [
+            site().transition_json(t, base()) for t in site().transitions_from(i.status)]}))
+
+    @app.post(f"{API}/issue/<ref>/transitions")
+    def do_transition(ref: str) -> Response:
+        body = request.get_json(silent=True) or {}
+
+        def move(issue: SimIssue) -> Response:
+            transition_id = str((body.get("transition") or {}).get("id", ""))
+            if transition_id not in [t["id"] for t in site().transitions_from(issue.status)]:
+                raise FieldErrors(messages=[f"Transition id '{transition_id}' is not valid for this issue."])
+            if body.get("fields"):
+                sim.store.edit(issue, body["fields"])
+            sim.store.transition(issue, transition_id)
+            for op in (body.get("update") or {}).get("comment") or []:
+                sim.store.add_comment(issue, (op.get("add") or {}).get("body"), g.jira_user["accountId"])
+            return Response(status=204)
+        return with_issue(ref, move)
+
+    @app.get(f"{API}/issue/<ref>/comment")
+    def comments(ref: str) -> Response:
+        start = int(request.args.get("startAt", 0))
+        size = min(int(request.args.get("maxResults", 100)), 100)
+        props = "properties" in (request.args.get("expand") or "")
+
+        def page(issue: SimIssue) -> Response:
+            ordered = issue.comments[::-1] if request.args.get("orderBy") == "-created" else issue.comments
+            shown = ordered[start:start + size]
+            return jsonify({"startAt": start, "maxResults": size, "total": len(issue.comments),
+                            "comments": [comment_json(site(), issue, c, base(), props) for c in shown]})
+        return with_issue(ref, page)
+
+    @app.post(f"{API}/issue/<ref>/comment")
+    def add_comment(ref: str) -> Response:
+        body = request.get_json(silent=True) or {}
+
+        def add(issue: SimIssue) -> Response:
+            comment = sim.store.add_comment(issue, body.get("body"), g.jira_user["accountId"],
+                                            body.get("properties"))
+            response = jsonify(comment_json(site(), issue, comment, base()))
+            response.status_code = 201
+            return response
+        return with_issue(ref, add)
+
+    @app.get(f"{API}/issue/<ref>/properties")
+    def property_keys(ref: str) -> Response:
+        return with_issue(ref, lambda i: jsonify({"keys": [
+            {"self": f"{base()}/rest/api/2/issue/{i.id}/properties/{k}", "key": k} for k in i.properties]}))
+
+    @app.route(f"{API}/issue/<ref>/properties/<key>", methods=["GET", "PUT", "DELETE"])
+    def issue_property(ref: str, key: str) -> Response:
+        def handle(issue: SimIssue) -> Response:
+            if request.method == "PUT":
+                value = request.get_json(silent=True)
+                if value is None:
+                    return error(400, ["The property value must be valid JSON."])
+                created = key not in issue.properties
+                issue.properties[key] = value
+                return Response(status=201 if created else 200)
+            if key not in issue.properties:
+                return error(404, [f"The property with key '{key}' does not exist."])
+            if request.method == "DELETE":
+                del issue.properties[key]
+                return Response(status=204)
+            return jsonify({"key": key, "value": issue.properties[key]})
+        return with_issue(ref, handle)
+
+    @app.route(f"{API}/issue/<ref>/remotelink", methods=["GET", "POST"])
+    def remote_links(ref: str) -> Response:
+        def handle(issue: SimIssue) -> Response:
+            if request.method == "GET":
+                return jsonify([link_json(issue, l, base()) for l in issue.remote_links])
+            link, created = sim.store.upsert_link(issue, request.get_json(silent=True) or {})
+            response = jsonify({"id": link["id"], "self": link_json(issue, link, base())["self"]})
+            response.status_code = 201 if created else 200
+            return response
+        return with_issue(ref, handle)
+
+    @app.get("/rest/applinks/latest/listApplicationlinks")
+    def application_links() -> Response:
+        return jsonify({"list": []})
+
+
+def _search_params() -> dict[str, list[str]]:
+    if request.method == "POST":
+        body = request.get_json(silent=True) or {}
+        return {k: (v if isinstance(v, list) else [v]) for k, v in body.items() if v is not None}
+    return request.args.to_dict(flat=False)
+
+
+def _search(sim: "JiraSimulator", params: dict[str, list[str]], base: str) -> dict[str, Any]:
+    jql = (params.get("jql") or [""])[0]
+    query = parse(jql, sim.site)
+    selected = field_selection(params.get("fields") or [], "id")
+    only_ids = not any(selected(f) for f in ("summary", "status", "updated"))
+    size = max(1, min(int((params.get("maxResults") or [50])[0]), 5000 if only_ids else 100))
+    issues = sorted((i for i in sim.store.issues.values() if query.matches(i)), key=query.sort_key)
+    token = (params.get("nextPageToken") or [None])[0]
+    if token:
+        after = _read_token(token, jql)
+        issues = [i for i in issues if query.sort_key(i) > after]
+    page = issues[:size]
+    properties = params.get("properties") or []
+    result: dict[str, Any] = {"issues": [issue_json(sim.site, i, base, selected, properties) for i in page],
+                              "isLast": len(issues) <= size}
+    if len(issues) > size:
+        result["nextPageToken"] = _make_token(query.sort_key(page[-1]), jql)
+    return result
+
+
+def _make_token(after: list[int], jql: str) -> str:
+    """Keyset token: the last sort key delivered, bound to the query it came from."""
+    data = {"after": after, "q": hashlib.sha1(jql.encode()).hexdigest()[:12]}
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+def _read_token(token: str, jql: str) -> list[int]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if data["q"] == hashlib.sha1(jql.encode()).hexdigest()[:12]:
+            return [int(v) for v in data["after"]]
+    except (ValueError, KeyError, TypeError):
+        pass
+    raise JqlError("The provided next page token is invalid or expired.")
