@@ -108,11 +108,14 @@ def check(config: Path = ConfigOption,
         cfg = load_config(config)
     except ConfigError as exc:
         _fail(exc.problems)
-    problems = missing_secrets(cfg) if online else []
+    missing = missing_secrets(cfg)
+    problems = missing if online else []
     if online and not problems:
         problems = _online_problems(cfg)
     if problems:
         _fail(problems)
+    for warning in missing:
+        err.print(f"warning: {warning} (needed to run)", markup=False)
     out.print(f"ok: {config}: {len(cfg.trackers)} trackers "
               f"({', '.join(f'{n}={t.kind}' for n, t in cfg.trackers.items())}), "
               f"{sum(len(m.fields) for m in cfg.mappings.values())} mapped fields, store {cfg.settings.store}",
@@ -137,7 +140,8 @@ def _online_problems(cfg) -> list[str]:
 
 @app.command()
 def run(config: Path = ConfigOption,
-        once: bool = typer.Option(True, "--once/--no-once", help="run one cycle (the default)"),
+        once: bool = typer.Option(True, "--once", help="run one cycle and exit (the default; "
+                                  "`tiersync daemon` repeats cycles)"),
         dry_run: bool = typer.Option(False, "--dry-run", help="read and plan, write nothing")) -> None:
     """Run one sync cycle: pull, reconcile, decide, push."""
     cfg = _load(config)

@@ -39,7 +39,10 @@ def redact_text(text: str) -> str:
     text = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
 
     def _mask(match: re.Match[str]) -> str:
-        if match["value"] == MASK or (match["sep"].strip() == "" and not _looks_secret(match["value"])):
+        if match["value"] == MASK:
+            return match.group(0)
+        loose = match["sep"].strip() not in (":", "=")  # "password is x", "password x"
+        if loose and not _looks_secret(match["value"]):
             return match.group(0)
         return f"{match['key']}{match['sep']}{MASK}"
 
@@ -47,8 +50,13 @@ def redact_text(text: str) -> str:
 
 
 def _looks_secret(word: str) -> bool:
-    """After a bare keyword ('password hunter2!'), mask words that are not plain English."""
-    return bool(re.search(r"\d|[^\w]", word)) and word.lower() not in {"reset", "expired"}
+    """After a loose separator ('password is hunter2', 'PIN 4821'), mask words that are not plain
+    lowercase English: a digit, a symbol or a capital letter makes it look like a secret."""
+    word = word.rstrip(".,:;!?)\"'")
+    if not word or word.lower() in {"reset", "expired", "missing", "required", "invalid", "not",
+                                    "empty", "set", "refused", "wrong", "changed", "needed"}:
+        return False
+    return bool(re.search(r"[\d\W_]", word)) or word != word.lower()
 
 
 def redact(value: Any) -> Any:
