@@ -98,3 +98,12 @@ def test_replay_needs_an_id_or_all(tmp_path):
     assert result.exit_code == 2
     result = runner.invoke(app, ["replay", "--all", "--config", str(config)])
     assert result.exit_code == 0 and "0 action(s)" in result.output
+
+
+def test_check_passes_on_the_shipped_example_configuration(monkeypatch):
+    for name in ("ZENDESK_EMAIL", "ZENDESK_TOKEN", "AZURE_DEVOPS_PAT", "JIRA_EMAIL", "JIRA_API_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    result = runner.invoke(app, ["check", "--config", str(ROOT / "examples" / "tiersync.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "zendesk=zendesk" in result.output and "azure_devops=azure_devops" in result.output
+    assert "warning: trackers.zendesk.token_env: environment variable ZENDESK_TOKEN is not set" in result.output
