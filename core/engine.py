@@ -22,7 +22,7 @@ from core.errors import BadRecord, MappingError, TiersyncError
 from core.mapping import Mapping
 from core.model import Comment, Escalation, Link, LinkRole, utcnow
 from core.planner import Planner, idempotency_key, parse_idempotency_key
-from core.reconcile import apply_changes, merge, observe, stamp_field_times
+from core.reconcile import absorb_sent, apply_changes, merge, observe, stamp_field_times
 from core.redact import redact
 from core.store import LinkRow, Store, StoreConflict, StoredEscalation, data_hash
 
@@ -170,6 +170,8 @@ class SyncEngine:
             link.last_version = record.version
             self.store.save_link(tx, link, now)
             return
+        if link is not None:
+            self._absorb_own_writes(tx, name, record, link)
         observed = observe(mapping, record, link)
         if link is None:
             link = self._recover_or_open(tx, name, record, stored, observed, report)
@@ -305,6 +307,17 @@ class SyncEngine:
                                          for l in links):
             links.append(fresh)
         return links
+
+    def _absorb_own_writes(self, tx: Connection, name: str, record: RemoteRecord,
+                           link: LinkRow) -> None:
+        """Take updates that went out without a recorded reply into the snapshot, where the
+        record shows them: they are tiersync's own writes, not changes made in the tracker."""
+        sent: dict[str, list[Any]] = {}
+        for action in self.store.pending_updates(tx, name, record.id):
+            for path, values in (action.sent or {}).items():
+                sent.setdefault(path, []).extend(values)
+        if sent:
+            link.last_data = absorb_sent(link.last_data, record.data, sent)
 
     @staticmethod
     def _remember(link: LinkRow, record: RemoteRecord) -> None:

@@ -12,10 +12,11 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, Callable
 
-from connectors.base import OriginRef
+from connectors.base import TIERSYNC_COMMENT_MARK, OriginRef, RemoteRecord
 from core.audit import AuditEntry
 from core.errors import (AuthError, Conflict, ConnectorError, NotFound, PermanentError, RateLimited,
                          Retryable, TiersyncError)
+from core.reconcile import merge_sent, still_to_write
 from core.store import LinkRow, OutboxRow, data_hash
 
 if TYPE_CHECKING:
@@ -105,10 +106,14 @@ class OutboxApplier:
         if link is None:
             self._dead(action, f"{action.connector}:{action.remote_id} is not linked", report)
             return
-        fields = action.payload.get("fields", {})
+        # what the record may not hold yet: a write that landed without a recorded reply (and
+        # was read back since) is not sent again
+        fields = still_to_write(action.payload.get("fields", {}), link.last_data, action.sent)
         if not fields:
             self._finish(action, "done", "nothing to write")
             return
+        with self.store.transaction() as tx:
+            self.store.note_sent(tx, action.id, merge_sent(action.sent, fields), self.engine.clock())
         record = connector.update(action.remote_id, fields, expected_version=link.last_version)
         with self.store.transaction() as tx:
             self.engine._remember(link, record)
@@ -127,54 +132,101 @@ class OutboxApplier:
                 self._dead(action, f"escalation has no record in {action.connector}", report)
             return  # the mirror is still being created: try again next cycle
         body, public = action.payload["body"], bool(action.payload.get("public"))
-        comment_id = connector.add_comment(link.remote_id, body, public=public)
-        self._after_comment(link, connector, comment_id)
+        if action.sent is not None and self._landed(action, connector, link, body, report):
+            return
         with self.store.transaction() as tx:
+            self.store.note_sent(tx, action.id, {"comment": link.remote_id}, self.engine.clock())
+        comment_id = connector.add_comment(link.remote_id, body, public=public)
+        record = self._reread_before_update(link, connector)
+        with self.store.transaction() as tx:
+            self._after_comment(tx, link, comment_id, record)
             self.store.finish_action(tx, action.id, "done", self.engine.clock(),
                                      result={"comment_id": comment_id, "remote_id": link.remote_id})
             self._audit_tx(tx, action, "commented", f"comment {comment_id}", remote_id=link.remote_id,
                            after={"public": public, "body": body})
         report.actions_done += 1
 
-    def _after_comment(self, link: LinkRow, connector, comment_id: str) -> None:
-        """Adopt the record's new version when nothing but comments changed since the snapshot."""
-        try:
-            record = connector.get(link.remote_id)
-        except ConnectorError:
-            return
-        seen = set(link.seen_comments) | {comment_id}
-        ours = {c.id for c in record.comments if c.id in seen or c.body.lstrip().startswith("[tiersync]")}
+    def _landed(self, action: OutboxRow, connector, link: LinkRow, body: str,
+                report: "CycleReport") -> bool:
+        """Whether a comment sent before (reply lost, or the process died before recording it)
+        is on the record: more comments there carry this body than actions recorded as done."""
+        record = connector.get(link.remote_id)
+        matches = [c.id for c in record.comments if _same_text(c.body, body)]
         with self.store.transaction() as tx:
-            current = self.store.links_for(tx, link.tracker, [link.remote_id]).get(link.remote_id)
-            if current is None:
-                return
-            current.seen_comments = sorted(set(current.seen_comments) | {comment_id})
+            claimed = {str((a.result or {}).get("comment_id"))
+                       for a in self.store.done_comments(tx, action.escalation_id, action.connector)
+                       if a.id != action.id and _same_text(a.payload.get("body", ""), body)
+                       and (a.result or {}).get("remote_id") in (None, link.remote_id)}
+            free = [cid for cid in matches if cid not in claimed]
+            if len(matches) <= len(claimed) or not free:
+                return False
+            self.store.finish_action(tx, action.id, "done", self.engine.clock(),
+                                     result={"comment_id": free[0], "remote_id": link.remote_id,
+                                             "found_existing": True})
+            self._audit_tx(tx, action, "comment-found-existing", f"comment {free[0]}",
+                           remote_id=link.remote_id)
+        report.actions_done += 1
+        return True
+
+    def _reread_before_update(self, link: LinkRow, connector) -> RemoteRecord | None:
+        """The record after a comment, when an update for it is queued: that update carries the
+        expected version, which the comment just moved on. Otherwise the next pull refreshes
+        the snapshot, and reading the record now would only cost requests."""
+        with self.store.transaction() as tx:
+            if self.store.pending_update(tx, link.tracker, link.remote_id) is None:
+                return None
+        try:
+            return connector.get(link.remote_id)
+        except ConnectorError:
+            return None
+
+    def _after_comment(self, tx, link: LinkRow, comment_id: str, record: RemoteRecord | None) -> None:
+        """Remember the comment as ours; adopt the record's new version when it was read again
+        and nothing but comments changed since the snapshot."""
+        current = self.store.links_for(tx, link.tracker, [link.remote_id]).get(link.remote_id)
+        if current is None:
+            return
+        current.seen_comments = sorted(set(current.seen_comments) | {comment_id})
+        if record is not None:
+            seen = set(current.seen_comments)
+            ours = {c.id for c in record.comments
+                    if c.id in seen or c.body.lstrip().startswith(TIERSYNC_COMMENT_MARK)}
             if record.data == (current.last_data or {}) and {c.id for c in record.comments} <= ours:
                 current.last_version = record.version
-                current.seen_comments = sorted(set(current.seen_comments) | ours)
+                current.seen_comments = sorted(seen | ours)
                 current.last_hash = data_hash(record.data, [c.id for c in record.comments])
-            self.store.save_link(tx, current, self.engine.clock())
+        self.store.save_link(tx, current, self.engine.clock())
 
     # -- outcomes -------------------------------------------------------------------------------
     def _conflict(self, action: OutboxRow, connector, exc: Conflict, report: "CycleReport") -> None:
+        """The record moved on: read it again, reconcile, and plan afresh.
+
+        The conflict may come from this action's own earlier attempt (its reply was lost, the
+        connector sent it again with the old version): reading the record while the action is
+        still pending lets the engine recognise those values as its own write. The re-read, the
+        reconciliation and the end of the action commit together, so a crash in between leaves
+        the action pending rather than a write unaccounted for.
+        """
         report.conflicts += 1
-        with self.store.transaction() as tx:
-            self.store.finish_action(tx, action.id, "superseded", self.engine.clock(), error=str(exc))
-            self._audit_tx(tx, action, "conflict", str(exc))
+        if action.kind != "update" or not action.remote_id:
+            self._retry_later(action, exc, report)
+            return
         try:
             record = connector.get(action.remote_id)
         except TiersyncError as err:
-            self._retry_later(action, err, report, requeue=True)
+            self._retry_later(action, err, report)
             return
         with self.store.transaction() as tx:
             self.engine.process_records(tx, action.connector, [record], report)
+            self.store.finish_action(tx, action.id, "superseded", self.engine.clock(), error=str(exc))
+            self._audit_tx(tx, action, "conflict", str(exc))
             # re-plan against the fresh snapshot even when the record itself changed nothing
             stored = self.store.get_escalation(tx, action.escalation_id)
             links = self.store.links_of(tx, [action.escalation_id])[action.escalation_id]
             self.engine.planner.plan(tx, stored.escalation, links, report.run_id)
 
     def _retry_later(self, action: OutboxRow, exc: Exception, report: "CycleReport",
-                     wait: float | None = None, requeue: bool = False) -> None:
+                     wait: float | None = None) -> None:
         settings = self.engine.settings
         attempts = action.attempts + 1
         if attempts >= settings.max_attempts:
@@ -227,3 +279,8 @@ class OutboxApplier:
             remote_id=remote_id or action.remote_id, rule=action.rule,
             after=after if after is not None else {"outbox_id": action.id, "kind": action.kind},
             result=result))
+
+
+def _same_text(a: str, b: str) -> bool:
+    """Equal comment bodies, whatever whitespace the tracker's rendering changed."""
+    return " ".join(a.split()) == " ".join(b.split())

@@ -75,11 +75,11 @@ class Planner:
         mapping = self.mappings.get(link.tracker)
         if mapping is None:
             return
-        diff = outbound_diff(mapping, escalation, link.last_data)
         pending = self.store.pending_update(tx, link.tracker, link.remote_id)
+        diff = outbound_diff(mapping, escalation, link.last_data, pending.sent if pending else None)
         if pending is not None:
-            # not sent yet, so the record still holds the snapshot: the queued write becomes
-            # exactly the current difference (or nothing)
+            # the record holds the snapshot, or (if the queued write went out without a reply)
+            # possibly what was sent: the queued write becomes exactly what may still differ
             if diff:
                 self.store.replace_payload(tx, pending.id, {"fields": diff}, now)
             else:

@@ -98,13 +98,49 @@ def stamp_field_times(field_times: dict[str, dict[str, str]], names: list[str], 
     return out
 
 
-def outbound_diff(mapping: Mapping, escalation: Escalation,
-                  current: dict[str, Any] | None) -> dict[str, Any]:
-    """Native fields whose desired value differs from what the record holds."""
-    desired = mapping.to_tracker(escalation)
+def outbound_diff(mapping: Mapping, escalation: Escalation, current: dict[str, Any] | None,
+                  sent: dict[str, list[Any]] | None = None) -> dict[str, Any]:
+    """Native fields whose desired value differs from what the record holds.
+
+    ``sent`` holds values of an update whose outcome is unknown (see :func:`absorb_sent`): the
+    record may hold any of them, so a field written with another value is written again.
+    """
+    return still_to_write(mapping.to_tracker(escalation), current, sent)
+
+
+def still_to_write(fields: dict[str, Any], current: dict[str, Any] | None,
+                   sent: dict[str, list[Any]] | None = None) -> dict[str, Any]:
+    """The part of ``fields`` the record may not hold yet (see :func:`outbound_diff`)."""
     current = current or {}
-    return {path: value for path, value in desired.items()
-            if not same_native(current.get(path), value)}
+    sent = sent or {}
+    return {path: value for path, value in fields.items()
+            if not same_native(current.get(path), value)
+            or any(not same_native(old, value) for old in sent.get(path, ()))}
+
+
+def merge_sent(sent: dict[str, list[Any]] | None, fields: dict[str, Any]) -> dict[str, list[Any]]:
+    """``sent`` plus the values of one more attempt to write ``fields``."""
+    out = {path: list(values) for path, values in (sent or {}).items()}
+    for path, value in fields.items():
+        if not any(same_native(value, old) for old in out.get(path, [])):
+            out.setdefault(path, []).append(value)
+    return out
+
+
+def absorb_sent(snapshot: dict[str, Any] | None, data: dict[str, Any],
+                sent: dict[str, list[Any]]) -> dict[str, Any]:
+    """The snapshot with tiersync's own writes taken in.
+
+    An update may have landed without tiersync knowing (its reply was lost, or the process died
+    before recording it). Where the record now holds a value tiersync sent, that value is
+    tiersync's own write, not a change made in the tracker: it goes into the snapshot, so the
+    next comparison does not read it as a remote change (which could, e.g., move a state back).
+    """
+    out = dict(snapshot or {})
+    for path, values in sent.items():
+        if any(same_native(data.get(path), value) for value in values):
+            out[path] = data.get(path)
+    return out
 
 
 def _same_value(a: Any, b: Any) -> bool:

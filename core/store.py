@@ -60,6 +60,12 @@ class OutboxRow:
     attempts: int
     next_attempt_at: datetime
     last_error: str | None
+    result: Any = None  # the outcome; while pending, {"sent": ...} once a write may have gone out
+
+    @property
+    def sent(self) -> Any:
+        """What was sent before the outcome became known (None: never sent)."""
+        return self.result.get("sent") if isinstance(self.result, dict) else None
 
 
 def data_hash(data: dict[str, Any] | None, comments: list[str] | None = None) -> str:
@@ -254,6 +260,25 @@ class Store:
             .order_by(t.outbox.c.id.desc())).first()
         return _outbox(row) if row else None
 
+    def pending_updates(self, tx: Connection, connector: str, remote_id: str) -> list[OutboxRow]:
+        rows = tx.execute(select(t.outbox).where(
+            (t.outbox.c.connector == connector) & (t.outbox.c.remote_id == remote_id)
+            & (t.outbox.c.kind == "update") & (t.outbox.c.state == "pending"))
+            .order_by(t.outbox.c.id)).all()
+        return [_outbox(row) for row in rows]
+
+    def note_sent(self, tx: Connection, action_id: int, sent: Any, now: datetime) -> None:
+        """Record, before sending, what an action is about to write: after a crash or a lost
+        reply, whether it landed is unknown until the record is read again."""
+        tx.execute(update(t.outbox).where(t.outbox.c.id == action_id)
+                   .values(result={"sent": sent}, updated_at=now))
+
+    def done_comments(self, tx: Connection, escalation_id: str, connector: str) -> list[OutboxRow]:
+        rows = tx.execute(select(t.outbox).where(
+            (t.outbox.c.escalation_id == escalation_id) & (t.outbox.c.connector == connector)
+            & (t.outbox.c.kind == "comment") & (t.outbox.c.state == "done"))).all()
+        return [_outbox(row) for row in rows]
+
     def pending_create(self, tx: Connection, escalation_id: str, connector: str) -> OutboxRow | None:
         row = tx.execute(select(t.outbox).where(
             (t.outbox.c.escalation_id == escalation_id) & (t.outbox.c.connector == connector)
@@ -359,4 +384,4 @@ def _outbox(row: Any) -> OutboxRow:
                      kind=row.kind, remote_id=row.remote_id, payload=row.payload,
                      dedupe_key=row.dedupe_key, rule=row.rule, state=row.state,
                      attempts=row.attempts, next_attempt_at=row.next_attempt_at,
-                     last_error=row.last_error)
+                     last_error=row.last_error, result=row.result)

@@ -1,0 +1,1 @@
+"""Benchmarks and proofs that run tiersync against the local tracker simulators."""

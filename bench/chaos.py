@@ -1,0 +1,329 @@
+"""Chaos bench: never duplicate, never lose, never loop (issue 6).
+
+Drives N escalations through the three tracker simulators (Zendesk, Azure DevOps, Jira) while
+they inject faults (5xx, 429 with Retry-After, connections dropped before and after the write,
+latency) and while the real ``tiersync daemon`` subprocess is killed with SIGKILL at random
+moments and restarted. Then compares every tracker's final state with a fault-free, kill-free
+run of the same seeded scenario and prints one summary line:
+
+    escalations=N kills=K duplicates=D lost_updates=L loops=P deadletters_unresolved=U converged=yes|no
+
+Run: ``.venv/bin/python -m bench.chaos --escalations 300 --kills 20``; ``--help`` lists options.
+Exit code 0 when converged=yes (D = L = P = U = 0, nothing pending), else 1.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import multiprocessing
+import random
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.chaos_measure import compare, self_duplicates
+from bench.chaos_process import StoreProbe, SyncProcess, utcnow, wait_until
+from bench.chaos_scenario import PHASES, People, make_cases
+from simulators.sandbox import Sandbox
+
+log = logging.getLogger("tiersync.bench.chaos")
+ENGINE = {"backoff_seconds": 0.2, "max_backoff_seconds": 2.0, "max_attempts": 8}
+
+
+@dataclass
+class Options:
+    escalations: int = 300
+    kills: int = 20
+    seed: int = 7
+    interval: float = 0.2
+    error_rate: float = 0.10
+    rate_429: float = 0.05
+    retry_after: float = 1.0
+    drop_rate: float = 0.02
+    drop_after_rate: float = 0.02
+    latency_ms: float = 0.0
+    jitter_ms: float = 5.0
+    connector_max_wait: float = 0.02
+    page_size: int = 10
+    kill_delay: float = 3.0
+    extra_cycles: int = 3
+    phase_timeout: float | None = None
+    workdir: Path | None = None
+    keep: bool = False
+    sequential: bool = False
+
+    @property
+    def timeout(self) -> float:
+        return self.phase_timeout or 90.0 + 0.6 * self.escalations
+
+
+@dataclass
+class Trial:
+    """What one run (reference or chaos) left behind and how it went."""
+
+    name: str
+    snapshot: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    cycles: int = 0
+    kills: int = 0
+    starts: int = 0
+    unexpected_exits: list[int] = field(default_factory=list)
+    lock_refusals: int = 0
+    requests: dict[str, int] = field(default_factory=dict)
+    faults: dict[str, int] = field(default_factory=dict)
+    phase_seconds: list[float] = field(default_factory=list)
+    phase_timeouts: list[str] = field(default_factory=list)
+    replayed: int = 0
+    pending_at_end: int = 0
+    dead_at_end: int = 0
+    loop_writes: int = 0
+    loop_actions: int = 0
+    quarantined: int = 0
+    sigterm_exit: int | None = None
+    cpu_sync: float = 0.0  # CPU seconds of the tiersync processes (all of them, kills included)
+    cpu_driver: float = 0.0  # CPU seconds of this process: the three simulators and the people
+
+
+def run_trial(name: str, options: Options, workdir: Path, *, chaos: bool) -> Trial:
+    trial = Trial(name)
+    started = time.monotonic()
+    children, me = _cpu(resource.RUSAGE_CHILDREN), _cpu(resource.RUSAGE_SELF)
+    cases = make_cases(options.escalations, options.seed)
+    with Sandbox(workdir, engine=ENGINE) as box:
+        _tune_config(box.config_path, options)
+        box.sims["zendesk"].export_page_size = options.page_size
+        process = SyncProcess(box.config_path, box.env, workdir / "daemon.log", options.interval)
+        probe = StoreProbe(workdir / "tiersync.db")
+        people = People(box, cases)
+        kills = _kill_plan(options) if chaos else {}
+        if chaos:
+            _faults_on(box, options)
+        process.start()
+        for number, phase in enumerate(PHASES):
+            began = time.monotonic()
+            _progress(f"[{name}] phase {number + 1}/{len(PHASES)}: {phase.name}")
+            phase.act(people)
+            mark = utcnow()
+            for delay in kills.get(number, []):
+                restarted = process.started_at
+                wait_until(lambda: probe.started_since(restarted), 30.0, poll=0.05)
+                time.sleep(delay)
+                process.kill()
+                _progress(f"[{name}]   SIGKILL #{process.stats.kills}, {delay:.2f}s into a cycle; restarted")
+                mark = utcnow()
+            if not wait_until(lambda: probe.quiet_since(mark) and phase.done(people), options.timeout,
+                              tick=process.ensure_running):
+                trial.phase_timeouts.append(phase.name)
+                _progress(f"[{name}]   phase timed out after {options.timeout:.0f}s: {probe.outbox_counts()}")
+            trial.phase_seconds.append(round(time.monotonic() - began, 1))
+        _settle(box, process, probe, trial, options, chaos)
+        _measure_loops(box, process, probe, trial, options)
+        trial.sigterm_exit = process.stop()
+        trial.snapshot = box.snapshot()
+        stats = process.stats
+        trial.kills, trial.starts = stats.kills, stats.starts
+        trial.unexpected_exits, trial.lock_refusals = stats.unexpected_exits, stats.lock_refusals
+        trial.cycles = probe.cycles()
+        trial.quarantined = probe.quarantined()
+    trial.seconds = round(time.monotonic() - started, 1)
+    trial.cpu_sync = round(_cpu(resource.RUSAGE_CHILDREN) - children, 1)
+    trial.cpu_driver = round(_cpu(resource.RUSAGE_SELF) - me, 1)
+    return trial
+
+
+def _cpu(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _tune_config(path: Path, options: Options) -> None:
+    """Short connector retry budgets (a Retry-After of seconds must not stall a cycle for long)."""
+    config = yaml.safe_load(path.read_text())
+    for name, section in config["trackers"].items():
+        section.update(max_wait_seconds=options.connector_max_wait, timeout_seconds=10)
+        if name in ("azure_devops", "jira"):
+            section["page_size"] = options.page_size
+    config["log_level"] = "WARNING"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def _faults_on(box: Sandbox, options: Options) -> None:
+    for number, sim in enumerate(box.sims.values()):
+        sim.set_faults(seed=options.seed * 31 + number, error_rate=options.error_rate,
+                       rate_429=options.rate_429, retry_after_seconds=options.retry_after,
+                       drop_rate=options.drop_rate, drop_after_rate=options.drop_after_rate,
+                       latency_ms=options.latency_ms, latency_jitter_ms=options.jitter_ms)
+
+
+def _faults_off(box: Sandbox) -> None:
+    for sim in box.sims.values():
+        sim.set_faults(error_rate=0.0, rate_429=0.0, drop_rate=0.0, drop_after_rate=0.0,
+                       latency_ms=0.0, latency_jitter_ms=0.0)
+
+
+def _kill_plan(options: Options) -> dict[int, list[float]]:
+    """Which phase each kill falls in, and how long after the people acted (from the seed)."""
+    rng = random.Random(f"{options.seed}:kills")
+    plan: dict[int, list[float]] = {}
+    for _ in range(options.kills):
+        plan.setdefault(rng.randrange(len(PHASES)), []).append(rng.uniform(0.0, options.kill_delay))
+    return plan
+
+
+def _settle(box: Sandbox, process: SyncProcess, probe: StoreProbe, trial: Trial, options: Options,
+            chaos: bool) -> None:
+    """Faults off, dead letters replayed (as an operator would), then wait for a quiet store."""
+    trial.requests = {name: len(sim.requests) for name, sim in box.sims.items()}
+    trial.faults = dict(Counter(r.fault.split(":")[0] for sim in box.sims.values()
+                                for r in sim.requests if r.fault))
+    if chaos:
+        _faults_off(box)
+    result = process.cli("replay", "--all")
+    trial.replayed = int((result.stdout.split() or ["0"])[0]) if result.returncode == 0 else -1
+    mark = utcnow()
+    if not wait_until(lambda: probe.quiet_since(mark), options.timeout, tick=process.ensure_running):
+        trial.phase_timeouts.append("final settle")
+    counts = probe.outbox_counts()
+    trial.pending_at_end, trial.dead_at_end = counts.get("pending", 0), counts.get("dead", 0)
+
+
+def _measure_loops(box: Sandbox, process: SyncProcess, probe: StoreProbe, trial: Trial,
+                   options: Options) -> None:
+    """Writes and new outbox actions during ``extra_cycles`` cycles after convergence (want 0)."""
+    box.clear_requests()
+    mark = utcnow()
+    wait_until(lambda: len(probe.runs_since(mark)) >= options.extra_cycles, 60.0,
+               tick=process.ensure_running)
+    trial.loop_writes = sum(len(sim.write_requests()) for sim in box.sims.values())
+    trial.loop_actions = probe.actions_created_since(mark)
+
+
+@dataclass
+class Summary:
+    escalations: int
+    kills: int
+    duplicates: int
+    lost_updates: int
+    loops: int
+    deadletters_unresolved: int
+    converged: bool
+
+    def line(self) -> str:
+        return (f"escalations={self.escalations} kills={self.kills} duplicates={self.duplicates} "
+                f"lost_updates={self.lost_updates} loops={self.loops} "
+                f"deadletters_unresolved={self.deadletters_unresolved} "
+                f"converged={'yes' if self.converged else 'no'}")
+
+    @property
+    def ok(self) -> bool:
+        return self.converged and self.duplicates == self.lost_updates == self.loops == 0
+
+
+def run(options: Options) -> tuple[Summary, dict[str, Any]]:
+    """Reference run, chaos run, comparison. Returns the summary and a JSON-able report."""
+    root = Path(options.workdir or tempfile.mkdtemp(prefix="tiersync-chaos-"))
+    began = time.monotonic()
+    try:
+        if options.sequential:
+            reference = run_trial("reference", options, root / "reference", chaos=False)
+            chaos = run_trial("chaos", options, root / "chaos", chaos=True)
+        else:  # the reference run in its own process (own simulators, own CPU), at the same time
+            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                future = pool.submit(run_trial, "reference", options, root / "reference", chaos=False)
+                chaos = run_trial("chaos", options, root / "chaos", chaos=True)
+                reference = future.result()
+        diff = compare(reference.snapshot, chaos.snapshot)
+        loops = chaos.loop_writes + chaos.loop_actions
+        summary = Summary(options.escalations, chaos.kills, diff.duplicates, diff.lost_updates,
+                          loops, chaos.dead_at_end, converged=False)
+        summary.converged = (diff.duplicates == diff.lost_updates == loops == chaos.dead_at_end == 0
+                             and chaos.pending_at_end == 0 and not chaos.phase_timeouts)
+        report = {"summary": asdict(summary), "details": diff.details[:200],
+                  "reference_self_duplicates": self_duplicates(reference.snapshot),
+                  "trials": {t.name: {k: v for k, v in asdict(t).items() if k != "snapshot"}
+                             for t in (reference, chaos)}, "workdir": str(root),
+                  "wall_seconds": round(time.monotonic() - began, 1)}
+        (root / "report.json").write_text(json.dumps(report, indent=2, default=str))
+        return summary, report
+    finally:
+        if not options.keep and options.workdir is None:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def _progress(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def parse_args(argv: list[str] | None = None) -> Options:
+    p = argparse.ArgumentParser(
+        prog="python -m bench.chaos", description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    d = Options()
+    p.add_argument("--escalations", type=int, default=d.escalations, help="escalations in the scenario")
+    p.add_argument("--kills", type=int, default=d.kills, help="SIGKILLs of the sync process during the chaos run")
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of the scenario, the faults and the kill plan")
+    p.add_argument("--interval", type=float, default=d.interval, help="daemon --interval (seconds between cycles)")
+    p.add_argument("--error-rate", type=float, default=d.error_rate, help="fraction of requests answered 500/502/503")
+    p.add_argument("--rate-429", type=float, default=d.rate_429, help="fraction of requests answered 429 with Retry-After")
+    p.add_argument("--retry-after", type=float, default=d.retry_after, help="Retry-After of those 429s (seconds)")
+    p.add_argument("--drop-rate", type=float, default=d.drop_rate, help="fraction of connections dropped before processing")
+    p.add_argument("--drop-after-rate", type=float, default=d.drop_after_rate,
+                   help="fraction of requests processed whose reply is then lost (dropped connection)")
+    p.add_argument("--latency-ms", type=float, default=d.latency_ms, help="fixed latency added to every request")
+    p.add_argument("--jitter-ms", type=float, default=d.jitter_ms, help="plus a random latency of 0..this")
+    p.add_argument("--connector-max-wait", type=float, default=d.connector_max_wait,
+                   help="trackers.*.max_wait_seconds: a connector's retry budget for one call")
+    p.add_argument("--page-size", type=int, default=d.page_size,
+                   help="records per page pulled (Zendesk export page, Azure DevOps and Jira page_size)")
+    p.add_argument("--kill-delay", type=float, default=d.kill_delay,
+                   help="a kill comes 0..this many seconds after the (restarted) daemon began a cycle")
+    p.add_argument("--extra-cycles", type=int, default=d.extra_cycles,
+                   help="cycles watched after convergence; any write or new action in them is a loop")
+    p.add_argument("--phase-timeout", type=float, default=None,
+                   help="seconds to wait for tiersync to catch up with a phase (default 90 + 0.6 x escalations)")
+    p.add_argument("--workdir", type=Path, default=None, help="keep the stores, configs, logs and report.json here")
+    p.add_argument("--keep", action="store_true", help="keep the temporary folder (printed at the end)")
+    p.add_argument("--sequential", action="store_true",
+                   help="run the reference run before the chaos run instead of at the same time")
+    p.add_argument("--verbose", action="store_true", help="print up to 200 differences found")
+    args = p.parse_args(argv)
+    options = Options(**{k: v for k, v in vars(args).items() if k != "verbose"})
+    options.verbose = args.verbose  # type: ignore[attr-defined]
+    return options
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_args(argv)
+    summary, report = run(options)
+    for name, trial in report["trials"].items():
+        _progress(f"{name}: {trial['seconds']}s, {trial['cycles']} cycles, requests {trial['requests']}, "
+                  f"faults {trial['faults']}, phases {trial['phase_seconds']}s, kills {trial['kills']}, "
+                  f"replayed {trial['replayed']}, SIGTERM exit {trial['sigterm_exit']}, "
+                  f"CPU s: tiersync {trial['cpu_sync']}, simulators {trial['cpu_driver']}")
+        if trial["phase_timeouts"] or trial["unexpected_exits"]:
+            _progress(f"{name}: timeouts {trial['phase_timeouts']}, unexpected exits {trial['unexpected_exits']}")
+    for line in report["details"][:200 if getattr(options, "verbose", False) else 20]:
+        _progress(f"  {line}")
+    if options.keep or options.workdir:
+        _progress(f"files: {report['workdir']}")
+    chaos = report["trials"]["chaos"]
+    print(f"wall={report['wall_seconds']}s "
+          f"reference={report['trials']['reference']['seconds']}s chaos={chaos['seconds']}s "
+          f"cycles={chaos['cycles']} requests={sum(chaos['requests'].values())} "
+          f"faults={sum(chaos['faults'].values())}")
+    print(summary.line())
+    return 0 if summary.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
