@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import re
 import socket
@@ -185,7 +186,7 @@ class Simulator:
             return self._fault_response(rule.status, rule.retry_after)
         if limited:
             entry.fault = "rate_limit"
-            return self._fault_response(429, 60 - (time.time() % 60))
+            return self._fault_response(429, limited)
         if roll < f.drop_rate:
             entry.fault = "drop"
             self._drop_connection()
@@ -211,16 +212,17 @@ class Simulator:
                 return rule
         return None
 
-    def _over_rate_limit(self) -> bool:
+    def _over_rate_limit(self) -> float:
+        """Seconds until the sliding one-minute window has room again (0: not limited)."""
         limit = self.faults.rate_limit_per_minute
         if not limit:
-            return False
+            return 0.0
         now = time.time()
         self._window = [t for t in self._window if now - t < 60]
         if len(self._window) >= limit:
-            return True
+            return float(max(1, math.ceil(60 - (now - self._window[0]))))
         self._window.append(now)
-        return False
+        return 0.0
 
     def _fault_response(self, status: int, retry_after: float | None) -> Response:
         response = jsonify({"error": "SimulatedFault", "description": f"injected HTTP {status}"})
