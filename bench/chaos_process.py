@@ -111,7 +111,7 @@ class StoreProbe:
     def __init__(self, db_path: Path):
         self.db_path = db_path
 
-    def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
+    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
         if not self.db_path.exists():
             return []
         for attempt in range(20):
@@ -128,29 +128,29 @@ class StoreProbe:
         raise RuntimeError(f"cannot read {self.db_path}")
 
     def outbox_counts(self) -> dict[str, int]:
-        return {state: n for state, n in self._query("SELECT state, count(*) FROM outbox GROUP BY state")}
+        return {state: n for state, n in self.query("SELECT state, count(*) FROM outbox GROUP BY state")}
 
     def actions_created_since(self, since: datetime) -> int:
-        rows = self._query("SELECT count(*) FROM outbox WHERE created_at > ?", (store_time(since),))
+        rows = self.query("SELECT count(*) FROM outbox WHERE created_at > ?", (store_time(since),))
         return rows[0][0] if rows else 0
 
     def runs_since(self, since: datetime) -> list[dict[str, Any]]:
         """Finished cycles that started after ``since``, oldest first, with their stats."""
-        rows = self._query("SELECT run_id, started_at, stats FROM runs WHERE finished_at IS NOT NULL "
+        rows = self.query("SELECT run_id, started_at, stats FROM runs WHERE finished_at IS NOT NULL "
                            "AND mode = 'sync' AND started_at > ? ORDER BY started_at",
                            (store_time(since),))
         return [{"run_id": r[0], "started_at": r[1], **json.loads(r[2] or "{}")} for r in rows]
 
     def started_since(self, since: datetime) -> bool:
         """Whether a cycle (finished or not) started after ``since``: the daemon is at work."""
-        return bool(self._query("SELECT 1 FROM runs WHERE started_at > ? LIMIT 1", (store_time(since),)))
+        return bool(self.query("SELECT 1 FROM runs WHERE started_at > ? LIMIT 1", (store_time(since),)))
 
     def cycles(self) -> int:
-        rows = self._query("SELECT count(*) FROM runs WHERE mode = 'sync'")
+        rows = self.query("SELECT count(*) FROM runs WHERE mode = 'sync'")
         return rows[0][0] if rows else 0
 
     def quarantined(self) -> int:
-        rows = self._query("SELECT count(*) FROM quarantine WHERE resolved_at IS NULL")
+        rows = self.query("SELECT count(*) FROM quarantine WHERE resolved_at IS NULL")
         return rows[0][0] if rows else 0
 
     def quiet_since(self, since: datetime) -> bool:

@@ -164,14 +164,6 @@ class People:
                     "System.State": "Waiting on Publisher",
                     "System.History": f"Please send the access logs for SR {case.sr}."})
 
-    def partner_replies(self) -> None:
-        items = self.ado_items()
-        for case in self._open(items):
-            if case.waits_on_publisher:
-                self.zendesk.edit_ticket(self.tickets[case.sr], {}, public=True, author_email=case.agent,
-                                         comment=f"The partner sent the access logs for {case.sr}.")
-                self.ado.human_edit(items[case.sr][0], {"System.State": "Actively Working"})
-
     def tier2_proposes(self) -> None:
         items = self.ado_items()
         for case in self._open(items):
@@ -215,8 +207,6 @@ PHASES = [
     Phase("comments, engineering notes, concurrent edits", People.comments_and_races, lambda p: True),
     Phase("tier 2 waits on the publisher", People.tier2_waits,
           lambda p: p.tickets_in("pending", lambda c: c.waits_on_publisher)),
-    Phase("the partner replies; tier 2 works on", People.partner_replies,
-          lambda p: p.tickets_in("hold", lambda c: True)),
     Phase("tier 2 proposes solutions", People.tier2_proposes,
           lambda p: p.tickets_in("open", lambda c: True)),
     Phase("tier 1 solves tickets", People.tier1_closes,

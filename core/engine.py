@@ -35,6 +35,9 @@ class EngineSettings:
     backoff_seconds: float = 30.0  # first retry delay; doubles per attempt
     max_backoff_seconds: float = 3600.0
     outbox_batch: int = 100
+    # an open escalation the policy had nothing to say about is asked again after this long,
+    # or as soon as it changes (time-based rules such as SLA warnings need no finer grain)
+    reevaluate_seconds: float = 60.0
 
 
 @dataclass
@@ -83,6 +86,7 @@ class SyncEngine:
         self.owners = _owners(mappings)
         self.planner = Planner(store, mappings, self.audit)
         self.planner.clock = clock
+        self._quiet: dict[str, tuple[int, datetime]] = {}  # id -> (version, when) of a quiet decision
 
     # -- the cycle ------------------------------------------------------------------------------
     def run_cycle(self, *, dry_run: bool = False, stop: Callable[[], bool] = lambda: False,
@@ -181,6 +185,11 @@ class SyncEngine:
             if link.role == LinkRole.ORIGIN.value and link.last_data is None:
                 self._open(tx, name, record, link, observed, stored, report)
                 return
+            # a mirror tiersync created, adopted just now with this record as its snapshot:
+            # its values are what tiersync wrote (or the tracker's defaults), not changes made
+            # in the tracker, so merging them would move the escalation back (e.g. to "new")
+            report.changed += 1
+            return
         current = stored.get(link.escalation_id) or self.store.get_escalation(tx, link.escalation_id)
         if current is None:
             raise BadRecord(f"linked to escalation {link.escalation_id}, which is not in the store",
@@ -272,15 +281,36 @@ class SyncEngine:
 
     # -- periodic re-evaluation -----------------------------------------------------------------
     def reevaluate(self, report: CycleReport, stop: Callable[[], bool]) -> None:
-        """Ask the policy about every open escalation, so SLA breaches are caught unprompted."""
-        for batch in self.store.iter_escalations(open_only=True):
-            for item in batch:
+        """Ask the policy about every open escalation, so SLA breaches are caught unprompted.
+
+        One the policy had nothing to say about, unchanged since, is asked again only after
+        ``reevaluate_seconds``: a daemon with a short interval would otherwise spend its idle
+        cycles deciding the same thing about every open escalation.
+        """
+        now = self.clock()
+        with self.store.transaction() as tx:
+            versions = self.store.open_versions(tx)
+        due = [eid for eid, version in versions if not self._recently_quiet(eid, version, now)]
+        still_open = {eid for eid, _ in versions}
+        self._quiet = {eid: seen for eid, seen in self._quiet.items() if eid in still_open}
+        for start in range(0, len(due), 200):
+            with self.store.transaction() as tx:
+                batch = self.store.get_escalations(tx, due[start:start + 200])
+            for item in batch.values():
                 if stop():
                     report.stopped_early = True
                     return
                 decision = self.policy.decide(item.escalation, item.escalation, None, self.clock())
                 if decision.changes or decision.notes or decision.mirrors:
+                    self._quiet.pop(item.escalation.id, None)
                     self._apply_periodic(item, decision, report)
+                else:
+                    self._quiet[item.escalation.id] = (item.escalation.version, now)
+
+    def _recently_quiet(self, escalation_id: str, version: int, now: datetime) -> bool:
+        seen = self._quiet.get(escalation_id)
+        return (seen is not None and seen[0] == version
+                and (now - seen[1]).total_seconds() < self.settings.reevaluate_seconds)
 
     def _apply_periodic(self, item: StoredEscalation, decision: Decision, report: CycleReport) -> None:
         with self.store.transaction() as tx:

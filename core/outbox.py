@@ -30,6 +30,7 @@ class OutboxApplier:
         self.engine = engine
         self.store = engine.store
         self.blocked: set[str] = set()  # connectors that are rate limited or refuse credentials
+        self.read: set[tuple[str, str]] = set()  # records read just before commenting, this pass
 
     def apply(self, report: "CycleReport", stop: Callable[[], bool]) -> None:
         after_id = 0
@@ -132,7 +133,8 @@ class OutboxApplier:
                 self._dead(action, f"escalation has no record in {action.connector}", report)
             return  # the mirror is still being created: try again next cycle
         body, public = action.payload["body"], bool(action.payload.get("public"))
-        if action.sent is not None and self._landed(action, connector, link, body, report):
+        record = self._read_before_comment(action, connector, link, report)
+        if action.sent is not None and self._landed(action, record, link, body, report):
             return
         with self.store.transaction() as tx:
             self.store.note_sent(tx, action.id, {"comment": link.remote_id}, self.engine.clock())
@@ -146,11 +148,32 @@ class OutboxApplier:
                            after={"public": public, "body": body})
         report.actions_done += 1
 
-    def _landed(self, action: OutboxRow, connector, link: LinkRow, body: str,
+    def _read_before_comment(self, action: OutboxRow, connector, link: LinkRow,
+                             report: "CycleReport") -> RemoteRecord | None:
+        """Read the record before the first comment on it in this pass, and reconcile what
+        changed in the tracker since the snapshot.
+
+        A comment carries no expected version, and it moves the record's update time: a change
+        made in the tracker just before it would later look as recent as the comment, and could
+        wrongly win over a newer change of the same field elsewhere. Reading first dates such a
+        change by the record as it is before tiersync writes on it.
+        """
+        key = (action.connector, link.remote_id)
+        if key in self.read and action.sent is None:
+            return None
+        record = connector.get(link.remote_id)
+        self.read.add(key)
+        if record.version != link.last_version:
+            with self.store.transaction() as tx:
+                self.engine.process_records(tx, action.connector, [record], report)
+        return record
+
+    def _landed(self, action: OutboxRow, record: RemoteRecord | None, link: LinkRow, body: str,
                 report: "CycleReport") -> bool:
         """Whether a comment sent before (reply lost, or the process died before recording it)
         is on the record: more comments there carry this body than actions recorded as done."""
-        record = connector.get(link.remote_id)
+        if record is None:
+            return False
         matches = [c.id for c in record.comments if _same_text(c.body, body)]
         with self.store.transaction() as tx:
             claimed = {str((a.result or {}).get("comment_id"))

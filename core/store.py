@@ -185,6 +185,13 @@ class Store:
             after = rows[-1].id
             yield [_stored(row) for row in rows]
 
+    def open_versions(self, tx: Connection) -> list[tuple[str, int]]:
+        """(id, version) of every open escalation, ordered by id (cheap: no data is read)."""
+        rows = tx.execute(select(t.escalations.c.id, t.escalations.c.version).where(
+            t.escalations.c.state.not_in([State.CLOSED.value, State.REJECTED.value]))
+            .order_by(t.escalations.c.id)).all()
+        return [(row.id, row.version) for row in rows]
+
     def history_of(self, tx: Connection, escalation_id: str) -> list[dict[str, Any]]:
         rows = tx.execute(select(t.history).where(t.history.c.escalation_id == escalation_id)
                           .order_by(t.history.c.version)).all()
