@@ -53,7 +53,7 @@ class Options:
     drop_after_rate: float = 0.02
     latency_ms: float = 0.0
     jitter_ms: float = 2.0
-    connector_max_wait: float = 0.01
+    connector_max_wait: float = 0.02
     page_size: int = 10
     kill_delay: float = 3.0
     extra_cycles: int = 3
@@ -184,8 +184,9 @@ def _settle(box: Sandbox, process: SyncProcess, probe: StoreProbe, trial: Trial,
             chaos: bool) -> None:
     """Faults off, dead letters replayed (as an operator would), then wait for a quiet store."""
     trial.requests = {name: len(sim.requests) for name, sim in box.sims.items()}
-    trial.faults = dict(Counter(r.fault.split(":")[0] for sim in box.sims.values()
-                                for r in sim.requests if r.fault))
+    faults = Counter(r.fault.split(":")[0] for sim in box.sims.values() for r in sim.requests if r.fault)
+    faults["reply_lost"] = sum(r.reply_lost for sim in box.sims.values() for r in sim.requests)
+    trial.faults = dict(faults)
     if chaos:
         _faults_off(box)
     result = process.cli("replay", "--all")
@@ -265,10 +266,13 @@ def _progress(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    pass
+
+
 def parse_args(argv: list[str] | None = None) -> Options:
-    p = argparse.ArgumentParser(
-        prog="python -m bench.chaos", description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__,
+                                formatter_class=_HelpFormatter)
     d = Options()
     p.add_argument("--escalations", type=int, default=d.escalations, help="escalations in the scenario")
     p.add_argument("--kills", type=int, default=d.kills, help="SIGKILLs of the sync process during the chaos run")

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 from connectors.base import Connector, Page, RemoteRecord
 from core.audit import AuditEntry, AuditLog
 from core.decision import Decision, Observation, Policy
-from core.errors import BadRecord, MappingError, TiersyncError
+from core.errors import BadRecord, MappingError, RateLimited, Retryable, TiersyncError
 from core.mapping import Mapping
 from core.model import Comment, Escalation, Link, LinkRole, utcnow
 from core.planner import Planner, idempotency_key, parse_idempotency_key
@@ -38,6 +38,7 @@ class EngineSettings:
     # an open escalation the policy had nothing to say about is asked again after this long,
     # or as soon as it changes (time-based rules such as SLA warnings need no finer grain)
     reevaluate_seconds: float = 60.0
+    pull_retries: int = 2  # a pull failing before its first page is tried again this often
 
 
 @dataclass
@@ -114,18 +115,42 @@ class SyncEngine:
         return report
 
     def pull(self, name: str, report: CycleReport, stop: Callable[[], bool]) -> None:
+        """Pull ``name`` page by page from its stored cursor.
+
+        A transient failure (timeout, dropped connection, 5xx; not a rate limit) resumes the
+        pull from the last committed page, as the next cycle would: as long as every try commits
+        at least one page, or up to ``pull_retries`` times in a row when none does. A long pull
+        under a steady trickle of errors so keeps going instead of restarting every cycle.
+        """
         connector = self.connectors[name]
-        with self.store.transaction() as tx:
-            cursor = self.store.get_cursor(tx, name)
-        try:
-            for page in connector.fetch_changes(cursor):
-                self.process_page(name, page, report)
-                if stop():
-                    report.stopped_early = True
+        fruitless = 0
+        while True:
+            with self.store.transaction() as tx:
+                cursor = self.store.get_cursor(tx, name)
+            pages = 0
+            try:
+                for page in connector.fetch_changes(cursor):
+                    self.process_page(name, page, report)
+                    pages += 1
+                    if stop():
+                        report.stopped_early = True
+                        return
+                return
+            except Retryable as exc:
+                fruitless = 0 if pages else fruitless + 1
+                if isinstance(exc, RateLimited) or fruitless > self.settings.pull_retries or stop():
+                    self._pull_failed(name, exc, report)
                     return
-        except TiersyncError as exc:
-            report.connector_errors.append(f"{name}: {exc}")
-            log.error("pulling %s failed: %s", name, exc)
+                log.warning("pulling %s failed after %d page(s), resuming from the last one "
+                            "committed: %s", name, pages, exc)
+            except TiersyncError as exc:
+                self._pull_failed(name, exc, report)
+                return
+
+    @staticmethod
+    def _pull_failed(name: str, exc: Exception, report: CycleReport) -> None:
+        report.connector_errors.append(f"{name}: {exc}")
+        log.error("pulling %s failed: %s", name, exc)
 
     def process_page(self, name: str, page: Page, report: CycleReport) -> None:
         with self.store.transaction() as tx:

@@ -66,6 +66,7 @@ class RecordedRequest:
     status: int = 0
     fault: str | None = None
     at: float = 0.0
+    reply_lost: bool = False  # processed (a write did happen), then the connection was dropped
 
     @property
     def is_write(self) -> bool:
@@ -248,6 +249,7 @@ class Simulator:
             entry.status = response.status_code
             if getattr(g, "drop_after", False) and entry.fault is None and response.status_code < 400:
                 entry.fault = None  # the write happened: keep it counted as a write
+                entry.reply_lost = True
                 self._drop_connection(raise_after=False)
         return response
 

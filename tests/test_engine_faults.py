@@ -288,3 +288,54 @@ def test_unchanged_escalation_is_not_redecided_every_cycle(tmp_path):
     t["zendesk"].edit(ticket.id, priority="urgent")
     engine.run_cycle()
     assert policy.periodic == asked + 2  # and as soon as it changed
+
+
+# -- a pull interrupted by a transient error ---------------------------------------------------------
+class FlakyFeed(FaultyConnector):
+    """Its change feed fails once after ``n`` pages, for each ``n`` in ``fail_after``."""
+
+    def __init__(self, name: str, fail_after: list[int], error: Exception | None = None):
+        super().__init__(name)
+        self.config.page_size = 2
+        self.fail_after = list(fail_after)
+        self.error = error or Retryable("HTTP 502 in the middle of the pull")
+        self.tries = 0
+
+    def fetch_changes(self, cursor):
+        self.tries += 1
+        limit = self.fail_after.pop(0) if self.fail_after else None
+        for number, page in enumerate(super().fetch_changes(cursor)):
+            if number == limit:
+                raise self.error
+            yield page
+
+
+def flaky_engine(tmp_path, feed: FlakyFeed):
+    t = {"zendesk": feed, "azure_devops": FaultyConnector("azure_devops")}
+    engine = engine_on(tmp_path, t, Clock())
+    for n in range(5):  # three pages of escalated tickets
+        feed.put(partner_ticket(subject=f"1234567890123{n} - Case {n}"))
+    return engine
+
+
+def test_pull_resumes_from_the_last_committed_page_within_the_cycle(tmp_path):
+    feed = FlakyFeed("zendesk", fail_after=[1, 1, 0, 0])
+    engine = flaky_engine(tmp_path, feed)
+    report = engine.run_cycle()
+    assert report.opened == 5 and report.connector_errors == []
+    assert feed.tries == 5  # three tries made progress, two in a row did not (<= pull_retries)
+
+
+def test_pull_gives_up_for_the_cycle_after_fruitless_retries_or_a_rate_limit(tmp_path):
+    feed = FlakyFeed("zendesk", fail_after=[0, 0, 0, 0])
+    engine = flaky_engine(tmp_path, feed)
+    report = engine.run_cycle()
+    assert report.opened == 0 and len(report.connector_errors) == 1
+    assert feed.tries == engine.settings.pull_retries + 1
+    from core.errors import RateLimited
+    limited = FlakyFeed("zendesk", fail_after=[1], error=RateLimited("429", retry_after=30))
+    (tmp_path / "limited").mkdir()
+    engine = flaky_engine(tmp_path / "limited", limited)
+    report = engine.run_cycle()
+    assert report.opened == 2 and limited.tries == 1  # a rate limit is honoured, not retried
+    assert engine.run_cycle().opened == 3  # the next cycle goes on from the committed page
