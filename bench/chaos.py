@@ -8,7 +8,8 @@ run of the same seeded scenario and prints one summary line:
 
     escalations=N kills=K duplicates=D lost_updates=L loops=P deadletters_unresolved=U converged=yes|no
 
-Run: ``.venv/bin/python -m bench.chaos --escalations 300 --kills 20``; ``--help`` lists options.
+Run: ``python bench/chaos.py --escalations 300 --kills 20`` (or ``python -m bench.chaos``);
+``--help`` lists options.
 Exit code 0 when converged=yes (D = L = P = U = 0, nothing pending), else 1.
 """
 from __future__ import annotations
@@ -30,6 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+if __package__ in (None, ""):  # run as a script: python bench/chaos.py
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.chaos_measure import compare, self_duplicates
 from bench.chaos_process import StoreProbe, SyncProcess, utcnow, wait_until
