@@ -94,6 +94,8 @@ class Trial:
     loop_actions: int = 0
     quarantined: int = 0
     sigterm_exit: int | None = None
+    integrity: str = ""  # SQLite's PRAGMA integrity_check of the store after all the kills
+    audit_intact: bool = False  # `tiersync audit --verify` found the hash chain whole
     cpu_sync: float = 0.0  # CPU seconds of the tiersync processes (all of them, kills included)
     cpu_driver: float = 0.0  # CPU seconds of this process: the three simulators and the people
 
@@ -133,6 +135,8 @@ def run_trial(name: str, options: Options, workdir: Path, *, chaos: bool) -> Tri
         _settle(box, process, probe, trial, options, chaos)
         _measure_loops(box, process, probe, trial, options)
         trial.sigterm_exit = process.stop()
+        trial.integrity = str(probe.query("PRAGMA integrity_check")[0][0])
+        trial.audit_intact = process.cli("audit", "--verify").returncode == 0
         trial.snapshot = box.snapshot()
         stats = process.stats
         trial.kills, trial.starts = stats.kills, stats.starts
@@ -319,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"faults {trial['faults']}, phases {trial['phase_seconds']}s, kills {trial['kills']}, "
                   f"replayed {trial['replayed']}, SIGTERM exit {trial['sigterm_exit']}, "
                   f"CPU s: tiersync {trial['cpu_sync']}, simulators {trial['cpu_driver']}")
+        _progress(f"{name}: store integrity {trial['integrity']}, audit chain "
+                  f"{'intact' if trial['audit_intact'] else 'BROKEN'}, quarantined {trial['quarantined']}")
         if trial["phase_timeouts"] or trial["unexpected_exits"]:
             _progress(f"{name}: timeouts {trial['phase_timeouts']}, unexpected exits {trial['unexpected_exits']}")
     for line in report["details"][:200 if getattr(options, "verbose", False) else 20]:

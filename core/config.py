@@ -28,6 +28,8 @@ class EngineOptions(BaseModel):
     backoff_seconds: float = Field(default=30.0, gt=0)
     max_backoff_seconds: float = Field(default=3600.0, gt=0)
     outbox_batch: int = Field(default=100, ge=1, le=1000)
+    reevaluate_seconds: float = Field(default=60.0, ge=0)
+    pull_retries: int = Field(default=2, ge=0, le=20)
 
 
 class DaemonOptions(BaseModel):

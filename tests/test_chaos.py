@@ -23,3 +23,4 @@ def test_small_seeded_chaos_run_converges_without_duplicates_losses_or_loops(tmp
     assert summary.converged, explain
     assert chaos["sigterm_exit"] == 0 and chaos["lock_refusals"] == 0, explain
     assert report["reference_self_duplicates"] == 0, explain
+    assert chaos["integrity"] == "ok" and chaos["audit_intact"], explain  # after five SIGKILLs
