@@ -10,6 +10,7 @@ The recorded examples pass with the same adjustments, which shows they only undo
 from __future__ import annotations
 
 import functools
+import os
 import json
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,13 @@ import requests
 
 from simulators.azure_devops import AzureDevOpsSimulator
 
-SPECS = Path("/work/shared/specs/azure-devops")
+SPECS = Path(__file__).resolve().parents[2] / "shared" / "specs" / "azure-devops"
+if not SPECS.is_dir():
+    SPECS = Path("/work/shared/specs/azure-devops")
 AUTH = ("", "any-pat")
-pytestmark = pytest.mark.skipif(not SPECS.is_dir(), reason=f"vendor specs not found at {SPECS}")
+# CI always has ../shared/specs: there a missing folder fails instead of skipping
+pytestmark = pytest.mark.skipif(not SPECS.is_dir() and not os.environ.get("CI"),
+                                reason=f"vendor specs not found at {SPECS}")
 
 
 def _relax(node: Any) -> Any:
