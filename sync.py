@@ -116,6 +116,8 @@ def check(config: Path = ConfigOption,
         _fail(problems)
     for warning in missing:
         err.print(f"warning: {warning} (needed to run)", markup=False)
+    for warning in cfg.policy.warnings():
+        err.print(f"warning: {warning}", markup=False)
     out.print(f"ok: {config}: {len(cfg.trackers)} trackers "
               f"({', '.join(f'{n}={t.kind}' for n, t in cfg.trackers.items())}), "
               f"{sum(len(m.fields) for m in cfg.mappings.values())} mapped fields, store {cfg.settings.store}",
@@ -259,24 +261,65 @@ def quarantine(config: Path = ConfigOption,
 
 @app.command()
 def status(config: Path = ConfigOption, as_json: bool = typer.Option(False, "--json"),
-           all_: bool = typer.Option(False, "--all", help="closed and rejected escalations too")) -> None:
-    """Open escalations: links, state, tier, queue, each SLA's due time and remaining business time."""
-    from core.policy.report import status_rows
+           all_: bool = typer.Option(False, "--all", help="closed and rejected escalations too"),
+           not_converted: bool = typer.Option(False, "--not-converted",
+                                              help="records of unregistered senders, left alone"),
+           abuse: bool = typer.Option(False, "--abuse", help="priority-abuse counters")) -> None:
+    """Open escalations in queue order: links, state, rank, SLA and review due times, abuse flags."""
+    from core.policy.report import abuse_report, not_converted_rows, status_rows
     cfg = _load(config)
     store = _store(cfg)
-    escalations = [item.escalation for batch in store.iter_escalations(open_only=not all_)
+    everything = not_converted or abuse or all_
+    escalations = [item.escalation for batch in store.iter_escalations(open_only=not everything)
                    for item in batch]
+    if not_converted or abuse:
+        data = not_converted_rows(escalations) if not_converted else abuse_report(escalations, cfg.policy)
+        _print_extra(data, as_json, not_converted)
+        return
     rows = status_rows(escalations, cfg.policy, datetime.now(timezone.utc))
     if as_json:
         out.print(json.dumps(rows, default=str, indent=2), markup=False)
         return
-    table = Table("escalation", "links", "state", "tier", "queue", "acknowledgement",
-                  "first solution", "close")
+    table = Table("escalation", "links", "state", "rank", "tier", "queue", "acknowledgement",
+                  "first solution", "close", "review", "abuse")
     for row in rows:
         table.add_row(f"{row['id']}\n{row['sr_number'] or ''}", "\n".join(row["links"]),
-                      row["state"], row["tier"], row["queue"] or "",
-                      *(_sla_cell(row["sla"].get(m)) for m in ("acknowledgement", "first_solution", "close")))
+                      row["state"], str(row["queue_rank"] or "-"), row["tier"], row["queue"] or "",
+                      *(_sla_cell(row["sla"].get(m)) for m in ("acknowledgement", "first_solution", "close")),
+                      _review_cell(row["review"]), row["priority_abuse"] or "")
     out.print(table)
+    counters = abuse_report(escalations, cfg.policy)
+    if counters["requesters"]:
+        out.print("priority abuse flags: " + ", ".join(f"{k}: {v}" for k, v in counters["requesters"].items()),
+                  markup=False)
+
+
+def _print_extra(data, as_json: bool, not_converted: bool) -> None:
+    if as_json:
+        out.print(json.dumps(data, default=str, indent=2), markup=False)
+        return
+    if not_converted:
+        table = Table("record", "requester", "seen", "reason")
+        for row in data:
+            table.add_row(row["record"] or "", row["requester"] or "",
+                          row["seen_at"].strftime("%Y-%m-%d %H:%M"), row["reason"])
+        out.print(table)
+        return
+    table = Table("by", "who", "flagged cases / urgent share")
+    for kind in ("requesters", "partners"):
+        for who, count in data[kind].items():
+            table.add_row(kind[:-1], who, str(count))
+    for who, share in data["share"].items():
+        table.add_row("urgent share", who, f"{share:.0%}")
+    out.print(table)
+
+
+def _review_cell(review: dict) -> str:
+    if not review.get("status"):
+        return "-"
+    due = review["due_at"]
+    due_text = due.strftime("%Y-%m-%d %H:%M") if hasattr(due, "strftime") else (due or "-")
+    return f"L{review['level']} {review['status']}\n{due_text}"
 
 
 def _sla_cell(metric: Optional[dict]) -> str:
