@@ -224,7 +224,12 @@ class AzureDevOpsConnector(Connector):
             f"update {remote_id}")
         return self._record(item)
 
-    def add_comment(self, remote_id: str, body: str, *, public: bool) -> str:
+    def add_comment(self, remote_id: str, body: str, *, public: bool,
+                    notify: tuple[str, ...] = ()) -> str:
+        if notify:  # a real @mention needs the identity's id (not resolved yet): named in text
+            log.info("%s: notifying %s by name only (no identity lookup)", self.name,
+                     ", ".join(notify))
+            body = f"{body}\n\nNotified: {', '.join(notify)}"
         if public:
             log.debug("%s: Azure DevOps has no public comments; writing an internal one", self.name)
         base_changed: datetime | None = None  # ChangedDate of the rev the first try was based on
