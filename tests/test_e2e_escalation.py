@@ -121,3 +121,40 @@ def test_refused_request_asked_again_accepted_csm_notified_review_met(tmp_path):
         met_notes = [c for c in ticket_of(box, ticket_id)["comments"]
                      if "review of level 2 met" in c["body"]]
         assert len(met_notes) == 1 and not met_notes[0]["public"]
+
+
+def test_an_unregistered_sender_is_not_converted_and_listed(tmp_path):
+    import json
+
+    import yaml
+    from typer.testing import CliRunner
+
+    from sync import app
+    from pathlib import Path
+    shipped = Path(__file__).resolve().parents[1] / "mappings" / "policy.yaml"
+    data = yaml.safe_load(shipped.read_text(encoding="utf-8"))
+    data["validation"]["entitlement"]["requesters"] = ["*@contoso-partner.example.com"]
+    (tmp_path / "policy.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    with Sandbox(tmp_path, policy="policy.yaml") as box:
+        zendesk = box.sims["zendesk"]
+        ticket_id = zendesk.create_ticket({
+            "subject": f"{SR} - Portal down", "description": "Please help",
+            "requester": {"name": "Someone", "email": "someone@gmail.example"},
+            "tags": ["escalate_tier2"]})
+        before = ticket_of(box, ticket_id)
+        box.clear_requests()
+        cycle(box, Clock())
+        after = ticket_of(box, ticket_id)
+        assert box.write_requests() == {"zendesk": 0, "azure_devops": 0, "jira": 0}
+        assert after["comments"] == before["comments"] and after["updated_at"] == before["updated_at"]
+        assert not [w for w in box.snapshot()["azure_devops"]["work_items"] if SR in (w["title"] or "")]
+        result = CliRunner().invoke(app, ["status", "--not-converted", "--json",
+                                          "--config", str(box.config_path)])
+        assert result.exit_code == 0, result.output
+        [row] = json.loads(result.output)
+        assert row["record"] == f"zendesk:{ticket_id}" and row["requester"] == "someone@gmail.example"
+        with box.engine().store.transaction() as tx:
+            entries = list(AuditLog().query(tx))
+        assert any(e["rule"] == "validation.not_converted" for e in entries)
+        checked = CliRunner().invoke(app, ["check", "--config", str(box.config_path)])
+        assert "requesters is empty" not in checked.output

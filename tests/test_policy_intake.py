@@ -133,3 +133,17 @@ def test_tier_2_updates_on_the_origin_tracker_count_for_the_daily_update():
 def test_tier_2_trackers_follow_the_routing_mirrors_by_default():
     from tests.fixtures.policy.builders import shipped_policy
     assert shipped_policy().tier2 == frozenset({"azure_devops", "jira"})
+
+
+def test_check_warns_that_the_registered_addresses_are_empty(monkeypatch):
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from sync import app
+    for name in ("ZENDESK_EMAIL", "ZENDESK_TOKEN", "AZURE_DEVOPS_PAT", "JIRA_EMAIL", "JIRA_API_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    config = Path(__file__).resolve().parents[1] / "examples" / "tiersync.yaml"
+    result = CliRunner().invoke(app, ["check", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "validation.entitlement.requesters is empty" in result.output
