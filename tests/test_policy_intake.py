@@ -147,3 +147,13 @@ def test_check_warns_that_the_registered_addresses_are_empty(monkeypatch):
     result = CliRunner().invoke(app, ["check", "--config", str(config)])
     assert result.exit_code == 0, result.output
     assert "validation.entitlement.requesters is empty" in result.output
+
+
+def test_a_case_converted_before_the_address_was_removed_is_rejected_with_notes():
+    run = Run(escalation(requester_email="someone@gmail.com"))  # shipped: nobody registered
+    run.open(T0)
+    assert run.esc.routing_rule is not None
+    run.policy = REGISTERED
+    decision = run.observe("zendesk", T0 + timedelta(hours=1), description="more")
+    assert run.esc.state is State.REJECTED and run.esc.not_converted_reason is None
+    assert {n.target for n in decision.notes} == {"origin", "mirrors"}

@@ -217,8 +217,9 @@ def not_converted_step(escalation: Escalation, config: ValidationConfig) -> Deci
             return Decision()
         return Decision(changes={"state": State.NEW, "not_converted_reason": None},
                         hits=[RuleHit("validation", "converted", "the requester is registered")])
-    failure = requester_failure(escalation, config.entitlement) \
-        if in_intake(escalation, config) else None
+    if not in_intake(escalation, config) or escalation.routing_rule is not None:
+        return None  # converted before (it has mirrors): a failure now rejects it with notes
+    failure = requester_failure(escalation, config.entitlement)
     if failure is None:
         return None
     return Decision(changes={"state": State.REJECTED, "not_converted_reason": failure.reason},
