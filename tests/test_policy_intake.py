@@ -157,3 +157,14 @@ def test_a_case_converted_before_the_address_was_removed_is_rejected_with_notes(
     decision = run.observe("zendesk", T0 + timedelta(hours=1), description="more")
     assert run.esc.state is State.REJECTED and run.esc.not_converted_reason is None
     assert {n.target for n in decision.notes} == {"origin", "mirrors"}
+
+
+def test_check_warns_about_audiences_nobody_is_notified_for_and_an_unmeetable_review():
+    policy = policy_with(lambda d: (d["people"]["audiences"].pop("team leads"),
+                                    d["management_escalation"]["review"].update(
+                                        managers=[], decision_field=False)))
+    warnings = " ".join(policy.warnings())
+    assert "people.audiences has no addresses for ['team leads']" in warnings
+    assert "the review clock can never be met" in warnings
+    from tests.fixtures.policy.builders import shipped_policy
+    assert len(shipped_policy().warnings()) == 1  # only the empty registered-address list

@@ -120,10 +120,21 @@ class EscalationPolicy:
 
     def warnings(self) -> list[str]:
         """Settings that are valid but probably not what the admin wants (``tiersync check``)."""
-        found = []
+        found, escalation = [], self.config.management_escalation
         if not self.config.validation.entitlement.requesters:
             found.append(f"{self.source}: validation.entitlement.requesters is empty: every sender "
                          f"is converted (seed 003 converts only registered addresses)")
+        review = escalation.review
+        if review is not None and not review.managers and not review.decision_field:
+            found.append(f"{self.source}: management_escalation.review: no managers and no "
+                         f"decision_field: the review clock can never be met")
+        named = {name.casefold() for name in self.config.people.audiences}
+        named.add(self.config.people.csm.audience.casefold())
+        missing = sorted({who for number in escalation.levels for who in escalation.audience(number)
+                          if who.casefold() not in named})
+        if missing:
+            found.append(f"{self.source}: people.audiences has no addresses for {missing}: they "
+                         f"are named in the level notes but not notified")
         return found
 
     def _announce(self, before: Escalation | None, current: Escalation,
