@@ -87,6 +87,10 @@ def test_refused_request_asked_again_accepted_csm_notified_review_met(tmp_path):
         assert ticket["custom_fields"]["360010000020"] == 1 and ticket["followers"] == LEVEL_1
         assert ticket["custom_fields"]["360010000009"] == "esc_none"
         assert ticket["custom_fields"].get("360010000022"), "review due time written back"
+        [item] = [w for w in box.snapshot()["azure_devops"]["work_items"] if SR in (w["title"] or "")]
+        assert item["fields"]["Microsoft.VSTS.Common.StackRank"] == 8333  # high x Enterprise
+        assert item["fields"].get("Custom.EscalationReviewDue")
+        assert issue_of(box)["fields"]["customfield_10107"] == 8333
 
         clock.offset += timedelta(minutes=10)
         ask(box, ticket_id, 2, clock)
