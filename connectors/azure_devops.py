@@ -12,11 +12,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Iterator, Literal
 from urllib.parse import quote
 
-from azure.devops.v7_1.work_item_tracking import TeamContext, Wiql, WorkItemBatchGetRequest
+from azure.devops.v7_1.work_item_tracking import (JsonPatchOperation, TeamContext, Wiql,
+                                                  WorkItemBatchGetRequest)
 from pydantic import Field, field_validator
 
 from connectors import azure_devops_view as view
 from connectors.azure_devops_client import WitClient
+from connectors.azure_devops_notify import IdentityApi, Mentions, identity_base
 from connectors.azure_devops_feed import EPOCH, ChangeFeed, Cursor, floor_second, wiql_text
 from connectors.azure_devops_online import check_online
 from connectors.base import (Capabilities, Connector, OriginRef, Page, RemoteComment, RemoteRecord,
@@ -44,6 +46,8 @@ class AzureDevOpsConfig(TrackerConfig):
     read_comments: bool = True
     html_fields: list[str] = Field(default_factory=lambda: ["System.Description"])
     wiql_max_results: int = Field(default=20000, ge=2, le=20000)
+    identity_url: str | None = Field(
+        default=None, description="identity service for @mentions; default vssps.dev.azure.com/<org>")
 
     @field_validator("base_url")
     @classmethod
@@ -68,6 +72,7 @@ class AzureDevOpsConnector(Connector):
         super().__init__(name, config)
         self.config: AzureDevOpsConfig = config
         self._client: WitClient | None = None
+        self._mentions: Mentions | None = None
         self._categories: dict[str, dict[str, str]] = {}  # work item type -> state -> category
         self._reread: set[str] = set()  # types whose states were read again for an unknown state
 
@@ -82,6 +87,18 @@ class AzureDevOpsConnector(Connector):
                                      timeout=self.config.timeout_seconds,
                                      max_wait=self.config.max_wait_seconds)
         return self._client
+
+    @property
+    def mentions(self) -> Mentions:
+        if self._mentions is None:
+            pat = read_secret(self.config.pat_env, tracker=self.name,
+                              purpose="the Azure DevOps personal access token")
+            api = IdentityApi(identity_base(self.config.base_url, self.config.identity_url), pat,
+                              tracker=self.name,
+                              credential=f"the Azure DevOps PAT in {self.config.pat_env}",
+                              timeout=self.config.timeout_seconds)
+            self._mentions = Mentions(api, self.name)
+        return self._mentions
 
     def _retry(self, fn: Any, what: str) -> Any:
         return call_with_retry(fn, max_attempts=self.config.max_attempts,
@@ -226,38 +243,43 @@ class AzureDevOpsConnector(Connector):
 
     def add_comment(self, remote_id: str, body: str, *, public: bool,
                     notify: tuple[str, ...] = ()) -> str:
-        if notify:  # a real @mention needs the identity's id (not resolved yet): named in text
-            log.info("%s: notifying %s by name only (no identity lookup)", self.name,
-                     ", ".join(notify))
-            body = f"{body}\n\nNotified: {', '.join(notify)}"
+        markup, quiet = view.text_to_html(body), True  # tiersync's writes notify nobody...
+        if notify:  # ...except a note that @mentions people (connectors/azure_devops_notify.py)
+            line, mentioned = self.mentions.html(notify)
+            markup, quiet = f"{markup}<br><br>{line}", not mentioned
         if public:
             log.debug("%s: Azure DevOps has no public comments; writing an internal one", self.name)
+        return self._write_comment(int(remote_id), markup, quiet)
+
+    def _write_comment(self, item_id: int, markup: str, quiet: bool) -> str:
+        text = view.html_to_text(markup)  # how the comment reads back
         base_changed: datetime | None = None  # ChangedDate of the rev the first try was based on
 
         def attempt() -> str:
             nonlocal base_changed
             if base_changed is not None:  # the last try may have landed: look before resending
-                found = self._find_comment(int(remote_id), body, base_changed)
+                found = self._find_comment(item_id, text, base_changed)
                 if found is not None:
                     return found
-            item = self.client.get_work_item(int(remote_id), project=self.config.project,
+            item = self.client.get_work_item(item_id, project=self.config.project,
                                              fields=["System.Rev", "System.ChangedDate"])
             if base_changed is None:
                 base_changed = view.parse_date(item.fields["System.ChangedDate"])
-            ops = [view.rev_test(item.rev), view.history_op(body)]
+            ops = [view.rev_test(item.rev), JsonPatchOperation(
+                op="add", path="/fields/System.History", value=markup)]
             try:
-                result = self.client.update_work_item(ops, int(remote_id), project=self.config.project,
-                                                      suppress_notifications=True)
+                result = self.client.update_work_item(ops, item_id, project=self.config.project,
+                                                      suppress_notifications=quiet)
             except Conflict as exc:  # edited between our read and write; nothing was written
-                raise Retryable(f"work item {remote_id} changed while commenting: {exc}",
+                raise Retryable(f"work item {item_id} changed while commenting: {exc}",
                                 tracker=self.name) from exc
             ref = result.comment_version_ref
             if ref is not None and ref.comment_id is not None:
                 return str(ref.comment_id)
-            found = self._find_comment(int(remote_id), body, base_changed)
-            return found or f"{remote_id}-rev{result.rev}"
+            found = self._find_comment(item_id, text, base_changed)
+            return found or f"{item_id}-rev{result.rev}"
 
-        return self._retry(attempt, f"comment on {remote_id}")
+        return self._retry(attempt, f"comment on {item_id}")
 
     def _find_comment(self, item_id: int, body: str, after: datetime) -> str | None:
         matches = [c for c in self._comments(item_id) if c.body == body and c.created_at > after]

@@ -44,3 +44,49 @@ def test_jira_note_mentions_the_people_and_adds_them_as_watchers(http):
     searches = sent(http, "GET", "user/search")
     assert [s.url.split("query=")[1] for s in searches] == ["lee.lead%40tier1.example.com",
                                                             "carla.csm%40tier1.example.com"]
+
+
+def test_azure_devops_note_mentions_the_people_and_lets_azure_devops_notify(monkeypatch):
+    import responses
+
+    from connectors.azure_devops import AzureDevOpsConfig, AzureDevOpsConnector
+    from simulators.azure_devops_identities import IDENTITY_LOCATION
+    from tests.test_connector_azure_devops import ORG, PAT, WIT, body as ado_body, load as ado_load
+    from tests.test_connector_azure_devops import query, work_item
+    vssps = "https://vssps.dev.azure.com/fabrikam"
+    monkeypatch.setenv("AZURE_DEVOPS_PAT", PAT)
+    connector = AzureDevOpsConnector("azure_devops", AzureDevOpsConfig(
+        base_url=ORG, project="Support", mapping="azure_devops", max_attempts=2))
+    lead = {"id": "0d7c1e0c-aaaa-4bbb-8ccc-000000000001", "providerDisplayName": "Lee Lead",
+            "isActive": True, "descriptor": "x"}
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as api:
+        api.add(responses.OPTIONS, f"{ORG}/_apis", json=ado_load("options.json"))
+        api.add(responses.OPTIONS, f"{vssps}/_apis", json={"count": 1, "value": [IDENTITY_LOCATION]})
+        api.add(responses.GET, f"{vssps}/_apis/Identities", json={"count": 1, "value": [lead]})
+        api.add(responses.GET, f"{vssps}/_apis/Identities", json={"count": 0, "value": []})
+        api.add(responses.GET, f"{WIT}/workitems/301", json=work_item(301, 3, "2026-01-05T10:00:00Z"))
+        updated = work_item(301, 4, "2026-01-05T10:01:00Z")
+        updated["commentVersionRef"] = {"commentId": 47, "version": 1}
+        api.add(responses.PATCH, f"{WIT}/workitems/301", json=updated)
+
+        assert connector.add_comment("301", "[tiersync] level 2", public=False,
+                                     notify=(LEAD, CSM)) == "47"
+
+        lookups = [c for c in api.calls if "/identities" in c.request.url.lower()]
+        assert [query(r) for r in lookups] == [
+            {"searchFilter": "General", "filterValue": LEAD},
+            {"searchFilter": "General", "filterValue": CSM}]
+        [patch] = [c for c in api.calls if c.request.method == "PATCH"]
+        assert query(patch) == {"suppressNotifications": "false"}  # mentioned people hear of it
+        assert ado_body(patch)[1] == {"op": "add", "path": "/fields/System.History", "value": (
+            '[tiersync] level 2<br><br>Notified: <a href="#" data-vss-mention="version:2.0,'
+            '0d7c1e0c-aaaa-4bbb-8ccc-000000000001">@Lee Lead</a>, carla.csm@tier1.example.com')}
+    connector.close()
+
+
+def test_identity_service_url_for_the_organization():
+    from connectors.azure_devops_notify import identity_base
+    assert identity_base("https://dev.azure.com/fabrikam") == "https://vssps.dev.azure.com/fabrikam"
+    assert identity_base("https://fabrikam.visualstudio.com") == "https://fabrikam.vssps.visualstudio.com"
+    assert identity_base("http://127.0.0.1:9/myorg") == "http://127.0.0.1:9/myorg"
+    assert identity_base("https://dev.azure.com/x", "https://ids.example/x/") == "https://ids.example/x"

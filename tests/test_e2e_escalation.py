@@ -102,6 +102,9 @@ def test_refused_request_asked_again_accepted_csm_notified_review_met(tmp_path):
         assert accounts[CSM] in issue["watchers"]
         level_2 = [c for c in issue["comments"] if "accepted: level 2" in c["body"]]
         assert len(level_2) == 1 and accounts[CSM] in level_2[0]["mentions"]
+        ado = box.snapshot()["azure_devops"]
+        csm_identity = ado["identities"][CSM]
+        assert {"work_item": item["id"], "identity": csm_identity} in ado["notifications"]
 
         clock.offset += timedelta(minutes=30)
         box.sims["zendesk"].edit_ticket(ticket_id, {}, comment="Escalation accepted: an engineer "

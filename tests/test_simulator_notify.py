@@ -74,3 +74,29 @@ def test_jira_watchers_and_mentions_are_recorded(api, issue, jira_sim):
     api("POST", f"issue/{issue}/comment", 201, json={"body": f"see [~accountid:{lead}]"})
     [snap] = [i for i in jira_sim.snapshot()["issues"] if i["key"] == issue]
     assert snap["watchers"] == [lead] and snap["comments"][-1]["mentions"] == [lead]
+
+
+def test_azure_devops_identities_and_mention_notifications():
+    from simulators.azure_devops import AzureDevOpsSimulator
+    ado = AzureDevOpsSimulator()
+    http = ado.app.test_client()
+    auth = {"Authorization": "Basic OnBhdA=="}  # ":pat"
+    found = http.get("/myorg/_apis/identities?searchFilter=General&filterValue=LEE.LEAD@tier1.example.com",
+                     headers=auth).get_json()
+    assert found["count"] == 1 and found["value"][0]["providerDisplayName"] == "Lee Lead"
+    lead = found["value"][0]["id"]
+    assert http.get("/myorg/_apis/identities?searchFilter=General&filterValue=nobody@x.example",
+                    headers=auth).get_json() == {"count": 0, "value": []}
+    assert http.get("/myorg/_apis/identities?searchFilter=Bogus&filterValue=x",
+                    headers=auth).status_code == 400
+    item = ado.human_create({"System.Title": "12345678910123 - x"})
+    mention = f'<a href="#" data-vss-mention="version:2.0,{lead}">@Lee Lead</a>'
+    for quiet in ("true", "false"):
+        response = http.patch(f"/myorg/Support/_apis/wit/workitems/{item}?suppressNotifications={quiet}",
+                              json=[{"op": "add", "path": "/fields/System.History", "value": mention}],
+                              headers={**auth, "Content-Type": "application/json-patch+json"})
+        assert response.status_code == 200, response.get_json()
+    snap = ado.snapshot()
+    assert snap["notifications"] == [{"work_item": item, "identity": lead}]  # only the loud one
+    [work_item] = [w for w in snap["work_items"] if w["id"] == item]
+    assert work_item["comments"][-1]["mentions"] == [lead]
