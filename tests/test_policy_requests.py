@@ -120,3 +120,12 @@ def test_requests_from_an_azure_devops_origin_count_the_work_item_creation():
     run.open(LATER)
     run.observe("azure_devops", LATER, escalation_requested=1)
     assert run.esc.escalation_level == 1
+
+
+def test_a_mirrors_creation_time_does_not_replace_the_origins():
+    run = working_case()
+    decision = run.observe("jira", LATER, case_created_at=LATER)
+    assert run.esc.case_created_at == CREATED
+    assert "escalation.case_age.origin_only" in hit_names(decision)
+    run.observe("zendesk", LATER, case_created_at=CREATED - timedelta(hours=1))  # the origin may
+    assert run.esc.case_created_at == CREATED - timedelta(hours=1)

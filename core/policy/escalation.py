@@ -105,6 +105,21 @@ def case_start(escalation: Escalation) -> datetime:
     return escalation.case_created_at or escalation.created_at
 
 
+def origin_age_step(before: Escalation | None, escalation: Escalation,
+                    observation: Observation | None) -> Decision:
+    """The case age counts from the origin record's creation: a mirror's creation time (a Jira
+    issue's ``created``) never replaces it."""
+    origin = escalation.origin()
+    if (before is None or observation is None or origin is None
+            or observation.tracker == origin.tracker
+            or "case_created_at" not in observation.changes
+            or escalation.case_created_at == before.case_created_at):
+        return Decision()
+    return Decision(changes={"case_created_at": before.case_created_at},
+                    hits=[RuleHit("escalation", "case_age.origin_only",
+                                  f"{observation.tracker}'s creation time is not the case's")])
+
+
 def age_seconds(escalation: Escalation, config: ManagementEscalation,
                 calendar: BusinessCalendar | None, at: datetime) -> float:
     if config.age_clock == "business" and calendar is not None:

@@ -3,6 +3,7 @@
 A pure function of its inputs and the policy file: no I/O, no clock of its own. The rule
 families run in a fixed order, each seeing the changes of the ones before it:
 
+0. the case's creation time comes from the origin record only
 1. tiers: note when tier 2 last updated the case
 2. validation and entitlement (a failure rejects the escalation and ends the decision)
 3. routing
@@ -31,7 +32,7 @@ from core.policy.basic import route_step
 from core.policy.calendar import BusinessCalendar
 from core.policy.config import PolicyFile, read_policy_file
 from core.policy.abuse import abuse_step
-from core.policy.escalation import escalation_step
+from core.policy.escalation import escalation_step, origin_age_step
 from core.policy.people import TableDirectory
 from core.policy.queue import rank_step
 from core.policy.review import review_step
@@ -92,6 +93,7 @@ class EscalationPolicy:
     def _steps(self) -> tuple[Callable[[Escalation, Inputs], Decision], ...]:
         config = self.config
         return (
+            lambda esc, i: origin_age_step(i.before, esc, i.observation),
             lambda esc, i: record_update_step(esc, i.observation, self.tier2, i.at),
             lambda esc, i: validate_step(esc, config.validation),
             lambda esc, i: route_step(config.routing, esc, i.at),
