@@ -196,16 +196,13 @@ def _refuse(escalation: Escalation, config: ManagementEscalation, verdict: Verdi
     body = template.format(**{name: verdict.values.get(name, "-") for name in REFUSAL_FIELDS})
     requested = escalation.escalation_requested
     outcome = "top" if verdict.refusal == "top" else "refused"
+    rule = "top" if outcome == "top" else f"refused.{verdict.rule}"
     note = Note(target=config.refusal.target, body=body, public=config.refusal.public,
-                rule=f"escalation.{outcome}.{verdict.rule}" if outcome == "refused"
-                else "escalation.top",
-                key=f"escalation-refused:{requested}:{at.isoformat()}")
+                rule=f"escalation.{rule}", key=f"escalation-refused:{requested}:{at.isoformat()}")
     answer = _answer(escalation, escalation.escalation_level, outcome, verdict,
                      f"{verdict.detail}: {body}", at)
-    hit = RuleHit("escalation", "top" if outcome == "top" else f"refused.{verdict.rule}",
-                  verdict.detail)
     return Decision(changes={"escalation_requested": 0, "escalation_history": answer},
-                    notes=[note], hits=[hit])
+                    notes=[note], hits=[RuleHit("escalation", rule, verdict.detail)])
 
 
 def _answer(escalation: Escalation, to_level: int, outcome: str, verdict: Verdict, reason: str,
