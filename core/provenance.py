@@ -89,6 +89,7 @@ def lineage(mapping: Mapping, fields: dict[str, Any], replaced: dict[str, Any],
         if name is not None:
             row = sources.get(name) or sources.get(name.split(".")[0]) or sources.get(LATEST)
             item.update(_source(row), entry=f"fields.{name}")
+            item["rule"] = _metric_rules(name, item["rule"])
         else:
             item.update(_source(sources.get(LATEST)))
             from_rule = path in extra and action_rule
@@ -96,6 +97,20 @@ def lineage(mapping: Mapping, fields: dict[str, Any], replaced: dict[str, Any],
                         rule=action_rule if from_rule else "mapping.create_defaults")
         out[path] = item
     return out
+
+
+METRICS = ("acknowledgement", "first_solution", "close")
+
+
+def _metric_rules(name: str, rule: str | None) -> str | None:
+    """For an SLA sub-field, the rules of its own metric (the SLA step sets ``sla`` whole)."""
+    parts = name.split(".")
+    if rule is None or len(parts) != 3 or parts[0] != "sla":
+        return rule
+    rules = rule.split(",")
+    others = [m for m in METRICS if m != parts[1]]
+    own = [r for r in rules if not any(r.startswith(f"sla.{m}.") for m in others)]
+    return ",".join(own) or rule
 
 
 def record_write(tx: Connection, log: AuditLog, *, run_id: str, at: datetime, mapping: Mapping,

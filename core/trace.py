@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Iterator
 
 from sqlalchemy import select
@@ -80,7 +81,8 @@ def describe(value: TracedValue) -> str:
     source = value.source or "unknown"
     if value.source_version:
         source += f" version {value.source_version}"
-    via = f" via {value.source_entry}" if value.source_entry else ""
+    via = f" via {Path(value.source_mapping or '').name}: {value.source_entry}" \
+        if value.source_entry else ""
     return (f"{value.at:%Y-%m-%d %H:%M:%S} run {value.run_id}  {value.path} = {value.value!r} "
             f"(was {value.replaced!r})\n"
             f"    from {source}{via}, rule {value.rule}, escalation {value.escalation_id} "
