@@ -7,8 +7,8 @@ Rules (docs/audit.md, "The SLA report"):
   (not met and past due, or marked breached, while open), *running* (due later), or not counted
   (no target, or closed without it); the on-time share is met / (met + late + breached);
 - shares are given overall and by severity, support plan, queue, tier and origin tracker;
-- time in each state is wall-clock hours from each version of the escalation's history to the
-  next, clipped to the period (and to now);
+- time in each open state is wall-clock hours from each version of the escalation's history to
+  the next, clipped to the period (and to now); closed and rejected are end states, not counted;
 - management escalations are the policy's decisions in the period (audit entries): accepted per
   level, refused per level and rule; rejected escalations are the population's rejected ones,
   counted by their rejection reason; volume is opened / closed / rejected per day (per week over
@@ -30,6 +30,7 @@ from core.report_data import history_states, management_decisions, opened_escala
 METRICS = [m.value for m in SlaMetricName]
 DIMENSIONS = ("severity", "support_plan", "queue", "tier", "tracker")
 COUNTED = ("met", "late", "breached")
+END_STATES = (State.CLOSED.value, State.REJECTED.value)
 
 
 class ReportError(TiersyncError):
@@ -136,6 +137,8 @@ def state_hours(versions: dict[str, list[tuple[datetime, str]]], period: Period,
     stop = min(period.end, now)
     for escalation_id, steps in versions.items():
         for (at, state), following in zip(steps, steps[1:] + [(stop, None)]):
+            if state in END_STATES:
+                continue
             start, end = max(at, period.start), min(following[0], stop)
             if end > start:
                 total[state] += (end - start).total_seconds() / 3600
