@@ -88,9 +88,9 @@ def _versions(name: str, spec: dict):
         yield Escalation.model_validate(data)
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = Store(f"sqlite:///{tmp_path / 'store.db'}")
+def fixture_store(path) -> Store:
+    """A store holding the escalations, versions and decisions above."""
+    s = Store(f"sqlite:///{path}")
     s.migrate()
     with s.transaction() as tx:
         for name, spec in ESCALATIONS.items():
@@ -102,6 +102,12 @@ def store(tmp_path):
             AuditLog(key=None).append(tx, AuditEntry(run_id="r", at=when, action="policy",
                                                      escalation_id=name, rule=rule,
                                                      result=f"version {version}"))
+    return s
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = fixture_store(tmp_path / "store.db")
     yield s
     s.close()
 
