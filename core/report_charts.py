@@ -41,13 +41,14 @@ def share_chart(compliance: dict[str, Any], dimension: str, title: str) -> str:
     for index, (metric, figures) in enumerate(compliance.items()):
         shares = [(figures["by"][dimension].get(v) or {}).get("on_time_share") for v in values]
         xs = [i + index * width for i in range(len(values))]
-        ax.bar(xs, [100 * s if s is not None else 0 for s in shares], width,
-               label=METRIC_NAMES.get(metric, metric))
+        bars = ax.bar(xs, [100 * s if s is not None else 0 for s in shares], width,
+                      label=METRIC_NAMES.get(metric, metric))
+        ax.bar_label(bars, ["" if s is None else f"{100 * s:.0f}" for s in shares], fontsize=7)
     if not values:
         _empty(ax)
     else:
         ax.set_xticks([i + width * (len(compliance) - 1) / 2 for i in range(len(values))], values)
-        ax.set_ylim(0, 105)
+        ax.set_ylim(0, 115)
         ax.set_ylabel("met on time (%)")
         ax.legend(loc="lower right", fontsize=8)
     ax.set_title(title)

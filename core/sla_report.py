@@ -185,8 +185,19 @@ def volume(escalations: list[Escalation], versions: dict[str, list[tuple[datetim
             first = next((at for at, state in steps if state == kind), None)
             if first is not None and period.start <= first < period.end:
                 counts[_bucket(first, period)][kind] += 1
-    return [{"bucket": key, "opened": c["opened"], "closed": c["closed"], "rejected": c["rejected"]}
-            for key, c in sorted(counts.items())]
+    return [{"bucket": key, "opened": counts[key]["opened"], "closed": counts[key]["closed"],
+             "rejected": counts[key]["rejected"]} for key in buckets(period)]
+
+
+def buckets(period: Period) -> list[str]:
+    """Every bucket of the period, in order, empty ones too (a quiet day is a figure)."""
+    keys, day = [], period.start
+    while day < period.end:
+        key = _bucket(day, period)
+        if not keys or keys[-1] != key:
+            keys.append(key)
+        day += timedelta(days=1)
+    return keys
 
 
 def build_report(tx: Connection, policy: Any, period: Period, now: datetime) -> dict[str, Any]:

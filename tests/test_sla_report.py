@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 from core.audit import AuditEntry, AuditLog
 from core.model import Escalation, Link, LinkRole
-from core.sla_report import assemble, build_report, parse_period
+from core.sla_report import assemble, buckets, build_report, parse_period
 from core.report_render import to_csv
 from core.store import Store
 from sync import app
@@ -168,6 +168,8 @@ def test_time_in_states_escalations_rejections_and_volume(store):
         {"bucket": "2026-03-03", "opened": 1, "closed": 0, "rejected": 0},
         {"bucket": "2026-03-04", "opened": 0, "closed": 1, "rejected": 0},
         {"bucket": "2026-03-05", "opened": 1, "closed": 0, "rejected": 1},
+        {"bucket": "2026-03-06", "opened": 0, "closed": 0, "rejected": 0},
+        {"bucket": "2026-03-07", "opened": 0, "closed": 0, "rejected": 0},
         {"bucket": "2026-03-08", "opened": 1, "closed": 0, "rejected": 0}]
 
 
@@ -193,6 +195,13 @@ def test_the_cli_writes_json_and_refuses_a_bad_period(tmp_path, store):
     bad = CliRunner().invoke(app, ["report", "--from", "March", "--to", "2026-03-02",
                                    "--out", str(out), "--config", config])
     assert bad.exit_code == 2 and "--from 'March'" in bad.output
+
+
+def test_long_periods_count_by_week_and_by_month():
+    weeks = buckets(parse_period("2026-01-01", "2026-03-31"))
+    assert weeks[0] == "week of 2025-12-29" and weeks[-1] == "week of 2026-03-30" and len(weeks) == 14
+    months = buckets(parse_period("2025-01-01", "2026-03-31"))
+    assert months[0] == "2025-01" and months[-1] == "2026-03" and len(months) == 15
 
 
 def test_an_empty_period_renders():
