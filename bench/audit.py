@@ -5,16 +5,19 @@
 Builds a SQLite store holding a year of escalations (one per ~50 audit entries), their version
 history and a valid hash chain of ``--entries`` audit entries (opened, merged, policy, updated,
 written …) by bulk insert, then times each command as a user runs it (the ``tiersync`` script,
-process start included) and prints ``name=value`` lines:
-``audit.seconds`` (``audit --escalation``, newest entries), ``audit_record.seconds``
-(``audit --tracker --id``), ``audit_export.seconds`` (one escalation's entries as CSV),
-``trace.seconds`` (``trace azure_devops:ID``), ``report.seconds`` (one month, HTML),
-``verify.seconds`` (the whole chain), and ``build.seconds``.
+then prints ``name=value`` lines: first each query with its output in this process (what the
+indexes decide): ``audit.seconds`` (one escalation, newest 200), ``audit_record.seconds`` (one
+record), ``audit_newest.seconds``, ``audit_day_export.seconds`` (one day as CSV),
+``trace.seconds`` (one record), ``report.seconds`` (one month, HTML with charts),
+``verify.seconds`` (the whole chain); then ``*.cli_seconds``, the same commands as a user runs
+them (``tiersync`` process start and configuration loading included), and ``startup.cli_seconds``,
+a command that reads nothing, for comparison.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -125,6 +128,7 @@ def build(workdir: Path, entries: int) -> Path:
     write_chain(db, entries)
     db.commit()
     db.execute("ANALYZE")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
     config = workdir / "tiersync.yaml"
     config.write_text(json.dumps({"store": f"sqlite:///{path}", "trackers": {
@@ -133,7 +137,8 @@ def build(workdir: Path, entries: int) -> Path:
     return config
 
 
-def timed(name: str, config: Path, *args: str) -> None:
+def timed_cli(name: str, config: Path, *args: str) -> None:
+    """The whole command as a user runs it: process start, configuration, query, output."""
     tiersync = Path(sys.executable).with_name("tiersync")
     started = time.perf_counter()
     done = subprocess.run([str(tiersync), *args, "--config", str(config)], capture_output=True,
@@ -141,29 +146,66 @@ def timed(name: str, config: Path, *args: str) -> None:
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"{name}: exit {done.returncode}: {done.stderr[-2000:]}")
-    print(f"{name}.seconds={seconds:.2f}", flush=True)
+    print(f"{name}.cli_seconds={seconds:.2f}", flush=True)
+
+
+def timed(name: str, work) -> None:
+    """The query and its output in this process (what the indexes decide)."""
+    started = time.perf_counter()
+    count = work()
+    print(f"{name}.seconds={time.perf_counter() - started:.3f}  ({name}.rows={count})", flush=True)
+
+
+def in_process(store: Store, middle: int, workdir: Path) -> None:
+    from core.audit import AuditLog
+    from core.audit_chain import verify_chain
+    from core.audit_export import write_csv
+    from core.report_render import render
+    from core.sla_report import build_report, parse_period
+    from core.trace import trace
+    log = AuditLog(key=None)
+
+    def run(fn):
+        with store.transaction() as tx:
+            return fn(tx)
+    sink = open(os.devnull, "w")
+    timed("audit", lambda: run(lambda tx: len(list(log.query(
+        tx, escalation_id=f"esc-{middle:08d}", limit=200, newest_first=True)))))
+    timed("audit_record", lambda: run(lambda tx: len(list(log.query(
+        tx, tracker="azure_devops", remote_id=str(middle), limit=200, newest_first=True)))))
+    timed("audit_newest", lambda: run(lambda tx: len(list(log.query(tx, limit=200, newest_first=True)))))
+    timed("audit_day_export", lambda: run(lambda tx: write_csv(log.query(
+        tx, since=START + timedelta(days=180), until=START + timedelta(days=181)), sink)))
+    timed("trace", lambda: run(lambda tx: len(list(trace(tx, "azure_devops", str(middle))))))
+    period = parse_period("2026-06-01", "2026-06-30")
+    now = datetime(2027, 1, 1, tzinfo=timezone.utc)
+    timed("report", lambda: run(lambda tx: render(build_report(tx, None, period, now), "html",
+                                                 workdir / "report.html") or 1))
+    timed("verify", lambda: run(lambda tx: verify_chain(tx, None).walked))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--workdir", type=Path)
+    parser.add_argument("--reuse", action="store_true", help="keep the store built by an earlier run")
     options = parser.parse_args()
     workdir = options.workdir or Path(tempfile.mkdtemp(prefix="tiersync-bench-audit-"))
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    config = build(workdir, options.entries)
+    config = workdir / "tiersync.yaml"
+    if not (options.reuse and config.exists()):
+        config = build(workdir, options.entries)
     print(f"entries={options.entries}\nbuild.seconds={time.perf_counter() - started:.1f}", flush=True)
     middle = options.entries // PER_ESCALATION // 2
-    out = workdir / "out"
-    timed("audit", config, "audit", "--escalation", f"esc-{middle:08d}")
-    timed("audit_record", config, "audit", "--tracker", "azure_devops", "--id", str(middle))
-    timed("audit_newest", config, "audit")
-    timed("audit_export", config, "audit", "--escalation", f"esc-{middle:08d}", "--format", "csv")
-    timed("trace", config, "trace", f"azure_devops:{middle}")
-    timed("report", config, "report", "--from", "2026-06-01", "--to", "2026-06-30",
-          "--out", str(out.with_suffix(".html")))
-    timed("verify", config, "audit", "--verify")
+    store = Store(f"sqlite:///{workdir / 'bench-audit.db'}")
+    in_process(store, middle, workdir)
+    store.close()
+    timed_cli("audit", config, "audit", "--escalation", f"esc-{middle:08d}")
+    timed_cli("trace", config, "trace", f"azure_devops:{middle}")
+    timed_cli("report", config, "report", "--from", "2026-06-01", "--to", "2026-06-30",
+              "--out", str(workdir / "report-cli.html"))
+    timed_cli("startup", config, "audit", "--limit", "1", "--action", "none")
 
 
 if __name__ == "__main__":
