@@ -133,7 +133,7 @@ class AuditLog:
         query = query.order_by(t.audit.c.seq.desc() if newest_first else t.audit.c.seq)
         if limit:
             query = query.limit(limit)
-        for row in tx.execution_options(yield_per=1000).execute(query):
+        for row in tx.execute(query.execution_options(yield_per=1000)):
             yield dict(row._mapping)
 
     def verify(self, tx: Connection) -> list[str]:

@@ -186,3 +186,26 @@ def test_the_cli_reports_a_cut_log_and_verifies_a_checkpoint(tmp_path, monkeypat
     assert runner.invoke(app, ["audit", "--verify", "--config", config]).exit_code == 0
     result = runner.invoke(app, ["audit", "--verify", "--checkpoint", str(cp), "--config", config])
     assert result.exit_code == 1 and "before entry 6 it held (the log was cut)" in result.output
+
+
+def test_the_cli_prunes_exports_and_verifies_from_the_prune_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.delenv("TIERSYNC_AUDIT_KEY", raising=False)
+    config = str(write_config(tmp_path))
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    store.migrate()
+    fill(store, AuditLog(), 8)
+    store.close()
+    runner = CliRunner()
+    cp, archive = tmp_path / "pruned.json", tmp_path / "old.jsonl"
+    result = runner.invoke(app, ["audit", "prune", "--before", (T0 + timedelta(hours=5)).isoformat(),
+                                 "--checkpoint-out", str(cp), "--export", str(archive),
+                                 "--config", config])
+    assert result.exit_code == 0 and "pruned 5 entries (through seq 5)" in result.output
+    assert [json.loads(line)["seq"] for line in archive.read_text().splitlines()] == [1, 2, 3, 4, 5]
+    assert json.loads(cp.read_text())["count"] == 5
+    result = runner.invoke(app, ["audit", "--verify", "--checkpoint", str(cp), "--config", config])
+    assert result.exit_code == 0, result.output
+    assert "entries 4 (appended 9, pruned 5)" in result.output and "intact" in result.output
+    again = runner.invoke(app, ["audit", "prune", "--before", T0.isoformat(),
+                                "--checkpoint-out", str(cp), "--config", config])
+    assert again.exit_code == 0 and "nothing to prune" in again.output

@@ -88,9 +88,9 @@ def _versions(name: str, spec: dict):
         yield Escalation.model_validate(data)
 
 
-def fixture_store(path) -> Store:
-    """A store holding the escalations, versions and decisions above."""
-    s = Store(f"sqlite:///{path}")
+def fixture_store(path, url: str | None = None) -> Store:
+    """A store (SQLite at ``path``, or ``url``) holding the escalations, versions and decisions."""
+    s = Store(url or f"sqlite:///{path}")
     s.migrate()
     with s.transaction() as tx:
         for name, spec in ESCALATIONS.items():
