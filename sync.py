@@ -394,21 +394,22 @@ def audit(ctx: typer.Context, config: Path = ConfigOption,
             rows = AuditLog(key=None).query(tx, **filters)
             (write_jsonl if fmt == "jsonl" else write_csv)(rows, sys.stdout)
             return
-        rows = list(AuditLog(key=None).query(tx, limit=limit or None, newest_first=True, **filters))
-    _audit_table(rows[::-1], limit)
+        if limit:
+            rows = list(AuditLog(key=None).query(tx, limit=limit, newest_first=True, **filters))[::-1]
+        else:
+            rows = AuditLog(key=None).query(tx, **filters)
+        _audit_table(rows, limit)
 
 
-def _audit_table(rows: list, limit: int) -> None:
-    table = Table("seq", "at", "run", "escalation", "record", "action", "rule", "result")
+def _audit_table(rows, limit: int) -> None:
+    from core.audit_export import table_header, table_line
+    print(table_header())
+    count = 0
     for row in rows:
-        record = f"{row['tracker']}:{row['remote_id']}" if row["tracker"] else ""
-        table.add_row(str(row["seq"]), row["at"].strftime("%Y-%m-%d %H:%M:%S"), row["run_id"],
-                      row["escalation_id"] or "", record, row["action"], row["rule"] or "",
-                      (row["result"] or "")[:60])
-    out.print(table)
-    if limit and len(rows) == limit:
-        out.print(f"the newest {limit} entries; --limit 0 for all, --format csv|jsonl to export",
-                  markup=False)
+        print(redact_text(table_line(row)))
+        count += 1
+    if limit and count == limit:
+        print(f"(the newest {limit} entries; --limit 0 for all, --format csv|jsonl to export)")
 
 
 def _audit_verify(store, expect_head: Optional[str], checkpoint: Optional[Path]) -> None:

@@ -27,3 +27,24 @@ def write_csv(rows: Iterator[dict[str, Any]], out: TextIO) -> int:
         writer.writerow({name: _cell(row.get(name)) for name in COLUMNS})
         count += 1
     return count
+
+
+TABLE = [("seq", 7), ("at", 19), ("run", 16), ("escalation", 20), ("record", 22), ("action", 22),
+         ("rule", 34), ("result", 0)]
+
+
+def table_header() -> str:
+    return _line([name for name, _ in TABLE])
+
+
+def table_line(row: dict[str, Any]) -> str:
+    """One entry as a fixed-width line (streamed: no width measuring over the whole log)."""
+    record = f"{row['tracker']}:{row['remote_id']}" if row.get("tracker") else ""
+    return _line([str(row["seq"]), row["at"].strftime("%Y-%m-%d %H:%M:%S"), row["run_id"] or "",
+                  row["escalation_id"] or "", record, row["action"], row["rule"] or "",
+                  (row["result"] or "")[:60]])
+
+
+def _line(cells: list[str]) -> str:
+    parts = [cell if width == 0 else cell[:width].ljust(width) for cell, (_, width) in zip(cells, TABLE)]
+    return " ".join(parts).rstrip()
