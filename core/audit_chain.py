@@ -107,7 +107,7 @@ def verify_chain(tx: Connection, key: bytes | None,
 def _rows(tx: Connection) -> Iterator[dict[str, Any]]:
     query = select(t.audit).order_by(t.audit.c.seq)
     for row in tx.execute(query.execution_options(yield_per=2000)):
-        yield row._mapping
+        yield dict(row._mapping)
 
 
 def _check_row(row, prev: str, key: bytes | None, head: Head, result: Verification) -> None:
