@@ -50,7 +50,7 @@ def share_chart(compliance: dict[str, Any], dimension: str, title: str) -> str:
         ax.set_xticks([i + width * (len(compliance) - 1) / 2 for i in range(len(values))], values)
         ax.set_ylim(0, 115)
         ax.set_ylabel("met on time (%)")
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
     ax.set_title(title)
     return _svg(fig)
 
@@ -68,7 +68,7 @@ def volume_chart(volume: list[dict[str, Any]]) -> str:
         ax.set_xticks(list(xs)[::step], [v["bucket"] for v in volume][::step], rotation=30,
                       ha="right")
         ax.set_ylabel("escalations")
-        ax.legend(fontsize=8)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
     ax.set_title("Escalation volume over time")
     return _svg(fig)
 
@@ -98,6 +98,6 @@ def escalation_chart(by_level: dict[str, dict[str, int]]) -> str:
                color=COLOURS["refused"], label="refused")
         ax.set_xlabel("management escalation level requested")
         ax.set_ylabel("requests")
-        ax.legend(fontsize=8)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
     ax.set_title("Management escalations by level and outcome")
     return _svg(fig)

@@ -6,6 +6,7 @@ chromium-driver; under CI these tests never skip.
 """
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import socket
@@ -73,6 +74,9 @@ def test_the_report_renders_without_errors(browser, tmp_path):
     assert "SLA compliance report" in text and "waiting for engineering" in text
     assert "33.3 %" in text  # acknowledgement met on time: 1 of 3
     assert browser.execute_script("return document.querySelectorAll('svg').length") == 5
+    pdf = base64.b64decode(browser.print_page())  # printable: the browser's own print to PDF
+    assert pdf.startswith(b"%PDF") and pdf.count(b"/Type /Page") >= 2
+    (_shot_dir(tmp_path) / "report.pdf").write_bytes(pdf)
 
 
 def _free_port() -> int:
