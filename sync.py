@@ -549,7 +549,7 @@ def report(start: str = typer.Option(..., "--from", help="first day (or ISO time
         _fail([f"report --format {fmt!r}: use html, csv or json"])
     store = _store(cfg)
     with store.transaction() as tx:
-        data = build_report(tx, cfg.policy, period, datetime.now(timezone.utc))
+        data = build_report(tx, period, datetime.now(timezone.utc))
     render(data, fmt, out_file)
     out.print(f"report {period.label} written to {out_file}", markup=False)
 

@@ -179,7 +179,7 @@ def in_process(store: Store, middle: int, workdir: Path) -> None:
     timed("trace", lambda: run(lambda tx: len(list(trace(tx, "azure_devops", str(middle))))))
     period = parse_period("2026-06-01", "2026-06-30")
     now = datetime(2027, 1, 1, tzinfo=timezone.utc)
-    timed("report", lambda: run(lambda tx: render(build_report(tx, None, period, now), "html",
+    timed("report", lambda: run(lambda tx: render(build_report(tx, period, now), "html",
                                                  workdir / "report.html") or 1))
     timed("verify", lambda: run(lambda tx: verify_chain(tx, None).walked))
 

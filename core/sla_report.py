@@ -200,8 +200,8 @@ def buckets(period: Period) -> list[str]:
     return keys
 
 
-def build_report(tx: Connection, policy: Any, period: Period, now: datetime) -> dict[str, Any]:
-    """Every figure of the report (``policy`` is unused today: figures come from the store)."""
+def build_report(tx: Connection, period: Period, now: datetime) -> dict[str, Any]:
+    """Every figure of the report, from what the store recorded (escalations, history, audit)."""
     escalations = opened_escalations(tx, period.start, period.end)
     versions = history_states(tx, [e.id for e in escalations])
     return assemble(escalations, versions, management_decisions(tx, period.start, period.end),

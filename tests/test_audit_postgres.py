@@ -31,7 +31,7 @@ def pg_store():
 
 def test_report_figures_on_postgres(pg_store):
     with pg_store.transaction() as tx:
-        data = build_report(tx, None, parse_period("2026-03-02", "2026-03-08"), NOW)
+        data = build_report(tx, parse_period("2026-03-02", "2026-03-08"), NOW)
     assert data["compliance"]["acknowledgement"]["overall"]["met"] == 1
     assert data["state_hours"]["actively_working"]["hours"] == 155.5
     assert data["management_escalations"]["by_level"] == {"1": {"accepted": 1, "refused": 1},

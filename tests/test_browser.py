@@ -64,7 +64,7 @@ def test_the_report_renders_without_errors(browser, tmp_path):
     from tests.test_sla_report import NOW, fixture_store  # the hand-computed fixture
     store = fixture_store(tmp_path / "store.db")
     with store.transaction() as tx:
-        data = build_report(tx, None, parse_period("2026-03-02", "2026-03-08"), NOW)
+        data = build_report(tx, parse_period("2026-03-02", "2026-03-08"), NOW)
     store.close()
     page = tmp_path / "report.html"
     render(data, "html", page)

@@ -114,7 +114,7 @@ def store(tmp_path):
 
 def report(store):
     with store.transaction() as tx:
-        return build_report(tx, None, parse_period("2026-03-02", "2026-03-08"), NOW)
+        return build_report(tx, parse_period("2026-03-02", "2026-03-08"), NOW)
 
 
 def share(figures):
