@@ -509,6 +509,31 @@ def _listening(listen: Optional[str], cfg, store):
         listener.stop()
 
 
+@audit_app.command("verify-export")
+def audit_verify_export(export: Path = typer.Argument(..., help="JSON Lines from `audit --format jsonl`"),
+                        checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="checkpoint the export must reach")) -> None:
+    """Verify exported audit entries without the store (for auditors): hashes, links, checkpoint."""
+    from core.audit import audit_key
+    from core.audit_chain import CheckpointError, load_checkpoint
+    from core.audit_evidence import check_against, check_export
+    key, problems, data = audit_key(), [], {}
+    try:
+        if checkpoint:
+            data = json.loads(_read_file(checkpoint))
+            problems += load_checkpoint(json.dumps(data), str(checkpoint), key)[1]
+        with export.open(encoding="utf-8") as lines:
+            result = check_export(lines, str(export), key, data.get("keyed_from"), data.get("last_seq"))
+    except (CheckpointError, OSError, ValueError) as exc:
+        _fail([str(exc)])
+    if checkpoint:
+        check_against(result, data, str(export))
+    out.print(f"{result.entries} entries (seq {result.first_seq}-{result.last_seq}, {result.keyed} "
+              f"keyed), last hash {result.last_hash}", markup=False)
+    if problems + result.problems:
+        _fail(problems + result.problems, EXIT_PARTIAL)
+    out.print("export intact")
+
+
 @app.command()
 def trace(record: str = typer.Argument(..., help="TRACKER:ID (or key), e.g. azure_devops:42 or jira:ENG-7"),
           field: Optional[str] = typer.Option(None, "--field", help="native field path or model field"),

@@ -209,3 +209,51 @@ def test_the_cli_prunes_exports_and_verifies_from_the_prune_checkpoint(tmp_path,
     again = runner.invoke(app, ["audit", "prune", "--before", T0.isoformat(),
                                 "--checkpoint-out", str(cp), "--config", config])
     assert again.exit_code == 0 and "nothing to prune" in again.output
+
+
+def test_an_export_verifies_without_the_store_and_edits_in_it_are_caught(tmp_path, monkeypatch):
+    monkeypatch.setenv("TIERSYNC_AUDIT_KEY", KEY.decode())
+    config = str(write_config(tmp_path))
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    store.migrate()
+    fill(store, AuditLog(key=None), 3)  # an unkeyed start, then keyed
+    fill(store, AuditLog(), 4, start=3)
+    store.close()
+    runner = CliRunner()
+    cp = tmp_path / "cp.json"
+    runner.invoke(app, ["audit", "checkpoint", "--out", str(cp), "--config", config])
+    export = tmp_path / "export.jsonl"
+    since = (T0 + timedelta(hours=1)).isoformat()
+    export.write_text(runner.invoke(app, ["audit", "--since", since, "--format", "jsonl",
+                                          "--config", config]).output)
+    result = runner.invoke(app, ["audit", "verify-export", str(export), "--checkpoint", str(cp)])
+    assert result.exit_code == 0, result.output
+    assert "6 entries (seq 2-7, 4 keyed)" in result.output and "export intact" in result.output
+    lines = export.read_text().splitlines()
+    edited = json.loads(lines[2])
+    edited["result"] = "changed"
+    export.write_text("\n".join(lines[:2] + [json.dumps(edited)] + lines[3:]) + "\n")
+    result = runner.invoke(app, ["audit", "verify-export", str(export)])
+    assert result.exit_code == 1 and "entry 4: content does not match its hash" in result.output
+    export.write_text("\n".join(lines[:-1]) + "\n")  # cut before the checkpoint's entry
+    result = runner.invoke(app, ["audit", "verify-export", str(export), "--checkpoint", str(cp)])
+    assert result.exit_code == 1 and "does not hold the checkpoint's entry 7" in result.output
+
+
+def test_a_keyless_rewrite_of_an_export_is_caught_with_the_checkpoint(tmp_path, monkeypatch):
+    from core.audit_evidence import check_export
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    store.migrate()
+    fill(store, AuditLog(key=KEY), 4)
+    with store.transaction() as tx:
+        rows = [dict(r) for r in AuditLog(key=None).query(tx)]
+        keyed_from = read_head(tx).keyed_from
+    store.close()
+    prev = GENESIS
+    for row in rows:  # recomputed with plain SHA-256, as anyone without the key could
+        row.update(result="rewritten", prev_hash=prev, at=row["at"].isoformat())
+        row["hash"] = prev = _chain(prev, _content(row))
+    lines = [json.dumps(row, default=str) for row in rows]
+    assert check_export(lines, "x", KEY).problems == []  # alone it looks like an unkeyed chain
+    found = check_export(lines, "x", KEY, keyed_from=keyed_from).problems
+    assert len(found) == 4 and all("with TIERSYNC_AUDIT_KEY" in p for p in found)
