@@ -95,7 +95,9 @@ def _connectors(config) -> dict:
 def _engine(config, store, connectors):
     from core.engine import EngineSettings, SyncEngine
     settings = EngineSettings(**config.settings.engine.model_dump())
-    return SyncEngine(store, connectors, config.mappings, config.policy, settings=settings)
+    engine = SyncEngine(store, connectors, config.mappings, config.policy, settings=settings)
+    _audit_writable(store, engine.audit)
+    return engine
 
 
 # -- commands ------------------------------------------------------------------------------------
@@ -444,6 +446,16 @@ def _read_file(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
         _fail([f"{path}: {exc.strerror}"])
+
+
+def _audit_writable(store, log) -> None:
+    """Stop before syncing when the audit chain is keyed and this process has no key."""
+    from core.audit import AuditKeyMissing
+    with store.transaction() as tx:
+        try:
+            log.check_writable(tx)
+        except AuditKeyMissing as exc:
+            _fail([str(exc)])
 
 
 @audit_app.command("checkpoint")

@@ -98,9 +98,7 @@ class AuditLog:
             "result": redact(entry.result),
         }
         chain = tx.execute(select(audit_chain).where(audit_chain.c.id == 1).with_for_update()).first()
-        if chain.keyed_from is not None and self.key is None:
-            raise AuditKeyMissing(f"the audit chain is keyed since entry {chain.keyed_from}: set "
-                                  f"{KEY_VARIABLE} (or {KEY_VARIABLE}_FILE) to write to it")
+        self._refuse_unkeyed(chain.keyed_from)
         digest = _chain(chain.head, _content(row), self.key)
         seq = tx.execute(insert(t.audit).values(prev_hash=chain.head, hash=digest, **row)
                          ).inserted_primary_key[0]
@@ -109,6 +107,15 @@ class AuditLog:
             count=chain.count + 1, last_seq=seq, head=digest, keyed_from=keyed_from,
             updated_at=row["at"]))
         return digest
+
+    def check_writable(self, tx: Connection) -> None:
+        """AuditKeyMissing when entries written now would break a keyed chain."""
+        self._refuse_unkeyed(tx.execute(select(audit_chain.c.keyed_from)).scalar())
+
+    def _refuse_unkeyed(self, keyed_from: int | None) -> None:
+        if keyed_from is not None and self.key is None:
+            raise AuditKeyMissing(f"the audit chain is keyed since entry {keyed_from}: set "
+                                  f"{KEY_VARIABLE} (or {KEY_VARIABLE}_FILE) to write to it")
 
     def query(self, tx: Connection, *, escalation_id: str | None = None, tracker: str | None = None,
               remote_id: str | None = None, since: datetime | None = None,

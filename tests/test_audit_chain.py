@@ -257,3 +257,17 @@ def test_a_keyless_rewrite_of_an_export_is_caught_with_the_checkpoint(tmp_path, 
     assert check_export(lines, "x", KEY).problems == []  # alone it looks like an unkeyed chain
     found = check_export(lines, "x", KEY, keyed_from=keyed_from).problems
     assert len(found) == 4 and all("with TIERSYNC_AUDIT_KEY" in p for p in found)
+
+
+def test_a_sync_without_the_key_of_a_keyed_chain_stops_before_it_starts(tmp_path, monkeypatch):
+    config = str(write_config(tmp_path))
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    store.migrate()
+    fill(store, AuditLog(key=KEY), 2)
+    store.close()
+    monkeypatch.delenv("TIERSYNC_AUDIT_KEY", raising=False)
+    result = CliRunner().invoke(app, ["run", "--once", "--config", config])
+    assert result.exit_code == 2
+    assert "keyed since entry 1: set TIERSYNC_AUDIT_KEY" in result.output
+    monkeypatch.setenv("TIERSYNC_AUDIT_KEY", KEY.decode())
+    assert CliRunner().invoke(app, ["run", "--once", "--config", config]).exit_code == 0
