@@ -4,8 +4,9 @@ Rules (docs/audit.md, "The SLA report"):
 - the period is [from, to): ``--to`` as a date includes that whole day (UTC);
 - the population is the escalations opened in the period (``created_at``);
 - per metric an escalation is *met* (met on time), *late* (met after its due time), *breached*
-  (not met and past due, or marked breached, while open), *running* (due later), or not counted
-  (no target, or closed without it); the on-time share is met / (met + late + breached);
+  (not met and marked breached, or past due while open, or due before it was closed), *running*
+  (due later), or not counted (no target, or closed before it was due); the on-time share is
+  met / (met + late + breached);
 - shares are given overall and by severity, support plan, queue, tier and origin tracker;
 - time in each open state is wall-clock hours from each version of the escalation's history to
   the next, clipped to the period (and to now); closed and rejected are end states, not counted;
@@ -67,15 +68,20 @@ def parse_period(start: str, end: str) -> Period:
 
 
 # -- per metric outcomes ------------------------------------------------------------------------
-def outcome(escalation: Escalation, metric: str, now: datetime) -> str | None:
-    """met | late | breached | running, or None when the metric does not count."""
+def outcome(escalation: Escalation, metric: str, now: datetime,
+            ended_at: datetime | None = None) -> str | None:
+    """met | late | breached | running, or None when the metric does not count.
+
+    A closed (or rejected) escalation breached a metric it never met if it was marked so, or if
+    the metric was due before it ended (``ended_at``, from its history)."""
     sla = escalation.sla.get(SlaMetricName(metric))
     if sla is None:
         return None
     if sla.met_at is not None:
         return "late" if sla.on_time is False else "met"
     if not escalation.state.is_open:
-        return "breached" if sla.on_time is False or sla.breached_at else None
+        overdue = sla.due_at is not None and ended_at is not None and sla.due_at < ended_at
+        return "breached" if sla.on_time is False or sla.breached_at or overdue else None
     if sla.on_time is False or sla.breached_at or (sla.due_at and sla.due_at <= now):
         return "breached"
     return "running" if sla.due_at else None
@@ -98,13 +104,19 @@ def _share(counts: dict[str, int]) -> dict[str, Any]:
     return dict(counts, decided=decided, on_time_share=counts["met"] / decided if decided else None)
 
 
-def compliance(escalations: list[Escalation], now: datetime) -> dict[str, Any]:
+def ended_times(versions: dict[str, list[tuple[datetime, str]]]) -> dict[str, datetime]:
+    """When each escalation whose last state is an end state got there."""
+    return {eid: steps[-1][0] for eid, steps in versions.items() if steps and steps[-1][1] in END_STATES}
+
+
+def compliance(escalations: list[Escalation], now: datetime,
+               ended: dict[str, datetime] | None = None) -> dict[str, Any]:
     result = {}
     for metric in METRICS:
         overall = _tally()
         by: dict[str, dict[str, dict[str, int]]] = {d: defaultdict(_tally) for d in DIMENSIONS}
         for escalation in escalations:
-            found = outcome(escalation, metric, now)
+            found = outcome(escalation, metric, now, (ended or {}).get(escalation.id))
             if found is None:
                 continue
             overall[found] += 1
@@ -115,11 +127,12 @@ def compliance(escalations: list[Escalation], now: datetime) -> dict[str, Any]:
     return result
 
 
-def breaches(escalations: list[Escalation], now: datetime) -> list[dict[str, Any]]:
+def breaches(escalations: list[Escalation], now: datetime,
+             ended: dict[str, datetime] | None = None) -> list[dict[str, Any]]:
     rows = []
     for escalation in escalations:
         for metric in METRICS:
-            found = outcome(escalation, metric, now)
+            found = outcome(escalation, metric, now, (ended or {}).get(escalation.id))
             if found in ("late", "breached"):
                 sla = escalation.sla[SlaMetricName(metric)]
                 rows.append(dict(dimension_values(escalation), escalation_id=escalation.id,
@@ -212,7 +225,8 @@ def assemble(escalations: list[Escalation], versions: dict[str, list[tuple[datet
              decisions: list[dict[str, Any]], period: Period, now: datetime) -> dict[str, Any]:
     return {"period": {"from": period.start, "to": period.end, "label": period.label},
             "generated_at": now, "escalations": len(escalations),
-            "compliance": compliance(escalations, now), "breaches": breaches(escalations, now),
+            "compliance": compliance(escalations, now, ended_times(versions)),
+            "breaches": breaches(escalations, now, ended_times(versions)),
             "state_hours": state_hours(versions, period, now),
             "management_escalations": escalation_summary(decisions),
             "rejections": rejections(escalations), "volume": volume(escalations, versions, period)}

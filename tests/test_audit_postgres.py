@@ -32,8 +32,8 @@ def pg_store():
 def test_report_figures_on_postgres(pg_store):
     with pg_store.transaction() as tx:
         data = build_report(tx, parse_period("2026-03-02", "2026-03-08"), NOW)
-    assert data["compliance"]["acknowledgement"]["overall"]["met"] == 1
-    assert data["state_hours"]["actively_working"]["hours"] == 155.5
+    assert data["compliance"]["acknowledgement"]["overall"]["met"] == 2
+    assert data["state_hours"]["actively_working"]["hours"] == 178.5
     assert data["management_escalations"]["by_level"] == {"1": {"accepted": 1, "refused": 1},
                                                           "2": {"accepted": 0, "refused": 1}}
 

@@ -72,7 +72,7 @@ def test_the_report_renders_without_errors(browser, tmp_path):
     assert "<script" not in html and "src=\"http" not in html and "href=\"http" not in html
     text = _open(browser, page.as_uri(), _shot_dir(tmp_path) / "report.png")
     assert "SLA compliance report" in text and "waiting for engineering" in text
-    assert "33.3 %" in text  # acknowledgement met on time: 1 of 3
+    assert "50.0 %" in text and "66.7 % (2/3)" in text  # acknowledgement: overall, Marketplace
     assert browser.execute_script("return document.querySelectorAll('svg').length") == 5
     pdf = base64.b64decode(browser.print_page())  # printable: the browser's own print to PDF
     assert pdf.startswith(b"%PDF") and pdf.count(b"/Type /Page") >= 2

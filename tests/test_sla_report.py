@@ -12,6 +12,9 @@ E3 Sev2 developer Security L1 zendesk: rejected at once ("not entitled: develope
 E4 opened 03-01, before the period: not counted; its escalation decision on 02-28 neither.
 E5 Sev1 enterprise Security L3 jira, opened 03-08 23:00: ack due 03-09 00:00, not met: breached;
    new 1 h to the period's end.
+E6 Sev4 enterprise Marketplace L2 zendesk, opened 03-06 08:00: ack met on time, first solution due
+   03-06 20:00 never met and closed 03-07 08:00 (after it was due): breached, though never marked;
+   new 1 h, actively working 23 h.
 """
 from __future__ import annotations
 
@@ -69,6 +72,12 @@ ESCALATIONS = {
     "E5": dict(created=at(8, 23), severity=1, support_plan="enterprise", queue="Security",
                tier="L3", origin="jira", sla={"acknowledgement": metric(at(9, 0))},
                states=[(at(8, 23), "new", 0)]),
+    "E6": dict(created=at(6, 8), severity=4, support_plan="enterprise", queue="Marketplace",
+               tier="L2", origin="zendesk", sla={
+                   "acknowledgement": metric(at(6, 10), at(6, 9), True),
+                   "first_solution": metric(at(6, 20))},
+               states=[(at(6, 8), "new", 0), (at(6, 9), "actively_working", 0),
+                       (at(7, 8), "closed", 0)]),
 }
 DECISIONS = [("E2", at(4, 10), "escalation.refused.too_early", 3),
              ("E2", at(5, 11), "sla.first_solution.breach,escalation.level_1", 4),
@@ -123,24 +132,24 @@ def share(figures):
 
 def test_on_time_shares_per_metric_and_dimension(store):
     data = report(store)
-    assert data["escalations"] == 4
+    assert data["escalations"] == 5
     c = data["compliance"]
-    assert share(c["acknowledgement"]["overall"]) == dict(met=1, late=1, breached=1, running=0,
-                                                          on_time_share=pytest.approx(1 / 3))
-    assert share(c["first_solution"]["overall"]) == dict(met=0, late=1, breached=1, running=0,
+    assert share(c["acknowledgement"]["overall"]) == dict(met=2, late=1, breached=1, running=0,
+                                                          on_time_share=0.5)
+    assert share(c["first_solution"]["overall"]) == dict(met=0, late=1, breached=2, running=0,
                                                          on_time_share=0.0)
     assert share(c["close"]["overall"]) == dict(met=1, late=0, breached=0, running=1,
                                                 on_time_share=1.0)
     by = c["acknowledgement"]["by"]
     assert {k: v["on_time_share"] for k, v in by["severity"].items()} == {
-        "Sev 1": 0.0, "Sev 2": 1.0, "Sev 3": 0.0}
-    assert {k: v["on_time_share"] for k, v in by["queue"].items()} == {"Marketplace": 0.5,
-                                                                       "Security": 0.0}
+        "Sev 1": 0.0, "Sev 2": 1.0, "Sev 3": 0.0, "Sev 4": 1.0}
+    assert {k: v["on_time_share"] for k, v in by["queue"].items()} == {
+        "Marketplace": pytest.approx(2 / 3), "Security": 0.0}
     assert {k: v["on_time_share"] for k, v in by["tracker"].items()} == {
         "azure_devops": 0.0, "jira": 0.0, "zendesk": 1.0}
-    assert {k: v["decided"] for k, v in by["support_plan"].items()} == {"enterprise": 2,
+    assert {k: v["decided"] for k, v in by["support_plan"].items()} == {"enterprise": 3,
                                                                         "professional": 1}
-    assert {k: v["decided"] for k, v in by["tier"].items()} == {"L2": 2, "L3": 1}
+    assert {k: v["decided"] for k, v in by["tier"].items()} == {"L2": 3, "L3": 1}
 
 
 def test_every_breach_with_its_delayed_reason(store):
@@ -149,14 +158,15 @@ def test_every_breach_with_its_delayed_reason(store):
     assert rows == [("E1", "first_solution", "late", "waiting for engineering"),
                     ("E2", "acknowledgement", "late", None),
                     ("E2", "first_solution", "breached", "auto: breached"),
+                    ("E6", "first_solution", "breached", None),
                     ("E5", "acknowledgement", "breached", None)]
 
 
 def test_time_in_states_escalations_rejections_and_volume(store):
     data = report(store)
     assert data["state_hours"] == {
-        "actively_working": {"hours": 155.5, "escalations": 2, "mean_hours": 77.75},
-        "new": {"hours": 6.5, "escalations": 3, "mean_hours": pytest.approx(6.5 / 3, abs=1e-4)},
+        "actively_working": {"hours": 178.5, "escalations": 3, "mean_hours": 59.5},
+        "new": {"hours": 7.5, "escalations": 4, "mean_hours": 1.875},
         "solution_proposed": {"hours": 21.0, "escalations": 1, "mean_hours": 21.0}}
     escalations = data["management_escalations"]
     assert escalations["by_level"] == {"1": {"accepted": 1, "refused": 1},
@@ -168,8 +178,8 @@ def test_time_in_states_escalations_rejections_and_volume(store):
         {"bucket": "2026-03-03", "opened": 1, "closed": 0, "rejected": 0},
         {"bucket": "2026-03-04", "opened": 0, "closed": 1, "rejected": 0},
         {"bucket": "2026-03-05", "opened": 1, "closed": 0, "rejected": 1},
-        {"bucket": "2026-03-06", "opened": 0, "closed": 0, "rejected": 0},
-        {"bucket": "2026-03-07", "opened": 0, "closed": 0, "rejected": 0},
+        {"bucket": "2026-03-06", "opened": 1, "closed": 0, "rejected": 0},
+        {"bucket": "2026-03-07", "opened": 0, "closed": 1, "rejected": 0},
         {"bucket": "2026-03-08", "opened": 1, "closed": 0, "rejected": 0}]
 
 
@@ -177,8 +187,8 @@ def test_csv_holds_the_same_figures(store):
     rows = list(csv.DictReader(io.StringIO(to_csv(report(store)))))
     ack = next(r for r in rows if r["section"] == "compliance" and r["metric"] == "acknowledgement"
                and r["dimension"] == "overall")
-    assert (ack["met"], ack["late"], ack["breached"]) == ("1", "1", "1")
-    assert sum(r["section"] == "breach" for r in rows) == 4
+    assert (ack["met"], ack["late"], ack["breached"]) == ("2", "1", "1")
+    assert sum(r["section"] == "breach" for r in rows) == 5
 
 
 def test_the_cli_writes_json_and_refuses_a_bad_period(tmp_path, store):
@@ -188,7 +198,8 @@ def test_the_cli_writes_json_and_refuses_a_bad_period(tmp_path, store):
                                       "--format", "json", "--out", str(out), "--config", config])
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
-    assert data["escalations"] == 4 and len(data["breaches"]) >= 4
+    # the command reports at the real time, when E2's close (due 03-12) is past due too
+    assert data["escalations"] == 5 and len(data["breaches"]) == 6
     bad = CliRunner().invoke(app, ["report", "--from", "2026-03-09", "--to", "2026-03-02",
                                    "--out", str(out), "--config", config])
     assert bad.exit_code == 2 and "is not after --from" in bad.output
