@@ -129,3 +129,12 @@ def test_a_mirrors_creation_time_does_not_replace_the_origins():
     assert "escalation.case_age.origin_only" in hit_names(decision)
     run.observe("zendesk", LATER, case_created_at=CREATED - timedelta(hours=1))  # the origin may
     assert run.esc.case_created_at == CREATED - timedelta(hours=1)
+
+
+def test_the_sla_report_counts_answers_not_the_review_clock():
+    from core.report_data import _decision, _parts
+    rule = ("escalation.top,escalation.review.started,escalation.case_age.origin_only,"
+            "escalation.level_2,sla.acknowledgement.met")
+    assert _parts(rule) == ["escalation.top", "escalation.level_2"]
+    top = _decision({"rule": "escalation.top", "escalation_id": "e", "version": 9}, {})
+    assert (top["outcome"], top["rule"], top["level"]) == ("refused", "top", 4)
