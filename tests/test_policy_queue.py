@@ -101,3 +101,28 @@ def test_counters_per_requester_and_partner_and_the_urgent_share():
     assert report["requesters"] == {"support@contoso.com": 2}
     assert report["partners"] == {"Contoso Ltd": 2}
     assert report["share"] == {"support@contoso.com": 0.75}  # 3 of 4 urgent, above 50 %
+
+
+def test_the_sla_report_shows_the_abuse_flags_and_not_converted_records():
+    from core.report_render import csv_rows, html
+    from core.sla_report import assemble, parse_period
+    period = parse_period("2024-03-01", "2024-03-31")
+    flagged = [Run(escalation(created_at=CREATED, customer_priority="urgent", severity=4,
+                              requester_email=who)) for who in ("a@contoso.com", "a@contoso.com",
+                                                                 "b@contoso.com")]
+    items = []
+    for run in flagged:
+        run.open(CREATED)
+        items.append(run.esc)
+    items.append(escalation(created_at=CREATED, state="rejected",
+                            not_converted_reason="the requester address x@y is not registered"))
+    data = assemble(items, {}, [], period, CREATED + timedelta(days=1))
+    assert data["priority_abuse"]["requesters"] == {"a@contoso.com": 2, "b@contoso.com": 1}
+    assert data["priority_abuse"]["partners"] == {"Contoso Ltd": 3}
+    assert data["rejections"] == {"not converted: the requester address x@y is not registered": 1}
+    rows = [r for r in csv_rows(data) if r["section"].startswith("priority_abuse")]
+    assert {(r["section"], r["value"], r["count"]) for r in rows} == {
+        ("priority_abuse_requester", "a@contoso.com", 2),
+        ("priority_abuse_requester", "b@contoso.com", 1),
+        ("priority_abuse_partner", "Contoso Ltd", 3)}
+    assert "Priority abuse flags" in html(data) and "a@contoso.com" in html(data)
