@@ -95,6 +95,9 @@ class Mapping(_Strict):
     starts_escalation: StartRule | None = None
     create_defaults: dict[str, Any] = Field(default_factory=dict)
     comments: CommentsMap = Field(default_factory=CommentsMap)
+    # credentials in this tracker's text are masked when read and in text copied into it
+    # (core.redact_records); false keeps its text verbatim, in the store and in copies
+    redact_secrets: bool = True
     fields: dict[str, FieldMap]
 
     # set by load_mapping, not by the file

@@ -12,6 +12,7 @@ a tracker compares equal to what tiersync stored and wrote (echo detection keeps
 """
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -35,12 +36,24 @@ __all__ = ["MASK", "register_secret", "redact_text", "redact", "RedactingFilter"
 def register_secret(value: str) -> None:
     if value and len(value) >= 4:
         _SECRETS.add(value)
+        _redact_long.cache_clear()
 
 
 def redact_text(text: str) -> str:
     """``text`` with registered secrets, credential formats and password values masked."""
     if not text or not isinstance(text, str):
         return text
+    if len(text) > 4096:  # a long description is redacted once per cycle, not once per use
+        return _redact_long(text)
+    return _redact(text)
+
+
+@functools.lru_cache(maxsize=64)
+def _redact_long(text: str) -> str:
+    return _redact(text)
+
+
+def _redact(text: str) -> str:
     for secret in sorted(_SECRETS, key=len, reverse=True):
         text = text.replace(secret, MASK)
     for fmt in FORMATS:

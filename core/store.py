@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from core import schema as t
 from core.errors import ConfigError, TiersyncError
 from core.model import Escalation, State
+from core.redact import redact, redact_text
 
 
 class StoreConflict(TiersyncError):
@@ -310,7 +311,7 @@ class Store:
     def finish_action(self, tx: Connection, action_id: int, state: str, now: datetime, *,
                       error: str | None = None, result: Any = None, attempts: int | None = None,
                       next_attempt_at: datetime | None = None) -> None:
-        values: dict[str, Any] = dict(state=state, updated_at=now, last_error=error)
+        values: dict[str, Any] = dict(state=state, updated_at=now, last_error=redact_text(error))
         if result is not None:
             values["result"] = result
         if attempts is not None:
@@ -348,8 +349,8 @@ class Store:
         try:
             with tx.begin_nested():
                 tx.execute(insert(t.quarantine).values(
-                    connector=connector, remote_id=remote_id, remote_version=version, reason=reason,
-                    payload=payload, run_id=run_id, created_at=now))
+                    connector=connector, remote_id=remote_id, remote_version=version,
+                    reason=redact_text(reason), payload=redact(payload), run_id=run_id, created_at=now))
         except IntegrityError:
             return False
         return True
@@ -372,7 +373,7 @@ class Store:
     def finish_run(self, tx: Connection, run_id: str, status: str, stats: dict[str, Any],
                    now: datetime) -> None:
         tx.execute(update(t.runs).where(t.runs.c.run_id == run_id).values(
-            finished_at=now, status=status, stats=stats))
+            finished_at=now, status=status, stats=redact(stats)))
 
 
 def _stored(row: Any) -> StoredEscalation:
