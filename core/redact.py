@@ -54,6 +54,10 @@ def _redact_long(text: str) -> str:
 
 
 def _redact(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: no valid text holds them, and RE2 reads UTF-8
+        text = "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
     for secret in sorted(_SECRETS, key=len, reverse=True):
         text = text.replace(secret, MASK)
     for fmt in FORMATS:
