@@ -453,6 +453,34 @@ def simulate(workdir: Optional[Path] = typer.Option(None, "--workdir", help="fol
         stop.wait()
 
 
+# --- store maintenance commands ---
+@app.command()
+def prune(older_than: float = typer.Option(..., "--older-than", min=0, metavar="DAYS",
+                                           help="remove what finished more than DAYS days ago"),
+          config: Path = ConfigOption,
+          vacuum: bool = typer.Option(True, "--vacuum/--no-vacuum",
+                                      help="SQLite: give the freed space back to the disk"),
+          as_json: bool = typer.Option(False, "--json")) -> None:
+    """Remove finished outbox rows, old history, resolved quarantine entries and old runs.
+
+    Kept: the latest state of every escalation, pending actions, dead letters, unresolved quarantine entries and the whole audit log (its chain stays verifiable)."""
+    from datetime import timedelta
+    from core.prune import prune as prune_store, vacuum as vacuum_store
+    cfg = _load(config)
+    store = _store(cfg)
+    now = datetime.now(timezone.utc)
+    with store.transaction() as tx:
+        result = prune_store(tx, now - timedelta(days=older_than), now)
+    if vacuum:
+        vacuum_store(store)
+    store.close()
+    if as_json:
+        write_json(result.as_dict(), sys.stdout)
+        return
+    out.print(" ".join(f"{k}={v}" for k, v in result.as_dict().items()) + " (rows removed)",
+              markup=False)
+
+
 def main() -> None:
     try:
         app()

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from core import schema as t
 from core.redact import redact
+from core.store_values import compact
 
 GENESIS = "0" * 64
 
@@ -57,8 +58,8 @@ class AuditLog:
             "run_id": entry.run_id, "at": entry.at.astimezone(timezone.utc), "escalation_id": entry.escalation_id,
             "tracker": entry.tracker, "remote_id": entry.remote_id,
             "remote_version": entry.remote_version, "mapping": entry.mapping, "rule": entry.rule,
-            "action": entry.action, "before": redact(entry.before), "after": redact(entry.after),
-            "result": redact(entry.result),
+            "action": entry.action, "before": compact(redact(entry.before)),
+            "after": compact(redact(entry.after)), "result": redact(entry.result),
         }
         prev = tx.execute(select(t.audit.c.hash).order_by(t.audit.c.seq.desc()).limit(1)).scalar()
         prev = prev or GENESIS

@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, event, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from core import schema as t
+from core import history, schema as t
 from core.errors import ConfigError, TiersyncError
 from core.model import Escalation, State
 from core.redact import redact, redact_text
@@ -160,16 +160,18 @@ class Store:
         data = esc.model_dump(mode="json")
         values = dict(version=esc.version, state=esc.state.value, data=data,
                       field_times=field_times, updated_at=esc.updated_at)
+        old = None
         if previous_version is None:
             tx.execute(insert(t.escalations).values(id=esc.id, created_at=esc.created_at, **values))
         else:
+            old = tx.execute(select(t.escalations.c.data).where(t.escalations.c.id == esc.id)).scalar()
             result = tx.execute(update(t.escalations).where(
                 (t.escalations.c.id == esc.id) & (t.escalations.c.version == previous_version)
             ).values(**values))
             if result.rowcount != 1:
                 raise StoreConflict(f"escalation {esc.id} changed since version {previous_version}")
-        tx.execute(insert(t.history).values(escalation_id=esc.id, version=esc.version, by=by,
-                                            at=esc.updated_at, run_id=run_id, data=data))
+        history.record_version(tx, escalation_id=esc.id, version=esc.version, by=by,
+                               at=esc.updated_at, run_id=run_id, new=data, old=old)
 
     def iter_escalations(self, *, open_only: bool = True, batch: int = 200) -> Iterator[list[StoredEscalation]]:
         """Pages of escalations ordered by id, each read in its own short transaction."""
@@ -194,9 +196,8 @@ class Store:
         return [(row.id, row.version) for row in rows]
 
     def history_of(self, tx: Connection, escalation_id: str) -> list[dict[str, Any]]:
-        rows = tx.execute(select(t.history).where(t.history.c.escalation_id == escalation_id)
-                          .order_by(t.history.c.version)).all()
-        return [dict(row._mapping) for row in rows]
+        """Every version still in the history, oldest first, rebuilt in full (core.history)."""
+        return history.history_of(tx, escalation_id)
 
     # -- links ----------------------------------------------------------------------------------
     def links_for(self, tx: Connection, tracker: str, remote_ids: list[str]) -> dict[str, LinkRow]:
@@ -247,9 +248,10 @@ class Store:
                 payload: dict[str, Any], now: datetime, remote_id: str | None = None,
                 dedupe_key: str | None = None, rule: str | None = None) -> int | None:
         """Add an action; returns its id, or None when ``dedupe_key`` was queued before."""
-        if dedupe_key is not None and tx.execute(select(t.outbox.c.id).where(
-                t.outbox.c.dedupe_key == dedupe_key)).first():
-            return None
+        if dedupe_key is not None and (tx.execute(select(t.outbox.c.id).where(
+                t.outbox.c.dedupe_key == dedupe_key)).first() or tx.execute(select(
+                t.done_keys.c.dedupe_key).where(t.done_keys.c.dedupe_key == dedupe_key)).first()):
+            return None  # queued before (or done and pruned since)
         try:
             with tx.begin_nested():
                 result = tx.execute(insert(t.outbox).values(

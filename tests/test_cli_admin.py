@@ -152,3 +152,15 @@ def test_escape_control_rules():
     assert escape_control("a\x1b[31mb\r\n\x9b\u202e") == "a\\x1b[31mb\\r\\n\\u009b\\u202e"
     assert escape_control("line1\nline2", keep_newlines=True) == "line1\nline2"
     assert escape_control("Müller — ok") == "Müller — ok"
+
+
+def test_prune_command_reports_counts_and_the_audit_chain_verifies(tmp_path):
+    config = write_config(tmp_path)
+    _seed_store(tmp_path, config, "12345678901234 - x", "desc")
+    result = runner.invoke(app, ["prune", "--older-than", "0", "--json", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    counts = json.loads(result.output)
+    assert counts["outbox"] >= 1 and set(counts) == {"outbox", "history", "quarantine", "runs"}
+    verify = runner.invoke(app, ["audit", "--verify", "--config", str(config)])
+    assert verify.exit_code == 0 and "intact" in verify.output
+    assert runner.invoke(app, ["prune", "--config", str(config)]).exit_code == 2, "DAYS is required"
