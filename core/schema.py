@@ -192,9 +192,15 @@ def _history_as_changes(conn: Connection) -> None:
     convert_full_copies(conn)
 
 
+def _redact_stored(conn: Connection) -> None:
+    from core.redact_store import redact_stored
+    redact_stored(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial tables", _v1),
     (2, "outbox index by target record", _v2_outbox_connector_index),
     (3, "history as reverse patches; de-duplication keys of pruned outbox rows", _history_as_changes),
+    (4, "credentials stored in plain text by earlier releases masked", _redact_stored),
 ]
 LATEST = MIGRATIONS[-1][0]

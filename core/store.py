@@ -81,6 +81,9 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # deleted and overwritten content is zeroed, not left in free pages: what redaction or
+    # prune removed is gone from the file too
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 

@@ -150,3 +150,32 @@ def test_comment_dedupe_survives_prune(tmp_path):
         engine.store.set_cursor(tx, "zendesk", "records", None, now)  # the whole feed read again
     engine.run_cycle()
     assert copies() == 1
+
+
+def test_an_old_store_holding_plaintext_credentials_is_masked_by_the_migration(tmp_path):
+    from core.redact import MASK
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    store = Store(url)
+    for number, _, step in t.MIGRATIONS[:2]:
+        with store.engine.begin() as conn:
+            step(conn)
+            conn.execute(insert(t.schema_version).values(version=number))
+    clock = Clock()
+    secret = "Root/Admin Password: Hunter2!root"
+    esc = Escalation(title="x", description=secret, created_at=clock(), updated_at=clock())
+    with store.engine.begin() as conn:
+        conn.execute(insert(t.escalations).values(id=esc.id, version=1, state="new",
+                                                  data=esc.model_dump(mode="json"), field_times={},
+                                                  created_at=clock(), updated_at=clock()))
+        conn.execute(insert(t.history).values(escalation_id=esc.id, version=1, by="x", at=clock(),
+                                              data=esc.model_dump(mode="json")))
+        conn.execute(insert(t.links).values(tracker="zendesk", remote_id="1", escalation_id=esc.id,
+                                            role="origin", last_data={"description": secret},
+                                            last_hash="h", seen_comments=[], updated_at=clock()))
+    store.migrate()
+    with store.transaction() as tx:
+        assert store.get_escalation(tx, esc.id).escalation.description == f"Root/Admin Password: {MASK}"
+        link = store.links_for(tx, "zendesk", ["1"])["1"]
+        assert MASK in link.last_data["description"] and link.last_hash is None
+    store.close()
+    assert b"Hunter2!root" not in b"".join(p.read_bytes() for p in tmp_path.glob("old.db*"))
