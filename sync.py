@@ -76,11 +76,18 @@ def _setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     if fmt == "json":
         handler.setFormatter(_JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(_TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
     install_log_redaction()
+
+
+class _TextFormatter(logging.Formatter):
+    """Log lines with tracker text: control characters escaped (line breaks of tracebacks kept)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return escape_control(super().format(record), keep_newlines=True)
 
 
 class _JsonFormatter(logging.Formatter):
@@ -92,7 +99,7 @@ class _JsonFormatter(logging.Formatter):
 
 def _fail(problems: list[str], code: int = EXIT_CONFIG) -> None:
     for problem in problems:
-        err.print(f"error: {redact_text(problem)}", markup=False)
+        err.print(f"error: {escape_control(redact_text(problem))}", markup=False)
     raise typer.Exit(code)
 
 
@@ -246,7 +253,7 @@ def _print_report(report) -> None:
     errors = data.pop("connector_errors")
     out.print(" ".join(f"{k}={v}" for k, v in data.items() if k not in ("stopped_early",)), markup=False)
     for error in errors:
-        err.print(f"error: {redact_text(error)}", markup=False)
+        err.print(f"error: {escape_control(redact_text(error))}", markup=False)
     if report.dry_run and not report.planned:
         out.print(nothing_line("no action would be sent"), markup=False)
     elif report.dry_run:
