@@ -16,10 +16,11 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from core.redact import MASK
 
+# the key *ends* with the noun of a secret: password, db_password, api-token, api_key,
+# personal_access_token, client_secret, private_key, pat (token_type or auth_mode do not)
 _SECRET_KEY = re.compile(
     r"(?i)(?:^|[_\-.])(?:pass(?:word|wd|phrase)?|pwd|secret|token|pat|api[_\-]?key|apikey|"
-    r"credentials?|private[_\-]?key|auth(?:orization)?|bearer|cookie|session)(?:$|[_\-.])"
-    r"|^(?:personal[_\-]?access[_\-]?token|access[_\-]?key|secret[_\-]?key)$")
+    r"credentials?|private[_\-]?key|access[_\-]?key|secret[_\-]?key)$")
 _POINTER_SUFFIXES = ("_env", "-env", "_file", "-file", "_path")
 _SECRET_PARAMS = re.compile(
     r"(?i)^(?:access_token|token|api[_-]?key|apikey|key|sig|signature|password|passwd|pwd|"
