@@ -115,7 +115,10 @@ def _load(config_path: Path):
 
 def _store(config, dry_run: bool = False):
     from core.store import Store
-    store = Store(config.settings.store, dry_run=dry_run)
+    try:
+        store = Store(config.settings.store, dry_run=dry_run)
+    except ConfigError as exc:  # an unusable URL or a missing driver
+        _fail(exc.problems)
     try:
         store.migrate()
     except Exception as exc:  # unreachable database, bad permissions

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core import history, schema as t
 from core.errors import ConfigError, TiersyncError
+from core.config_secrets import mask_url
 from core.model import Escalation, State
 from core.redact import redact, redact_text
 
@@ -94,7 +95,7 @@ class Store:
         try:
             self.engine: Engine = create_engine(url, future=True)
         except Exception as exc:  # bad URL or missing driver
-            raise ConfigError(f"store: cannot use {url!r}: {exc}") from None
+            raise ConfigError(f"store: cannot use {mask_url(url)!r}: {redact_text(str(exc))}") from None
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))

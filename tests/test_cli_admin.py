@@ -76,6 +76,13 @@ def test_check_masks_the_password_of_the_store_url(tmp_path, monkeypatch):
     assert "Db-Pa55word" not in result.output and "tiersync:[REDACTED]@127.0.0.1" in result.output
 
 
+def test_an_unusable_store_url_is_reported_without_its_password(tmp_path, monkeypatch):
+    monkeypatch.setenv("TIERSYNC_STORE", "postgresql+nosuchdriver://tiersync:Db-Pa55word@db/x")
+    result = runner.invoke(app, ["status", "--config", str(write_config(tmp_path))])
+    assert result.exit_code == 2
+    assert "nosuchdriver" in result.output and "Db-Pa55word" not in result.output
+
+
 def test_version_and_exit_codes_in_help():
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output.startswith("tiersync ")
