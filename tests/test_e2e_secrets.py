@@ -48,6 +48,10 @@ curl -H "Authorization: Bearer {SECRETS['bearer']}" -H "Authorization: Basic {SE
 proxy http://svc:{SECRETS['url']}@proxy.contoso.example:3128"""
 
 
+TIER2_TOKEN = "ghp_Tier2Zx8Kq2Lm4Np6Rt8Vw0Yz2Ab4Cd6Ef8g"
+SECRETS_ALL = {**SECRETS, "tier 2 token": TIER2_TOKEN}
+
+
 def _run(box: Sandbox, log_format: str) -> str:
     config = yaml.safe_load(box.config_path.read_text())
     config.update(log_level="DEBUG", log_format=log_format)
@@ -59,7 +63,7 @@ def _run(box: Sandbox, log_format: str) -> str:
 
 
 def _leaks(text: str) -> list[str]:
-    return [name for name, secret in SECRETS.items() if secret in text]
+    return [name for name, secret in SECRETS_ALL.items() if secret in text]
 
 
 def _store_bytes(workdir: Path) -> str:
@@ -81,12 +85,16 @@ def test_every_secret_format_stays_out_of_logs_audit_store_and_mirrors(tmp_path)
         logs = _run(box, "text")
         zendesk.comment(ticket, f"Partner again: {TEXT}", public=True)
         logs += _run(box, "json")
+        items = box.snapshot()["azure_devops"]["work_items"]
+        item = next(w["id"] for w in items if SR in (w["title"] or ""))
+        box.people.azure_devops.update(item, {}, history=f"Tier 2 note: use {TIER2_TOKEN} to log in")
+        logs += _run(box, "json")
         logs += _run(box, "text")
         audit = subprocess.run([*tiersync_command(), "audit", "--json", "--config", str(box.config_path)],
                                env={**os.environ, **box.env}, capture_output=True, text=True, timeout=60)
         assert audit.returncode == 0 and audit.stdout.strip()
         snapshot = box.snapshot()
-        mirrors = json.dumps({k: snapshot[k] for k in ("jira", "azure_devops")})
+        mirrors = json.dumps({k: snapshot[k] for k in ("jira", "azure_devops")}).replace(TIER2_TOKEN, "")
         origin = json.dumps(snapshot["zendesk"])
         assert "DEBUG" in logs and '"level": "DEBUG"' in logs
         assert _leaks(logs) == []
@@ -95,6 +103,8 @@ def test_every_secret_format_stays_out_of_logs_audit_store_and_mirrors(tmp_path)
         assert SR in mirrors and "[REDACTED]" in mirrors, "the mirrors got the (masked) text"
         assert _leaks(mirrors) == []
         assert SECRETS["pin"] in origin and SECRETS["aws key id"] in origin, "the origin keeps its text"
+        assert "Tier 2 note" in origin and TIER2_TOKEN not in origin, "copies into Zendesk are masked"
+        assert TIER2_TOKEN in json.dumps(snapshot["azure_devops"]), "Azure DevOps keeps its own text"
         box.clear_requests()
         _run(box, "text")
         assert box.write_requests() == {"zendesk": 0, "jira": 0, "azure_devops": 0}, "no echo loop"
