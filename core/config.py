@@ -110,34 +110,41 @@ def _settings(path: Path, data: dict[str, Any], problems: list[str]) -> Settings
 
 
 def _trackers(path: Path, settings: Settings, problems: list[str]) -> dict[str, TrackerConfig]:
+    """Each tracker section validated. A section with problems still has its mapping file
+    checked in the same run (it is kept unvalidated; the problems stop the configuration)."""
     registry = load_registry()
     out: dict[str, TrackerConfig] = {}
     if not settings.trackers:
         problems.append(f"{path}: trackers: no tracker is configured")
     for name, section in settings.trackers.items():
         where = f"{path}: trackers.{name}"
-        inline = inline_secret_keys(section)
-        for key in inline:
-            problems.append(f"{where}: the key '{key}' would put a secret in the configuration "
-                            f"file, which is refused (its value is not shown); name an environment "
-                            f"variable instead (e.g. {key.rsplit('.', 1)[-1]}_env)")
-        kind = section.get("kind")
-        env_keys = [k for k in registry[kind].config_model.model_fields
-                    if k.endswith("_env")] if kind in registry else []
-        in_urls = url_problems(where, section, env_keys)
-        problems.extend(in_urls)
-        if inline or in_urls:
-            continue
         kind = section.get("kind")
         if kind not in registry:
             problems.append(f"{where}.kind: unknown tracker kind {kind!r}; known: "
                             f"{', '.join(sorted(registry))}")
             continue
+        found = _secret_problems(where, section, registry[kind].config_model)
+        problems.extend(found)
+        model = registry[kind].config_model
         try:
-            out[name] = registry[kind].config_model.model_validate(section)
-        except ValidationError as exc:
-            problems.extend(format_validation_errors(where, exc))
+            if found:
+                raise ValueError(found)
+            out[name] = model.model_validate(section)
+        except (ValidationError, ValueError) as exc:
+            if isinstance(exc, ValidationError):
+                problems.extend(format_validation_errors(where, exc))
+            if isinstance(section.get("mapping"), str):
+                out[name] = model.model_construct(kind=kind, mapping=section["mapping"])
     return out
+
+
+def _secret_problems(where: str, section: dict[str, Any], model: Any) -> list[str]:
+    """Inline secrets and credentials inside URLs, never with their values."""
+    found = [f"{where}: the key '{key}' would put a secret in the configuration file, which is "
+             f"refused (its value is not shown); name an environment variable instead "
+             f"(e.g. {key.rsplit('.', 1)[-1]}_env)" for key in inline_secret_keys(section)]
+    env_keys = [k for k in model.model_fields if k.endswith("_env")]
+    return found + url_problems(where, section, env_keys)
 
 
 def _mappings(path: Path, settings: Settings, trackers: dict[str, TrackerConfig],

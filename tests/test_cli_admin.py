@@ -35,10 +35,11 @@ def test_check_prints_problems_of_every_file_and_stage_in_one_run(tmp_path):
     policy = tmp_path / "policy.yaml"
     policy.write_text((ROOT / "mappings" / "policy.yaml").read_text() + "\nsla_typo: {}\n")
     config = _edit(write_config(tmp_path, policy=str(policy)), lambda d: (
-        d.update(log_levle="DEBUG"), d["trackers"]["zendesk"].update(mapping=str(mapping))))
+        d.update(log_levle="DEBUG"),
+        d["trackers"]["zendesk"].update(mapping=str(mapping), page_sise=10)))
     result = runner.invoke(app, ["check", "--config", str(config)])
     assert result.exit_code == 2
-    for typo in ("log_levle", "fields.titel", "fields.sr_numbr", "sla_typo"):
+    for typo in ("log_levle", "page_sise", "fields.titel", "fields.sr_numbr", "sla_typo"):
         assert typo in result.output, (typo, result.output)
 
 
