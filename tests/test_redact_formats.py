@@ -3,6 +3,7 @@ text is left alone; redaction is idempotent and runs under RE2 (linear time)."""
 from __future__ import annotations
 
 import base64
+import os
 import string
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from core.redact_patterns import FORMATS, PHRASE
 CORPUS = [line.rstrip("\n") for line in
           (Path(__file__).parent / "fixtures" / "ticket_corpus.txt").read_text().splitlines()
           if line and not line.startswith("#")]
+EXAMPLES = int(os.environ.get("TIERSYNC_PROPERTY_EXAMPLES", "40"))  # more for a deeper search
 UPPER, LOWER, DIGITS = string.ascii_uppercase, string.ascii_lowercase, string.digits
 ALNUM = UPPER + LOWER + DIGITS
 
@@ -78,7 +80,7 @@ SECRETS: dict[str, st.SearchStrategy[tuple[str, str]]] = {
 }
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), kind=st.sampled_from(sorted(SECRETS)))
 def test_planted_secret_is_masked_in_prose(data, kind):
     planted, secret = data.draw(SECRETS[kind])
