@@ -463,7 +463,7 @@ def simulate(workdir: Optional[Path] = typer.Option(None, "--workdir", help="fol
         stop.wait()
 
 
-# --- store maintenance commands ---
+# --- secrets and store commands (issue 10 items 7-9) ---
 @app.command()
 def prune(older_than: float = typer.Option(..., "--older-than", min=0, metavar="DAYS",
                                            help="remove what finished more than DAYS days ago"),

@@ -48,7 +48,7 @@ def redact_text(text: str) -> str:
     return _redact(text)
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=8)  # a few big descriptions, not a memory sink
 def _redact_long(text: str) -> str:
     return _redact(text)
 
