@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from typing import Any, Iterable
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from core.redact import MASK
 
@@ -63,21 +63,18 @@ def url_credentials(url: Any) -> list[str]:
     return found
 
 
+_USERINFO = re.compile(r"(?i)^([a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@/\s]*@")
+_QUERY = re.compile(r"([?&;])([^=&#;]+)=([^&#;]*)")
+
+
 def mask_url(url: Any) -> Any:
-    """``url`` with its password and secret query parameters replaced by [REDACTED]."""
+    """``url`` as written, with its password and secret query parameters replaced by
+    [REDACTED] (``sqlite:////abs/path`` and other URLs without credentials are unchanged)."""
     if not isinstance(url, str) or "://" not in url:
         return url
-    try:
-        parts = urlsplit(url)
-        netloc = parts.netloc
-        if parts.password is not None:
-            netloc = f"{parts.username}:{MASK}@{parts.hostname or ''}"
-            netloc += f":{parts.port}" if parts.port else ""
-        query = "&".join(f"{k}={MASK}" if _SECRET_PARAMS.match(k) else f"{k}={v}"
-                         for k, v in parse_qsl(parts.query, keep_blank_values=True))
-        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-    except ValueError:
-        return MASK
+    masked = _USERINFO.sub(lambda m: f"{m.group(1)}{MASK}@", url)
+    return _QUERY.sub(lambda m: f"{m.group(1)}{m.group(2)}={MASK}"
+                      if _SECRET_PARAMS.match(m.group(2)) else m.group(0), masked)
 
 
 def url_problems(where: str, section: dict[str, Any], env_keys: Iterable[str]) -> list[str]:

@@ -172,3 +172,10 @@ def test_prune_command_reports_counts_and_the_audit_chain_verifies(tmp_path):
     verify = runner.invoke(app, ["audit", "--verify", "--config", str(config)])
     assert verify.exit_code == 0 and "intact" in verify.output
     assert runner.invoke(app, ["prune", "--config", str(config)]).exit_code == 2, "DAYS is required"
+
+
+def test_mask_url_keeps_urls_without_credentials_as_written():
+    from core.config_secrets import mask_url
+    assert mask_url("sqlite:////var/lib/tiersync/store.db") == "sqlite:////var/lib/tiersync/store.db"
+    assert mask_url("postgresql+psycopg://u:p%40ss@db:5432/t?sslmode=require&password=x") == \
+        "postgresql+psycopg://u:[REDACTED]@db:5432/t?sslmode=require&password=[REDACTED]"
