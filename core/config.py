@@ -140,10 +140,12 @@ def _trackers(path: Path, settings: Settings, problems: list[str]) -> dict[str, 
 
 def _secret_problems(where: str, section: dict[str, Any], model: Any) -> list[str]:
     """Inline secrets and credentials inside URLs, never with their values."""
-    found = [f"{where}: the key '{key}' would put a secret in the configuration file, which is "
-             f"refused (its value is not shown); name an environment variable instead "
-             f"(e.g. {key.rsplit('.', 1)[-1]}_env)" for key in inline_secret_keys(section)]
     env_keys = [k for k in model.model_fields if k.endswith("_env")]
+    pointer = ", ".join(env_keys) or "a *_env setting"
+    found = [f"{where}: the key '{key}' would put a secret in the configuration file, which is "
+             f"refused (its value is not shown): put the secret in an environment variable and "
+             f"name that variable with {pointer} (or set VARIABLE_FILE to a file holding it)"
+             for key in inline_secret_keys(section)]
     return found + url_problems(where, section, env_keys)
 
 

@@ -55,9 +55,9 @@ def url_credentials(url: Any) -> list[str]:
         return []
     found = []
     if parts.password is not None:
-        found.append("a password (user:password@)")
+        found.append("a user name and its password before the host")
     elif parts.username:
-        found.append("a user name (user@)")
+        found.append("a user name before the host")
     found.extend(f"the query parameter {name!r}" for name, _ in parse_qsl(parts.query)
                  if _SECRET_PARAMS.match(name))
     return found
@@ -85,6 +85,7 @@ def url_problems(where: str, section: dict[str, Any], env_keys: Iterable[str]) -
         found = url_credentials(value) if "url" in str(key).lower() else []
         if found:
             problems.append(f"{where}.{key}: the URL carries {' and '.join(found)}, which is refused: "
-                            f"remove it from the URL and put the secret in the environment variable "
-                            f"named by {pointer} (or that variable with _FILE)")
+                            f"remove them from the URL, put the secret in an environment variable "
+                            f"and name that variable with {pointer} (or set VARIABLE_FILE to a "
+                            f"file holding it)")
     return problems
