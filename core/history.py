@@ -8,6 +8,9 @@ Rules:
   backwards, so pruning the oldest rows never breaks the newer ones.
 - A version that changed only a state field costs a few hundred bytes, whatever the size of the
   description; a 5 MB description is stored once, not once per version.
+- ``escalation_history`` keeps, per version, only a summary for reports that query the store
+  (the SLA report reads each version's state and escalation level there): the escalation's
+  scalar fields, strings of at most SUMMARY_TEXT characters; no description, comments or links.
 """
 from __future__ import annotations
 
@@ -15,10 +18,18 @@ from datetime import datetime
 from typing import Any
 
 import jsonpatch
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from core import schema as t
+
+SUMMARY_TEXT = 200
+
+
+def summary(data: dict[str, Any]) -> dict[str, Any]:
+    """The scalar fields of an escalation's data, as reports query them per version."""
+    return {k: v for k, v in data.items() if v is None or isinstance(v, (bool, int, float))
+            or (isinstance(v, str) and len(v) <= SUMMARY_TEXT)}
 
 
 def record_version(tx: Connection, *, escalation_id: str, version: int, by: str, at: datetime,
@@ -27,6 +38,8 @@ def record_version(tx: Connection, *, escalation_id: str, version: int, by: str,
     patch = None if old is None else jsonpatch.make_patch(new, old).patch
     tx.execute(insert(t.changes).values(escalation_id=escalation_id, version=version, by=by, at=at,
                                         run_id=run_id, patch=patch))
+    tx.execute(insert(t.history).values(escalation_id=escalation_id, version=version, by=by, at=at,
+                                        run_id=run_id, data=summary(new)))
 
 
 def history_of(tx: Connection, escalation_id: str) -> list[dict[str, Any]]:
@@ -46,25 +59,33 @@ def history_of(tx: Connection, escalation_id: str) -> list[dict[str, Any]]:
 
 
 def prune_history(tx: Connection, before: datetime) -> int:
-    """Delete changes older than ``before``, keeping each escalation's newest one."""
-    newest = select(t.changes.c.escalation_id, func.max(t.changes.c.version).label("v")) \
-        .group_by(t.changes.c.escalation_id).subquery()
-    keep = select(newest.c.v).where(newest.c.escalation_id == t.changes.c.escalation_id) \
-        .scalar_subquery()
-    result = tx.execute(delete(t.changes).where((t.changes.c.at < before)
-                                                & (t.changes.c.version != keep)))
-    return result.rowcount
+    """Delete changes (and their summaries) older than ``before``, keeping each escalation's
+    newest one."""
+    removed = 0
+    for table in (t.changes, t.history):
+        newest = select(table.c.escalation_id, func.max(table.c.version).label("v")) \
+            .group_by(table.c.escalation_id).subquery()
+        keep = select(newest.c.v).where(newest.c.escalation_id == table.c.escalation_id) \
+            .scalar_subquery()
+        result = tx.execute(delete(table).where((table.c.at < before) & (table.c.version != keep)))
+        removed = result.rowcount if table is t.changes else removed
+    return removed
 
 
 def convert_full_copies(conn: Connection) -> None:
-    """Migration: turn the full copies of ``escalation_history`` into reverse patches."""
+    """Migration: turn the full copies of ``escalation_history`` into reverse patches, and the
+    copies themselves into summaries."""
     ids = conn.execute(select(t.history.c.escalation_id).distinct()).scalars().all()
     for escalation_id in ids:
         rows = conn.execute(select(t.history).where(t.history.c.escalation_id == escalation_id)
                             .order_by(t.history.c.version)).all()
         previous = None
         for row in rows:
-            record_version(conn, escalation_id=escalation_id, version=row.version, by=row.by,
-                           at=row.at, run_id=row.run_id, new=row.data, old=previous)
+            patch = None if previous is None else jsonpatch.make_patch(row.data, previous).patch
+            conn.execute(insert(t.changes).values(escalation_id=escalation_id, version=row.version,
+                                                  by=row.by, at=row.at, run_id=row.run_id,
+                                                  patch=patch))
+            conn.execute(update(t.history).where((t.history.c.escalation_id == escalation_id)
+                                                 & (t.history.c.version == row.version))
+                         .values(data=summary(row.data)))
             previous = row.data
-        conn.execute(delete(t.history).where(t.history.c.escalation_id == escalation_id))

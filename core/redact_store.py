@@ -19,6 +19,7 @@ from core.redact import redact, redact_text
 def redact_stored(conn: Connection) -> None:
     _redact_column(conn, t.escalations, [t.escalations.c.id], "data")
     _redact_column(conn, t.changes, [t.changes.c.escalation_id, t.changes.c.version], "patch")
+    _redact_column(conn, t.history, [t.history.c.escalation_id, t.history.c.version], "data")
     _redact_column(conn, t.outbox, [t.outbox.c.id], "payload")
     _redact_column(conn, t.outbox, [t.outbox.c.id], "result")
     _redact_column(conn, t.outbox, [t.outbox.c.id], "last_error", text=True)

@@ -165,6 +165,11 @@ def _v2_outbox_connector_index(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX IF NOT EXISTS ix_outbox_target ON outbox (connector, remote_id, state)"))
 
 
+def _v3_audit_trail(conn: Connection) -> None:
+    from core.audit_schema import migrate_audit_trail  # audit chain head, field sources, indexes
+    migrate_audit_trail(conn)
+
+
 # history as reverse patches (core.history): the row of version N holds the RFC 6902 patch that
 # turns version N's data into version N-1's (NULL for the version that opened the escalation)
 changes = Table(
@@ -200,7 +205,8 @@ def _redact_stored(conn: Connection) -> None:
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial tables", _v1),
     (2, "outbox index by target record", _v2_outbox_connector_index),
-    (3, "history as reverse patches; de-duplication keys of pruned outbox rows", _history_as_changes),
-    (4, "credentials stored in plain text by earlier releases masked", _redact_stored),
+    (3, "audit chain head, field sources, audit query indexes", _v3_audit_trail),
+    (4, "history as reverse patches; de-duplication keys of pruned outbox rows", _history_as_changes),
+    (5, "credentials stored in plain text by earlier releases masked", _redact_stored),
 ]
 LATEST = MIGRATIONS[-1][0]
