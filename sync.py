@@ -644,7 +644,7 @@ def trace(record: str = typer.Argument(..., help="TRACKER:ID (or key), e.g. azur
         for value in trace_record(tx, tracker, ref, field):
             count += 1
             text = json.dumps(value.as_json(), default=str) if as_json else describe(value)
-            out.print(redact_text(text), markup=False)
+            out.print(escape_control(redact_text(text)), markup=False)  # no escape sequences
     if not count and not as_json:
         out.print(f"tiersync wrote nothing{' to ' + field if field else ''} in {record}", markup=False)
 
