@@ -10,7 +10,8 @@ Rules:
   description; a 5 MB description is stored once, not once per version.
 - ``escalation_history`` keeps, per version, only a summary for reports that query the store
   (the SLA report reads each version's state and escalation level there): the escalation's
-  scalar fields, strings of at most SUMMARY_TEXT characters; no description, comments or links.
+  scalar fields that are set, strings of at most SUMMARY_TEXT characters; no description,
+  comments or links.
 """
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ SUMMARY_TEXT = 200
 
 def summary(data: dict[str, Any]) -> dict[str, Any]:
     """The scalar fields of an escalation's data, as reports query them per version."""
-    return {k: v for k, v in data.items() if v is None or isinstance(v, (bool, int, float))
-            or (isinstance(v, str) and len(v) <= SUMMARY_TEXT)}
+    return {k: v for k, v in data.items() if isinstance(v, (bool, int, float))
+            or (isinstance(v, str) and len(v) <= SUMMARY_TEXT)}  # a missing key reads as null
 
 
 def record_version(tx: Connection, *, escalation_id: str, version: int, by: str, at: datetime,
