@@ -360,7 +360,7 @@ def _review_cell(review: dict) -> str:
         return "-"
     due = review["due_at"]
     due_text = due.strftime("%Y-%m-%d %H:%M") if hasattr(due, "strftime") else (due or "-")
-    return f"L{review['level']} {review['status']}\n{due_text}"
+    return cell(f"L{review['level']} {review['status']}", due_text)
 
 
 def _sla_cell(metric: Optional[dict]) -> str:
@@ -369,8 +369,8 @@ def _sla_cell(metric: Optional[dict]) -> str:
     due = metric.get("due_at")
     due_text = due.strftime("%Y-%m-%d %H:%M") if hasattr(due, "strftime") else (due or "-")
     remaining = metric.get("remaining_seconds")
-    left = "" if remaining is None else f"\n{remaining / 3600:+.1f} h left"
-    return cell(f"{metric['status']}\n{due_text}{left}")
+    left = [] if remaining is None else [f"{remaining / 3600:+.1f} h left"]
+    return cell(metric["status"], due_text, *left)  # one line each (cell escapes a "\n")
 
 
 @app.command()

@@ -128,6 +128,14 @@ def test_refused_request_asked_again_accepted_csm_notified_review_met(tmp_path):
         met_notes = [c for c in ticket_of(box, ticket_id)["comments"]
                      if "review of level 2 met" in c["body"]]
         assert len(met_notes) == 1 and not met_notes[0]["public"]
+        from typer.testing import CliRunner
+
+        from sync import app
+        shown = CliRunner().invoke(app, ["status", "--config", str(box.config_path)],
+                                   terminal_width=250)
+        assert shown.exit_code == 0, shown.output
+        assert "L2 met" in shown.output and "8333" in shown.output
+        assert "\\n" not in shown.output  # cells are split into lines, not escaped
 
 
 def test_an_unregistered_sender_is_not_converted_and_listed(tmp_path):
