@@ -8,6 +8,7 @@ work item back to its origin with a Hyperlink relation. docs/azure_devops.md has
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Iterator, Literal
 from urllib.parse import quote
@@ -21,6 +22,7 @@ from connectors.azure_devops_feed import EPOCH, ChangeFeed, Cursor, floor_second
 from connectors.azure_devops_online import check_online
 from connectors.base import (Capabilities, Connector, OriginRef, Page, RemoteComment, RemoteRecord,
                              TrackerConfig, register)
+from connectors.records import MISSING, build_each
 from connectors.retry import call_with_retry
 from core.errors import Conflict, NotFound, Retryable
 from core.secrets import read_secret
@@ -99,10 +101,10 @@ class AzureDevOpsConnector(Connector):
 
     def _record(self, item: Any, comments: tuple[RemoteComment, ...] = ()) -> RemoteRecord:
         fields = item.fields or {}
-        type_name = fields.get("System.WorkItemType") or self.config.work_item_type
+        type_name = fields.get("System.WorkItemType")  # never guessed: requested with every read
         state = fields.get("System.State")
-        categories = self.categories(type_name)
-        if state is not None and state not in categories and type_name not in self._reread:
+        categories = self.categories(type_name) if type_name else {}
+        if type_name and state is not None and state not in categories and type_name not in self._reread:
             self._reread.add(type_name)  # the process changed since we read it: once more
             self._categories.pop(type_name, None)
             categories = self.categories(type_name)
@@ -147,8 +149,15 @@ class AzureDevOpsConnector(Connector):
         feed = ChangeFeed(self.client, self.config.project, types, page_size=self.config.page_size,
                           cap=self.config.wiql_max_results, fetch_batch=self._batch)
         for items, position in feed.pages(state):
-            records = [self._with_comments(item) for item in items]
-            yield Page(records=records, cursor=position.encode())
+            records, unreadable = build_each(self.name, items, self._record, ident=_ident,
+                                             shape=ITEM_SHAPE, plain=_plain)
+            yield Page(records=records, cursor=position.encode(), unreadable=unreadable)
+
+    def load_details(self, records: list[RemoteRecord]) -> list[RemoteRecord]:
+        """The records with their comments (read only for the records the engine asks for)."""
+        if not self.config.read_comments:
+            return records
+        return [replace(r, comments=self._comments(int(r.id))) for r in records]
 
     def get(self, remote_id: str) -> RemoteRecord:
         if not str(remote_id).isdigit():
@@ -273,3 +282,20 @@ class AzureDevOpsConnector(Connector):
         if self._client is not None:
             self._client._client.close()
             self._client = None
+
+
+# what a work item must look like before it is built (connectors/records.py)
+ITEM_SHAPE: dict[str, tuple[Any, ...]] = {
+    "id": (int,), "rev": (int,), "fields": (dict,), "fields.System.ChangedDate": (str, MISSING),
+    "fields.System.WorkItemType": (str, MISSING), "fields.System.State": (str, MISSING),
+    "fields.System.Title": (str, type(None), MISSING)}
+
+
+def _plain(item: Any) -> dict[str, Any]:
+    """A work item model as plain data (for the shape check and the quarantine payload)."""
+    return {"id": getattr(item, "id", None), "rev": getattr(item, "rev", None),
+            "fields": getattr(item, "fields", None)}
+
+
+def _ident(item: Any) -> tuple[Any, Any]:
+    return getattr(item, "id", None), getattr(item, "rev", None)

@@ -24,6 +24,7 @@ from core.model import Comment, Escalation, Link, LinkRole, utcnow
 from core.planner import Planner, idempotency_key, parse_idempotency_key
 from core.reconcile import absorb_sent, apply_changes, merge, observe, stamp_field_times
 from core.redact import redact
+from core.relevance import quarantine_unreadable, relevant_records
 from core.store import LinkRow, Store, StoreConflict, StoredEscalation, data_hash
 
 log = logging.getLogger("tiersync.engine")
@@ -146,6 +147,11 @@ class SyncEngine:
             except TiersyncError as exc:
                 self._pull_failed(name, exc, report)
                 return
+            except Exception as exc:  # a connector bug stops this tracker's pull, not the cycle
+                log.exception("pulling %s failed unexpectedly", name)
+                self._pull_failed(name, TiersyncError(f"unexpected {type(exc).__name__}: {exc}"),
+                                  report)
+                return
 
     @staticmethod
     def _pull_failed(name: str, exc: Exception, report: CycleReport) -> None:
@@ -154,6 +160,9 @@ class SyncEngine:
 
     def process_page(self, name: str, page: Page, report: CycleReport) -> None:
         with self.store.transaction() as tx:
+            for bad in page.unreadable:
+                report.pulled += 1
+                quarantine_unreadable(self, tx, bad, report)
             self.process_records(tx, name, page.records, report)
             self.store.set_cursor(tx, name, page.stream, page.cursor, self.clock())
 
@@ -170,8 +179,8 @@ class SyncEngine:
             if record.id not in links and parsed and parsed[1] == name:
                 escalation_ids.add(parsed[0])
         stored = self.store.get_escalations(tx, list(escalation_ids))
-        for record in latest.values():
-            report.pulled += 1
+        report.pulled += len(latest)
+        for record in relevant_records(self, tx, name, latest, links, stored, report):
             try:
                 with tx.begin_nested():  # a record that fails leaves no partial writes
                     self._process_record(tx, name, record, links.get(record.id), stored, report)
