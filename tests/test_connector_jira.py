@@ -20,7 +20,7 @@ import responses
 
 from connectors.base import OriginRef
 from connectors.jira import JiraConfig, JiraConnector
-from core.errors import AuthError, BadRecord, Conflict, PermanentError, RateLimited, UnknownOutcome
+from core.errors import NotTheApi, AuthError, BadRecord, Conflict, PermanentError, RateLimited, UnknownOutcome
 
 BASE = "https://jira.example.test"
 API = f"{BASE}/rest/api/2"
@@ -457,10 +457,12 @@ def test_search_result_without_updated_is_an_unreadable_record_and_the_page_goes
     assert bad.id == "ENG-2" and "fields.updated: missing" in bad.reason
 
 
-def test_html_instead_of_json_is_retried_and_a_bad_base_url_is_permanent(http, sleeps):
+def test_html_instead_of_json_is_not_the_api_and_a_bad_base_url_is_permanent(http, sleeps):
     http.get(f"{API}/issue/ENG-2", body="<html>proxy error</html>", status=200)
-    http.get(f"{API}/issue/ENG-2", json=load("issue.json"))
-    assert make().get("ENG-2").id == "ENG-2" and len(sleeps) == 1
+    with pytest.raises(NotTheApi, match=r"\[jira\] https://jira.example.test/rest/api/2/issue/"
+                                        r"ENG-2 answered HTTP 200 with an HTML page.*proxy error"):
+        make().get("ENG-2")
+    assert sleeps == []  # a login or proxy page is not retried
 
     with pytest.raises(PermanentError, match="check base_url"):
         make(base_url="jira.example.test").get("ENG-2")  # no scheme
