@@ -22,6 +22,7 @@ from simulators import azure_devops_api as api
 from simulators.azure_devops_store import Store, identity
 from simulators.azure_devops_types import ProjectDef, SimError, format_date, parse_date
 from simulators.base import Faults, Simulator
+from simulators.profile import Profile
 
 DEFAULT_PAT = "sim-azure-devops-pat"
 HUMAN = "tier2.agent@fabrikam.example"
@@ -41,14 +42,14 @@ class AzureDevOpsSimulator(Simulator):
 
     def __init__(self, faults: Faults | None = None, *, pat: str | None = None,
                  fixture: dict[str, Any] | None = None, wiql_cap: int = 20000,
-                 wiql_honours_top: bool = True):
+                 wiql_honours_top: bool = True, profile: Profile | None = None):
         self.pat = pat  # None: any non-empty PAT is accepted
         self.wiql_cap = wiql_cap
         # False: answer VS402337 past the cap even when $top is given (exercises window halving)
         self.wiql_honours_top = wiql_honours_top
         self._fixture = fixture if fixture is not None else load_default_fixture()
         self.routes = self._route_table()
-        super().__init__(faults)
+        super().__init__(faults, profile)
 
     # -- state ----------------------------------------------------------------------------------
     def reset(self) -> None:

@@ -5,15 +5,27 @@ Routes (``.json`` optional, as on Zendesk): tickets (create, show, show_many, li
 incremental ticket export, comments, audits, tags, ticket fields, users (incl. ``me``) and
 organizations, with sideloading of users/organizations. Basic auth ``{email}/token:{token}``.
 Rate limits: the base class's ``faults.rate_limit_per_minute`` plus Zendesk's headers
-(``X-Rate-Limit``, ``X-Rate-Limit-Remaining``, ``Retry-After`` in seconds), and the export's own
-endpoint limit in ``export_limit_per_minute`` (Zendesk: 10).
+(``X-Rate-Limit``, ``X-Rate-Limit-Remaining``, ``Retry-After`` in seconds).
+
+Realistic profile (simulators/profile.py; windows scaled by its ``time_scale``), each from
+developer.zendesk.com:
+- ``updated_at`` in whole seconds (simulators/zendesk_state.py);
+- the incremental export leaves out the last minute (simulators/zendesk_render.py);
+- the incremental export takes 10 requests a minute, then 429 with ``Retry-After``
+  (api-reference/introduction/rate-limits/: "Incremental Exports: 10 requests per minute");
+- Update Ticket takes 100 requests a minute per account and 30 updates of one ticket per 10
+  minutes, then 429 with ``Retry-After`` (same page, "Update Ticket endpoint");
+- the export answers 403 to anyone but an admin (api-reference/ticketing/ticket-management/
+  incremental_exports/: "Allowed For: Admins").
+``export_limit_per_minute`` / ``update_limits`` override the export and Update Ticket limits
+(0 / None: off).
 """
 from __future__ import annotations
 
 import json
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import wraps
 from pathlib import Path
 from typing import Any, Callable
@@ -21,6 +33,7 @@ from typing import Any, Callable
 from flask import Response, g, jsonify, request
 
 from simulators.base import Faults, Simulator
+from simulators.profile import REALISTIC, Profile, Window, retry_after_text
 from simulators.zendesk_render import (EXPORT_MAX_PAGE, cbp_page, export_page, job_json, lookup,
                                        many, seed, sideloads, snapshot, ticket_fields, ticket_json,
                                        ui_body)
@@ -31,6 +44,9 @@ DEFAULT_FIXTURE = Path(__file__).with_name("fixtures") / "zendesk.json"
 DEFAULT_EMAIL = "tiersync@tier1.example.com"
 DEFAULT_TOKEN = "sim-zendesk-token"
 UPDATE_MANY_LIMIT = 100
+EXPORT_HOLD_BACK = 60.0  # seconds the export leaves out (zendesk_render.export_page)
+EXPORT_LIMIT = 10  # incremental export requests per minute
+UPDATE_LIMITS = (100, 30)  # Update Ticket: per account per minute, per ticket per 10 minutes
 
 
 def load_default_fixture() -> dict[str, Any]:
@@ -41,21 +57,40 @@ class ZendeskSimulator(Simulator):
     name = "zendesk"
 
     def __init__(self, faults: Faults | None = None, *, fixture: dict[str, Any] | None = None,
-                 email: str | None = None, token: str | None = None):
+                 email: str | None = None, token: str | None = None,
+                 profile: Profile | None = None):
         self.email = email  # None: any non-empty credentials are accepted
         self.token = token
         self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
         self.export_page_size = EXPORT_MAX_PAGE
-        self.export_limit_per_minute = 0
+        self.export_limit_per_minute: int | None = None  # None: the profile's (10 / off)
+        self.update_limits: tuple[int, int] | None = None  # (per account/min, per ticket/10 min)
         self.job_polls_before_complete = 1  # a job reports "queued" this many times first
-        super().__init__(faults)
+        super().__init__(faults, profile)
         self.seed(load_default_fixture() if fixture is None else fixture)
 
     # -- state -----------------------------------------------------------------------------------
     def reset(self) -> None:
-        self.state = ZendeskState(lambda: self.clock())
+        profile = getattr(self, "profile", None) or REALISTIC
+        quantum = timedelta(seconds=max(0.001, profile.seconds(1))) if profile.realistic \
+            else timedelta(milliseconds=1)
+        self.state = ZendeskState(lambda: self.clock(), quantum)
+        self.state.on_change = self._changed
         self.jobs: dict[str, dict[str, Any]] = {}
-        self._export_window: list[float] = []
+        self._export_window: Window | None = None
+        self._update_windows: dict[Any, Window] = {}
+
+    def set_profile(self, **changes: Any) -> Profile:
+        profile = super().set_profile(**changes)
+        with self.lock:
+            self.state.quantum = timedelta(seconds=max(0.001, profile.seconds(1))) \
+                if profile.realistic else timedelta(milliseconds=1)
+            self._export_window, self._update_windows = None, {}
+        return profile
+
+    def _changed(self) -> None:
+        if self.profile.realistic:
+            self.changes_visible_after(EXPORT_HOLD_BACK + 1)  # + one stamp's precision
 
     def seed(self, fixture: dict[str, Any]) -> None:
         with self.lock:
@@ -138,21 +173,56 @@ class ZendeskSimulator(Simulator):
 
     def _export_limited(self) -> Response | None:
         limit = self.export_limit_per_minute
+        if limit is None:
+            limit = EXPORT_LIMIT if self.profile.realistic else 0
         if not limit:
             return None
-        now = time.time()
         with self.lock:
-            self._export_window = [t for t in self._export_window if now - t < 60]
-            if len(self._export_window) >= limit:
-                wait = int(60 - (now - self._export_window[0])) + 1
-                response = jsonify({"error": "APIRateLimitExceeded",
-                                    "description": "Number of allowed incremental export API "
-                                                   "requests per minute exceeded"})
-                response.status_code = 429
-                response.headers["Retry-After"] = str(wait)
-                return response
-            self._export_window.append(now)
-        return None
+            if self._export_window is None:
+                self._export_window = Window(limit, self.profile.seconds(60))
+            wait = self._export_window.take()
+        if not wait:
+            return None
+        return self._limited("APIRateLimitExceeded", "Number of allowed incremental export API "
+                             "requests per minute exceeded", wait)
+
+    def _update_limited(self, ticket_id: int) -> Response | None:
+        """Update Ticket: per account per minute, and per ticket per ten minutes."""
+        limits = self.update_limits
+        if limits is None:
+            limits = UPDATE_LIMITS if self.profile.realistic else None
+        if not limits:
+            return None
+        with self.lock:
+            account = self._update_windows.setdefault(
+                "account", Window(limits[0], self.profile.seconds(60)))
+            ticket = self._update_windows.setdefault(
+                ticket_id, Window(limits[1], self.profile.seconds(600)))
+            wait = account.take()
+            if not wait:
+                wait = ticket.take()
+                if wait:
+                    account.events.pop()  # refused: not counted against the account
+        if not wait:
+            return None
+        return self._limited("TooManyRequests", f"Too many updates of ticket {ticket_id}; "
+                             "rate limit exceeded", wait)
+
+    def _limited(self, error: str, description: str, wait: float) -> Response:
+        response = jsonify({"error": error, "description": description})
+        response.status_code = 429
+        response.headers["Retry-After"] = retry_after_text(wait, self.profile)
+        return response
+
+    def _export_refused(self) -> Response | None:
+        """The export is for admins only (Allowed For: Admins)."""
+        if not self.profile.realistic or self._actor().get("role") == "admin":
+            return None
+        response = jsonify({"error": "Forbidden",
+                            "description": "You do not have access to this page. Please contact "
+                                           "the account owner of this help desk for further help."})
+        response.status_code = 403
+        return response
 
     # -- routes ----------------------------------------------------------------------------------
     def add_routes(self) -> None:
@@ -180,6 +250,9 @@ class ZendeskSimulator(Simulator):
         @route(f"{v2}/tickets/<int:ticket_id>", ["GET", "PUT"])
         def ticket(ticket_id: int) -> Any:
             if request.method == "PUT":
+                limited = self._update_limited(ticket_id)
+                if limited is not None:
+                    return limited
                 body = request.get_json(force=True, silent=True) or {}
                 row, audit = self.state.update_ticket(ticket_id, body.get("ticket") or {}, self._actor())
                 return jsonify({"ticket": ticket_json(self.state, ticket_id, row, self._base()),
@@ -210,14 +283,18 @@ class ZendeskSimulator(Simulator):
 
         @route(f"{v2}/incremental/tickets/cursor", ["GET"])
         def export() -> Any:
+            refused = self._export_refused()
+            if refused is not None:
+                return refused
             limited = self._export_limited()
             if limited is not None:
                 return limited
             args = request.args
             per_page = min(int(args.get("per_page") or self.export_page_size), EXPORT_MAX_PAGE)
+            hold_back = self.profile.seconds(EXPORT_HOLD_BACK) if self.profile.realistic else 0.0
             return jsonify(export_page(self.state, self._base(), start_time=args.get("start_time"),
                                        cursor=args.get("cursor"), per_page=per_page,
-                                       include=args.get("include")))
+                                       include=args.get("include"), hold_back=hold_back))
 
         @route(f"{v2}/tickets/<int:ticket_id>/comments", ["GET"])
         def comments(ticket_id: int) -> Any:
