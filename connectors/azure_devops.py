@@ -13,7 +13,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Iterator, Literal
 from urllib.parse import quote
 
-from azure.devops.v7_1.work_item_tracking import TeamContext, Wiql, WorkItemBatchGetRequest
+from azure.devops.v7_1.work_item_tracking import (CommentCreate, TeamContext, Wiql,
+                                                  WorkItemBatchGetRequest)
 from pydantic import Field, field_validator
 
 from connectors import azure_devops_view as view
@@ -24,9 +25,10 @@ from connectors.base import (Capabilities, Connector, OriginRef, Page, RemoteCom
                              TrackerConfig, register)
 from connectors.records import MISSING, build_each
 from connectors.retry import call_with_retry
-from core.errors import Conflict, NotFound, Retryable
+from core.errors import Conflict, NotFound, RateLimited, Retryable, UnknownOutcome
 from core.secrets import read_secret
 
+COMMENT_LOOKBACK = timedelta(minutes=5)  # clock skew allowed when looking for our own comment
 log = logging.getLogger("tiersync.azure_devops")
 
 
@@ -234,32 +236,30 @@ class AzureDevOpsConnector(Connector):
         return self._record(item)
 
     def add_comment(self, remote_id: str, body: str, *, public: bool) -> str:
+        """Comments API (Comments - Add): one POST, no ``test /rev``, so a comment never meets a
+        rev conflict and needs no read first (docs/azure_devops.md, "Comments"). After an
+        unknown outcome the comments are read back before sending again."""
         if public:
             log.debug("%s: Azure DevOps has no public comments; writing an internal one", self.name)
-        base_changed: datetime | None = None  # ChangedDate of the rev the first try was based on
+        since = datetime.now(timezone.utc) - COMMENT_LOOKBACK
+        unknown = False
 
         def attempt() -> str:
-            nonlocal base_changed
-            if base_changed is not None:  # the last try may have landed: look before resending
-                found = self._find_comment(int(remote_id), body, base_changed)
+            nonlocal unknown
+            if unknown:  # the last try may have landed: look before resending
+                found = self._find_comment(int(remote_id), body, since)
                 if found is not None:
                     return found
-            item = self.client.get_work_item(int(remote_id), project=self.config.project,
-                                             fields=["System.Rev", "System.ChangedDate"])
-            if base_changed is None:
-                base_changed = view.parse_date(item.fields["System.ChangedDate"])
-            ops = [view.rev_test(item.rev), view.history_op(body)]
             try:
-                result = self.client.update_work_item(ops, int(remote_id), project=self.config.project,
-                                                      suppress_notifications=True)
-            except Conflict as exc:  # edited between our read and write; nothing was written
-                raise Retryable(f"work item {remote_id} changed while commenting: {exc}",
-                                tracker=self.name) from exc
-            ref = result.comment_version_ref
-            if ref is not None and ref.comment_id is not None:
-                return str(ref.comment_id)
-            found = self._find_comment(int(remote_id), body, base_changed)
-            return found or f"{remote_id}-rev{result.rev}"
+                comment = self.client.add_comment(CommentCreate(text=view.text_to_html(body)),
+                                                  self.config.project, int(remote_id))
+            except RateLimited:
+                raise  # refused before processing: safe to send again
+            except Retryable as exc:
+                unknown = True
+                raise UnknownOutcome(f"comment on {remote_id} has an unknown outcome: {exc}",
+                                     tracker=self.name, status=exc.status) from exc
+            return str(comment.id)
 
         return self._retry(attempt, f"comment on {remote_id}")
 
