@@ -159,7 +159,15 @@ class AzureDevOpsConnector(Connector):
         """The records with their comments (read only for the records the engine asks for)."""
         if not self.config.read_comments:
             return records
-        return [replace(r, comments=self._comments(int(r.id))) for r in records]
+        return [replace(r, comments=self._comments_if_found(int(r.id))) for r in records]
+
+    def _comments_if_found(self, item_id: int) -> tuple[RemoteComment, ...]:
+        """An item deleted since the batch was read has no comments, not an error that would
+        stop the feed."""
+        try:
+            return self._comments(item_id)
+        except NotFound:
+            return ()
 
     def get(self, remote_id: str) -> RemoteRecord:
         if not str(remote_id).isdigit():

@@ -159,10 +159,18 @@ class ZendeskConnector(Connector):
         """The records with their comments (read only for the records the engine asks for)."""
         if not self.config.include_comments:
             return records
-        comments = {r.id: self._comments(int(r.id)) for r in records}
+        comments = {r.id: self._comments_if_found(int(r.id)) for r in records}
         self._load_people({c.get("author_id") for cs in comments.values() for c in cs}, set())
         return [replace(r, comments=tuple(self._comment(c) for c in comments[r.id][1:]))
                 for r in records]
+
+    def _comments_if_found(self, ticket_id: int) -> list[dict[str, Any]]:
+        """A ticket deleted since the export page was read has no comments, not an error that
+        would stop the feed."""
+        try:
+            return self._comments(ticket_id)
+        except NotFound:
+            return []
 
     def _comments(self, ticket_id: int) -> list[dict[str, Any]]:
         return self._retry(lambda: self.client.comments(ticket_id), "list comments")

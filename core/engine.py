@@ -163,12 +163,14 @@ class SyncEngine:
             for bad in page.unreadable:
                 report.pulled += 1
                 quarantine_unreadable(self, tx, bad, report)
-            self.process_records(tx, name, page.records, report)
+            self.process_records(tx, name, page.records, report, load_details=True)
             self.store.set_cursor(tx, name, page.stream, page.cursor, self.clock())
 
     # -- records --------------------------------------------------------------------------------
     def process_records(self, tx: Connection, name: str, records: list[RemoteRecord],
-                        report: CycleReport) -> None:
+                        report: CycleReport, *, load_details: bool = False) -> None:
+        """Reconcile ``records``; ``load_details``: they come from a feed, and the connector
+        completes the relevant ones (records read with ``get`` are complete already)."""
         latest: dict[str, RemoteRecord] = {}
         for record in records:
             latest[record.id] = record  # a page may repeat a record: keep its newest version
@@ -180,7 +182,7 @@ class SyncEngine:
                 escalation_ids.add(parsed[0])
         stored = self.store.get_escalations(tx, list(escalation_ids))
         report.pulled += len(latest)
-        for record in relevant_records(self, tx, name, latest, links, stored, report):
+        for record in relevant_records(self, name, latest, links, stored, report, load_details):
             try:
                 with tx.begin_nested():  # a record that fails leaves no partial writes
                     self._process_record(tx, name, record, links.get(record.id), stored, report)

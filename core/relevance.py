@@ -43,13 +43,14 @@ def matters(engine: Any, name: str, record: RemoteRecord, linked: bool, stored: 
         return True
 
 
-def relevant_records(engine: Any, tx: Connection, name: str, latest: dict[str, RemoteRecord],
-                     links: dict[str, Any], stored: dict[str, Any], report: Any) -> list[RemoteRecord]:
-    """The records of a page that matter, completed by the connector; the rest counted ignored."""
+def relevant_records(engine: Any, name: str, latest: dict[str, RemoteRecord], links: dict[str, Any],
+                     stored: dict[str, Any], report: Any, load_details: bool) -> list[RemoteRecord]:
+    """The records of a page that matter (completed by the connector when ``load_details``);
+    the rest counted as ignored."""
     relevant = [r for r in latest.values() if matters(engine, name, r, r.id in links, stored)]
     report.ignored += len(latest) - len(relevant)
-    if not relevant:
-        return []
+    if not relevant or not load_details:
+        return relevant
     return list(engine.connectors[name].load_details(relevant))
 
 
