@@ -244,7 +244,8 @@ class AzureDevOpsSimulator(Simulator):
         if not self.profile.realistic or not self.delay_after:
             return response
         with self.lock:
-            if self._delay_window is None:
+            window = self._delay_window
+            if window is None or window.limit != self.delay_after:
                 self._delay_window = Window(self.delay_after, self.profile.seconds(300))
             wait = self._delay_window.take()
             reset = time.time() + self.profile.seconds(300)
