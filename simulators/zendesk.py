@@ -7,16 +7,10 @@ organizations, with sideloading of users/organizations. Basic auth ``{email}/tok
 Rate limits: the base class's ``faults.rate_limit_per_minute`` plus Zendesk's headers
 (``X-Rate-Limit``, ``X-Rate-Limit-Remaining``, ``Retry-After`` in seconds).
 
-Realistic profile (simulators/profile.py; windows scaled by its ``time_scale``), each from
-developer.zendesk.com:
-- ``updated_at`` in whole seconds (simulators/zendesk_state.py);
-- the incremental export leaves out the last minute (simulators/zendesk_render.py);
-- the incremental export takes 10 requests a minute, then 429 with ``Retry-After``
-  (api-reference/introduction/rate-limits/: "Incremental Exports: 10 requests per minute");
-- Update Ticket takes 100 requests a minute per account and 30 updates of one ticket per 10
-  minutes, then 429 with ``Retry-After`` (same page, "Update Ticket endpoint");
-- the export answers 403 to anyone but an admin (api-reference/ticketing/ticket-management/
-  incremental_exports/: "Allowed For: Admins").
+Realistic profile (simulators/profile.py; windows scaled by its ``time_scale``): ``updated_at``
+in whole seconds (simulators/zendesk_state.py), the incremental export leaves out the last minute
+(simulators/zendesk_render.py), and the export and Update Ticket limits and the export for admins
+only (simulators/zendesk_limits.py), each citing its developer.zendesk.com page.
 ``export_limit_per_minute`` / ``update_limits`` override the export and Update Ticket limits
 (0 / None: off).
 """
@@ -32,8 +26,9 @@ from typing import Any, Callable
 
 from flask import Response, g, jsonify, request
 
+from simulators import zendesk_limits as limits
 from simulators.base import Faults, Simulator
-from simulators.profile import REALISTIC, Profile, Window, retry_after_text
+from simulators.profile import REALISTIC, Profile, Window
 from simulators.zendesk_render import (EXPORT_MAX_PAGE, cbp_page, export_page, job_json, lookup,
                                        many, seed, sideloads, snapshot, ticket_fields, ticket_json,
                                        ui_body)
@@ -44,9 +39,7 @@ DEFAULT_FIXTURE = Path(__file__).with_name("fixtures") / "zendesk.json"
 DEFAULT_EMAIL = "tiersync@tier1.example.com"
 DEFAULT_TOKEN = "sim-zendesk-token"
 UPDATE_MANY_LIMIT = 100
-EXPORT_HOLD_BACK = 60.0  # seconds the export leaves out (zendesk_render.export_page)
-EXPORT_LIMIT = 10  # incremental export requests per minute
-UPDATE_LIMITS = (100, 30)  # Update Ticket: per account per minute, per ticket per 10 minutes
+EXPORT_HOLD_BACK = limits.EXPORT_HOLD_BACK
 
 
 def load_default_fixture() -> dict[str, Any]:
@@ -171,59 +164,6 @@ class ZendeskSimulator(Simulator):
             response.headers["X-Rate-Limit-Remaining"] = str(max(0, limit - used))
         return response
 
-    def _export_limited(self) -> Response | None:
-        limit = self.export_limit_per_minute
-        if limit is None:
-            limit = EXPORT_LIMIT if self.profile.realistic else 0
-        if not limit:
-            return None
-        with self.lock:
-            if self._export_window is None:
-                self._export_window = Window(limit, self.profile.seconds(60))
-            wait = self._export_window.take()
-        if not wait:
-            return None
-        return self._limited("APIRateLimitExceeded", "Number of allowed incremental export API "
-                             "requests per minute exceeded", wait)
-
-    def _update_limited(self, ticket_id: int) -> Response | None:
-        """Update Ticket: per account per minute, and per ticket per ten minutes."""
-        limits = self.update_limits
-        if limits is None:
-            limits = UPDATE_LIMITS if self.profile.realistic else None
-        if not limits:
-            return None
-        with self.lock:
-            account = self._update_windows.setdefault(
-                "account", Window(limits[0], self.profile.seconds(60)))
-            ticket = self._update_windows.setdefault(
-                ticket_id, Window(limits[1], self.profile.seconds(600)))
-            wait = account.take()
-            if not wait:
-                wait = ticket.take()
-                if wait:
-                    account.events.pop()  # refused: not counted against the account
-        if not wait:
-            return None
-        return self._limited("TooManyRequests", f"Too many updates of ticket {ticket_id}; "
-                             "rate limit exceeded", wait)
-
-    def _limited(self, error: str, description: str, wait: float) -> Response:
-        response = jsonify({"error": error, "description": description})
-        response.status_code = 429
-        response.headers["Retry-After"] = retry_after_text(wait, self.profile)
-        return response
-
-    def _export_refused(self) -> Response | None:
-        """The export is for admins only (Allowed For: Admins)."""
-        if not self.profile.realistic or self._actor().get("role") == "admin":
-            return None
-        response = jsonify({"error": "Forbidden",
-                            "description": "You do not have access to this page. Please contact "
-                                           "the account owner of this help desk for further help."})
-        response.status_code = 403
-        return response
-
     # -- routes ----------------------------------------------------------------------------------
     def add_routes(self) -> None:
         self.app.after_request(self._headers)
@@ -250,7 +190,7 @@ class ZendeskSimulator(Simulator):
         @route(f"{v2}/tickets/<int:ticket_id>", ["GET", "PUT"])
         def ticket(ticket_id: int) -> Any:
             if request.method == "PUT":
-                limited = self._update_limited(ticket_id)
+                limited = limits.update_limited(self, ticket_id)
                 if limited is not None:
                     return limited
                 body = request.get_json(force=True, silent=True) or {}
@@ -283,10 +223,10 @@ class ZendeskSimulator(Simulator):
 
         @route(f"{v2}/incremental/tickets/cursor", ["GET"])
         def export() -> Any:
-            refused = self._export_refused()
+            refused = limits.export_refused(self)
             if refused is not None:
                 return refused
-            limited = self._export_limited()
+            limited = limits.export_limited(self)
             if limited is not None:
                 return limited
             args = request.args
