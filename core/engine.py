@@ -24,7 +24,7 @@ from core.model import Comment, Escalation, Link, LinkRole, utcnow
 from core.planner import Planner, idempotency_key, parse_idempotency_key
 from core.reconcile import absorb_sent, apply_changes, merge, observe, stamp_field_times
 from core.redact import redact
-from core.relevance import quarantine_unreadable, relevant_records
+from core.relevance import guarded_pages, quarantine_unreadable, relevant_records
 from core.store import LinkRow, Store, StoreConflict, StoredEscalation, data_hash
 
 log = logging.getLogger("tiersync.engine")
@@ -130,7 +130,7 @@ class SyncEngine:
                 cursor = self.store.get_cursor(tx, name)
             pages = 0
             try:
-                for page in connector.fetch_changes(cursor):
+                for page in guarded_pages(name, connector.fetch_changes(cursor)):
                     self.process_page(name, page, report)
                     pages += 1
                     if stop():
@@ -146,11 +146,6 @@ class SyncEngine:
                             "committed: %s", name, pages, exc)
             except TiersyncError as exc:
                 self._pull_failed(name, exc, report)
-                return
-            except Exception as exc:  # a connector bug stops this tracker's pull, not the cycle
-                log.exception("pulling %s failed unexpectedly", name)
-                self._pull_failed(name, TiersyncError(f"unexpected {type(exc).__name__}: {exc}"),
-                                  report)
                 return
 
     @staticmethod

@@ -14,13 +14,14 @@ Rules:
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Iterator
 
 from sqlalchemy.engine import Connection
 
-from connectors.base import RemoteRecord
+from connectors.base import Page, RemoteRecord
 from connectors.records import UnreadableRecord
 from core.audit import AuditEntry
+from core.errors import ConnectorError, TiersyncError
 from core.planner import parse_idempotency_key
 from core.redact import redact
 
@@ -70,3 +71,21 @@ def quarantine_unreadable(engine: Any, tx: Connection, bad: UnreadableRecord, re
         escalation_id=None, tracker=bad.tracker, remote_id=bad.id, remote_version=bad.version,
         mapping=engine.mappings[bad.tracker].source if bad.tracker in engine.mappings else None,
         rule="connector.unreadable", result=redact(reason)))
+
+
+def guarded_pages(name: str, pages: Iterator[Page]) -> Iterator[Page]:
+    """The connector's pages; a failure of the connector that is not a tiersync error (a bug
+    outside the building of one record) stops this tracker's pull as a connector error instead
+    of ending the whole cycle. Errors of the engine's own page processing pass through."""
+    while True:
+        try:
+            page = next(pages)
+        except StopIteration:
+            return
+        except TiersyncError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - named in the cycle report, logged with its trace
+            log.exception("pulling %s failed unexpectedly", name)
+            raise ConnectorError(f"unexpected {type(exc).__name__} while reading: {exc}",
+                                 tracker=name) from exc
+        yield page

@@ -190,3 +190,22 @@ def test_microsofts_recorded_work_items_of_other_types_are_ignored_not_quarantin
     assert (report.pulled, report.ignored, report.quarantined, report.connector_errors) == (
         len(items), len(items), 0, [])
     assert comment_reads == []  # nothing there matters: no comments read
+
+
+def test_a_connector_bug_stops_its_own_pull_not_the_cycle(tmp_path):
+    from connectors.memory import MemoryConnector
+    from tests.engine_helpers import make_engine, partner_ticket
+
+    class Broken(MemoryConnector):
+        def fetch_changes(self, cursor):
+            raise AttributeError("'list' object has no attribute 'get'")
+            yield  # a generator, as every connector's feed is
+
+    trackers = {"azure_devops": Broken("azure_devops"), "zendesk": MemoryConnector("zendesk")}
+    trackers["zendesk"].put(partner_ticket())
+    engine, _ = make_engine(tmp_path / "t.db", trackers=trackers)
+    report = engine.run_cycle()
+    assert report.opened == 1  # zendesk's feed was read after the broken one
+    [error] = report.connector_errors
+    assert error.startswith("azure_devops: [azure_devops] unexpected AttributeError while reading")
+    assert report.exit_code == 2
