@@ -75,7 +75,7 @@ def check_answer(tracker: str, response: requests.Response, shapes: Iterable[Sha
     if reads:
         problem = _shape_problem(method, _path(response), body, shapes)
         if problem:
-            raise _error(tracker, response, f"JSON of the wrong shape ({problem})")
+            raise _error(tracker, response, f"JSON of an unexpected shape ({problem})")
 
 
 def response_hook(tracker: str, shapes: Iterable[Shape] = ()) -> Callable[..., requests.Response]:

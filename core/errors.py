@@ -76,5 +76,5 @@ class PermanentError(ConnectorError):
 
 class NotTheApi(PermanentError):
     """The tracker's URL answered with something that is not its API's answer: an HTML page (a
-    login or proxy page), an empty body or JSON of the wrong shape. Not retried: the pull stops
+    login or proxy page), an empty body or JSON of an unexpected shape. Not retried: the pull stops
     with the cursor where it was (exit code 2)."""

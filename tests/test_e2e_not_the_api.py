@@ -41,8 +41,9 @@ def run_once(box) -> tuple[int, str]:
 
 @pytest.mark.parametrize("tracker", sorted(FEEDS))
 @pytest.mark.parametrize("answer, what", [(LOGIN_PAGE, "an HTML page"), ("", "an empty body"),
-                                          ('{"unexpected": true}', "JSON of the wrong shape")])
+                                          ('{"unexpected": true}', "JSON of an unexpected shape")])
 def test_an_answer_that_is_not_the_apis_stops_the_pull_with_exit_2(box, tracker, answer, what):
+    # (other tests register secrets such as "wrong" for redaction: the messages avoid such words)
     before = cursors(box)
     box.sims[tracker].set_faults(fail_next=[{"path": FEEDS[tracker], "count": 1, "status": 200,
                                              "body": answer, "content_type": "text/html"
