@@ -24,7 +24,8 @@ from core.model import Comment, Escalation, Link, LinkRole, utcnow
 from core.planner import Planner, idempotency_key, parse_idempotency_key
 from core.reconcile import absorb_sent, apply_changes, merge, observe, stamp_field_times
 from core.redact import redact
-from core.relevance import guarded_pages, quarantine_unreadable, relevant_records
+from core.relevance import (complete_page, guarded_pages, quarantine_unreadable,
+                            relevant_records)
 from core.store import LinkRow, Store, StoreConflict, StoredEscalation, data_hash
 
 log = logging.getLogger("tiersync.engine")
@@ -154,18 +155,17 @@ class SyncEngine:
         log.error("pulling %s failed: %s", name, exc)
 
     def process_page(self, name: str, page: Page, report: CycleReport) -> None:
+        records = complete_page(self, name, page.records)  # before the write transaction
         with self.store.transaction() as tx:
             for bad in page.unreadable:
                 report.pulled += 1
                 quarantine_unreadable(self, tx, bad, report)
-            self.process_records(tx, name, page.records, report, load_details=True)
+            self.process_records(tx, name, records, report)
             self.store.set_cursor(tx, name, page.stream, page.cursor, self.clock())
 
     # -- records --------------------------------------------------------------------------------
     def process_records(self, tx: Connection, name: str, records: list[RemoteRecord],
-                        report: CycleReport, *, load_details: bool = False) -> None:
-        """Reconcile ``records``; ``load_details``: they come from a feed, and the connector
-        completes the relevant ones (records read with ``get`` are complete already)."""
+                        report: CycleReport) -> None:
         latest: dict[str, RemoteRecord] = {}
         for record in records:
             latest[record.id] = record  # a page may repeat a record: keep its newest version
@@ -177,7 +177,7 @@ class SyncEngine:
                 escalation_ids.add(parsed[0])
         stored = self.store.get_escalations(tx, list(escalation_ids))
         report.pulled += len(latest)
-        for record in relevant_records(self, name, latest, links, stored, report, load_details):
+        for record in relevant_records(self, name, latest, links, stored, report):
             try:
                 with tx.begin_nested():  # a record that fails leaves no partial writes
                     self._process_record(tx, name, record, links.get(record.id), stored, report)

@@ -45,14 +45,27 @@ def matters(engine: Any, name: str, record: RemoteRecord, linked: bool, stored: 
 
 
 def relevant_records(engine: Any, name: str, latest: dict[str, RemoteRecord], links: dict[str, Any],
-                     stored: dict[str, Any], report: Any, load_details: bool) -> list[RemoteRecord]:
-    """The records of a page that matter (completed by the connector when ``load_details``);
-    the rest counted as ignored."""
+                     stored: dict[str, Any], report: Any) -> list[RemoteRecord]:
+    """The records of a page that matter; the rest counted as ignored."""
     relevant = [r for r in latest.values() if matters(engine, name, r, r.id in links, stored)]
     report.ignored += len(latest) - len(relevant)
-    if not relevant or not load_details:
-        return relevant
-    return list(engine.connectors[name].load_details(relevant))
+    return relevant
+
+
+def complete_page(engine: Any, name: str, records: list[RemoteRecord]) -> list[RemoteRecord]:
+    """``records`` with the ones that matter completed by their connector (``load_details``),
+    read before the page's write transaction so that no request runs inside it."""
+    if not records:
+        return records
+    with engine.store.transaction() as tx:
+        links = engine.store.links_for(tx, name, [r.id for r in records])
+        parsed = (parse_idempotency_key(r.idempotency_key) for r in records)
+        stored = engine.store.get_escalations(tx, [p[0] for p in parsed if p and p[1] == name])
+    wanted = [r for r in records if matters(engine, name, r, r.id in links, stored)]
+    if not wanted:
+        return records
+    done = {r.id: r for r in engine.connectors[name].load_details(wanted)}
+    return [done.get(r.id, r) for r in records]
 
 
 def quarantine_unreadable(engine: Any, tx: Connection, bad: UnreadableRecord, report: Any) -> None:
