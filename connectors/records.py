@@ -4,7 +4,8 @@ Rules:
 - A connector turns each raw tracker record into a :class:`RemoteRecord` through
   :func:`build_each`; whatever goes wrong while building one (a field of the wrong type, a
   missing key, any exception) becomes an :class:`UnreadableRecord` naming the tracker, the record
-  id and the field, and the page goes on.
+  id and the field, and the page goes on. A ``ConnectorError`` (a request the building made
+  failed) is the tracker's failure, not the record's: it stops the pull as any other.
 - The engine quarantines unreadable records in the page's transaction and moves the cursor past
   them, as for any other record of the page.
 - A raw record is first checked against the connector's expected *shape* (field path -> types),
@@ -19,7 +20,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, TypeVar
 
-from core.errors import BadRecord
+from core.errors import BadRecord, ConnectorError
 
 T = TypeVar("T")
 MISSING = object()
@@ -100,6 +101,8 @@ def _try(raw: Any, build: Callable[[Any], Any], shape: dict[str, tuple[type, ...
         return None
     except BadRecord as exc:
         return exc.reason
+    except ConnectorError:
+        raise  # the tracker failed (a request made while building): not the record's fault
     except Exception as exc:  # noqa: BLE001 - any failure on one record is that record's problem
         return describe(exc)
 

@@ -209,3 +209,19 @@ def test_a_connector_bug_stops_its_own_pull_not_the_cycle(tmp_path):
     [error] = report.connector_errors
     assert error.startswith("azure_devops: [azure_devops] unexpected AttributeError while reading")
     assert report.exit_code == 2
+
+
+def test_a_tracker_failure_while_building_a_record_is_not_the_records_fault():
+    from connectors.records import build_each
+    from core.errors import Retryable
+
+    def build(raw):
+        if raw["id"] == 2:
+            raise Retryable("HTTP 503 reading the work item type's states", tracker="azure_devops")
+        return raw["id"]
+
+    with pytest.raises(Retryable):  # the pull stops and is resumed; nothing is quarantined
+        build_each("azure_devops", [{"id": 1}, {"id": 2}], build, ident=lambda r: (r["id"], None))
+    built, unreadable = build_each("azure_devops", [{"id": 1}, {"id": "x"}],
+                                   lambda raw: raw["id"] + 1, ident=lambda r: (r["id"], None))
+    assert built == [2] and unreadable[0].id == "x" and "TypeError" in unreadable[0].reason
