@@ -2,8 +2,7 @@
 
 A mention is the HTML the web UI writes, ``<a href="#" data-vss-mention="version:2.0,{id}">@Name
 </a>`` (learn.microsoft.com, "Use @mentions in work items and pull requests"; the id is the
-identity's id), in a ``System.History`` update sent **without** ``suppressNotifications``, so
-Azure DevOps notifies the people mentioned. Identities are found by address with the Identities
+identity's id), in the comment (Comments - Add), so Azure DevOps notifies the people mentioned. Identities are found by address with the Identities
 API (``GET {vssps}/_apis/identities?searchFilter=General&filterValue=<address>``, IMS area,
 location 28010c54-d0c0-4c89-a5b0-1c9e188b9fb7), on ``vssps.dev.azure.com/{organization}`` for
 ``dev.azure.com/{organization}`` (``identity_url`` overrides it). Someone not found is named in

@@ -5,8 +5,9 @@
   location 28010c54-d0c0-4c89-a5b0-1c9e188b9fb7): ``{count, value: [Identity]}``, matching the
   address or display name exactly (case-insensitive); ``searchFilter`` must be one of the
   documented ones; an unknown address gives an empty list.
-- A ``System.History`` value with ``data-vss-mention="version:2.0,<id>"`` anchors mentions those
-  identities ("Use @mentions in work items"); Azure DevOps notifies them unless the update has
+- A comment (Comments - Add, or a ``System.History`` value) with
+  ``data-vss-mention="version:2.0,<id>"`` anchors mentions those identities ("Use @mentions in
+  work items"); Azure DevOps notifies them, except for a work item update sent with
   ``suppressNotifications=true``. The simulator records each notification it would send.
 """
 from __future__ import annotations
@@ -54,6 +55,12 @@ def _identity(user: dict[str, Any]) -> dict[str, Any]:
 
 def mentions(text: Any) -> list[str]:
     return MENTION.findall(text) if isinstance(text, str) else []
+
+
+def as_history(body: Any) -> list[dict[str, Any]]:
+    """A Comments - Add body as the ``System.History`` patch it amounts to."""
+    text = body.get("text") if isinstance(body, dict) else None
+    return [{"op": "add", "path": "/fields/System.History", "value": text}]
 
 
 def notifications(item_id: str, params: dict[str, str], body: Any) -> list[dict[str, Any]]:

@@ -46,13 +46,13 @@ def test_jira_note_mentions_the_people_and_adds_them_as_watchers(http):
                                                             "carla.csm%40tier1.example.com"]
 
 
-def test_azure_devops_note_mentions_the_people_and_lets_azure_devops_notify(monkeypatch):
+def test_azure_devops_note_mentions_the_people_so_azure_devops_notifies_them(monkeypatch):
     import responses
 
     from connectors.azure_devops import AzureDevOpsConfig, AzureDevOpsConnector
     from simulators.azure_devops_identities import IDENTITY_LOCATION
     from tests.test_connector_azure_devops import ORG, PAT, WIT, body as ado_body, load as ado_load
-    from tests.test_connector_azure_devops import query, work_item
+    from tests.test_connector_azure_devops import query
     vssps = "https://vssps.dev.azure.com/fabrikam"
     monkeypatch.setenv("AZURE_DEVOPS_PAT", PAT)
     connector = AzureDevOpsConnector("azure_devops", AzureDevOpsConfig(
@@ -64,10 +64,9 @@ def test_azure_devops_note_mentions_the_people_and_lets_azure_devops_notify(monk
         api.add(responses.OPTIONS, f"{vssps}/_apis", json={"count": 1, "value": [IDENTITY_LOCATION]})
         api.add(responses.GET, f"{vssps}/_apis/Identities", json={"count": 1, "value": [lead]})
         api.add(responses.GET, f"{vssps}/_apis/Identities", json={"count": 0, "value": []})
-        api.add(responses.GET, f"{WIT}/workitems/301", json=work_item(301, 3, "2026-01-05T10:00:00Z"))
-        updated = work_item(301, 4, "2026-01-05T10:01:00Z")
-        updated["commentVersionRef"] = {"commentId": 47, "version": 1}
-        api.add(responses.PATCH, f"{WIT}/workitems/301", json=updated)
+        created = ado_load("comment_created.json")
+        created.update(id=47, workItemId=301)
+        api.add(responses.POST, f"{WIT}/workItems/301/comments", json=created)
 
         assert connector.add_comment("301", "[tiersync] level 2", public=False,
                                      notify=(LEAD, CSM)) == "47"
@@ -76,9 +75,8 @@ def test_azure_devops_note_mentions_the_people_and_lets_azure_devops_notify(monk
         assert [query(r) for r in lookups] == [
             {"searchFilter": "General", "filterValue": LEAD},
             {"searchFilter": "General", "filterValue": CSM}]
-        [patch] = [c for c in api.calls if c.request.method == "PATCH"]
-        assert query(patch) == {"suppressNotifications": "false"}  # mentioned people hear of it
-        assert ado_body(patch)[1] == {"op": "add", "path": "/fields/System.History", "value": (
+        [post] = [c for c in api.calls if c.request.method == "POST"]
+        assert ado_body(post) == {"text": (
             '[tiersync] level 2<br><br>Notified: <a href="#" data-vss-mention="version:2.0,'
             '0d7c1e0c-aaaa-4bbb-8ccc-000000000001">@Lee Lead</a>, carla.csm@tier1.example.com')}
     connector.close()
