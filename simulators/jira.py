@@ -22,6 +22,8 @@ from flask import Response, g, jsonify, request
 
 from simulators.base import Faults, Simulator
 from simulators.jira_fixture import human_edit, seed_issue, snapshot
+from simulators.jira_index import SearchIndex, move_issue
+from simulators.jira_control import add_control_routes
 from simulators.jira_routes import add_routes
 from simulators.jira_site import Site
 from simulators.jira_state import FieldErrors, JiraStore, SimIssue
@@ -41,9 +43,15 @@ class JiraSimulator(Simulator):
     name = "jira"
 
     def __init__(self, faults: Faults | None = None, *, fixture: dict[str, Any] | None = None,
-                 email: str | None = None, token: str | None = None):
+                 email: str | None = None, token: str | None = None,
+                 index_lag_seconds: float | None = None, time_scale: float = 1.0):
+        """``index_lag_seconds``: how long a change takes to become searchable (default: the
+        fixture's ``site.index_lag_seconds``, 2 s); ``time_scale`` multiplies it (benchmarks
+        shrink it; tests of the lag itself run at 1.0)."""
         self.email = email  # None: any non-empty email and token are accepted
         self.token = token
+        self.index_lag_seconds = index_lag_seconds
+        self.time_scale = time_scale
         self._config = load_default_fixture()
         super().__init__(faults)
         self.app.before_request(self._authenticate)  # after the base class's recording/faults
@@ -57,6 +65,33 @@ class JiraSimulator(Simulator):
     def reset(self) -> None:
         self.site = Site(self._config)
         self.store = JiraStore(self.site)
+        self.index = SearchIndex(self.effective_index_lag())
+
+    def effective_index_lag(self) -> float:
+        lag = self.site.index_lag_seconds if self.index_lag_seconds is None else self.index_lag_seconds
+        return lag * self.time_scale
+
+    def set_index_lag(self, seconds: float | None = None, time_scale: float | None = None) -> float:
+        """Change the index lag and/or the time scale while running; returns the lag in use."""
+        with self.lock:
+            if seconds is not None:
+                self.index_lag_seconds = float(seconds)
+            if time_scale is not None:
+                self.time_scale = float(time_scale)
+            self.index.set_lag(self.effective_index_lag())
+            return self.effective_index_lag()
+
+    def settle_index(self) -> None:
+        """Make every change so far searchable now, as if the index lag had passed (tests use
+        it instead of sleeping)."""
+        with self.lock:
+            self.index.settle(self.store.issues.values())
+
+    def move_issue(self, ref: str, project: str, issuetype: str | None = None) -> str:
+        """Move an issue to another project (new key, same id; the old key still resolves);
+        returns the new key."""
+        with self.lock:
+            return move_issue(self.store, ref, project, issuetype).key
 
     def seed(self, fixture: dict[str, Any]) -> None:
         """Site keys (``projects``, ``fields``, ``workflow``...) replace the configuration and
@@ -143,6 +178,7 @@ class JiraSimulator(Simulator):
 
     def add_routes(self) -> None:
         add_routes(self)
+        add_control_routes(self)
 
 
 def error(status: int, messages: list[str] | None = None, errors: dict[str, str] | None = None) -> Response:
