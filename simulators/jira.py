@@ -205,6 +205,8 @@ def connector_config(sim: JiraSimulator, **overrides: Any) -> dict[str, Any]:
     config = {"kind": "jira", "base_url": sim.base_url, "mapping": "jira",
               "email_env": "JIRA_EMAIL", "token_env": "JIRA_API_TOKEN", "project": "ENG",
               "issue_type": "Escalation", "start_at": "epoch", "max_wait_seconds": 10.0,
+              # the idempotency lookup trusts "not found" once the simulator's index caught up
+              "search_lag_seconds": round(sim.effective_index_lag() + 0.5, 3),
               **overrides}
     env = {config["email_env"]: sim.email or DEFAULT_EMAIL,
            config["token_env"]: sim.token or DEFAULT_TOKEN}
