@@ -190,7 +190,9 @@ def _mapping_paths_and_values():
 def test_check_online_accepts_the_shipped_mapping_against_the_default_fixture(sim, monkeypatch):
     paths, values = _mapping_paths_and_values()
     values["customfield_10106"] = ["Yes", "No"]  # the bool_text transform's two values
-    assert build(sim, monkeypatch).check_online(paths, values) == []
+    jira = build(sim, monkeypatch)
+    jira.use_mapping(load_mapping(resolve_mapping_path("jira")))
+    assert jira.check_online(paths, values) == []
 
 
 def test_check_online_names_the_paths_and_values_that_do_not_exist(sim, monkeypatch):
@@ -198,8 +200,10 @@ def test_check_online_names_the_paths_and_values_that_do_not_exist(sim, monkeypa
         ["summary", "customfield_10199", "fields.nope", "status"],
         {"status": ["Waiting on vendor"], "customfield_10101": ["Sev 5"], "priority": ["Blocker"],
          "status.category": ["finished"]})
-    assert len(problems) == 6, problems
+    assert len(problems) == 7, problems  # no mapping handed over: no transition fields either
     for fragment in ("customfield_10199: no such field", "fields.nope: not a Jira field path",
+                     "transition_fields.Resolved.resolution: the transition 'Resolve' (In Progress -> "
+                     "Resolved) requires 'Resolution'",
                      "'Waiting on vendor' is not a status of ENG/Bug", "customfield_10101: 'Sev 5'",
                      "priority: 'Blocker'", "status.category: 'finished'"):
         assert any(fragment in p for p in problems), fragment
