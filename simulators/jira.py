@@ -14,6 +14,7 @@ State lives in ``jira_site`` (configuration), ``jira_state`` (issues), ``jira_fi
 from __future__ import annotations
 
 import json
+import random
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -52,9 +53,12 @@ class JiraSimulator(Simulator):
         self.token = token
         self.index_lag_seconds = index_lag_seconds
         self.time_scale = time_scale
+        self.create_reply_loss = 0.0  # fraction of issue creates processed, then the reply lost
+        self._loss_rng = random.Random(0)
         self._config = load_default_fixture()
         super().__init__(faults)
         self.app.before_request(self._authenticate)  # after the base class's recording/faults
+        self.app.before_request(self._maybe_lose_create_reply)
         self.app.after_request(self._rate_headers)
         if fixture is not None:
             self.seed(fixture)
@@ -149,6 +153,18 @@ class JiraSimulator(Simulator):
         with self.lock:
             g.jira_user = self.site.user_for_login(user)
         return None
+
+    def set_create_reply_loss(self, rate: float, seed: int = 0) -> None:
+        """Lose the reply of ``rate`` of the issue creates after Jira made the issue (the
+        base class's ``drop_after_rate`` loses replies of every request alike)."""
+        with self.lock:
+            self.create_reply_loss, self._loss_rng = float(rate), random.Random(seed)
+
+    def _maybe_lose_create_reply(self) -> None:
+        if request.method == "POST" and request.path == "/rest/api/2/issue" and self.create_reply_loss:
+            with self.lock:
+                if self._loss_rng.random() < self.create_reply_loss:
+                    g.drop_after = True  # the base class drops the connection after the reply
 
     def _fault_response(self, status: int, retry_after: float | None) -> Response:
         message = "Rate limit exceeded." if status == 429 else f"Injected HTTP {status}."

@@ -5,6 +5,8 @@
   answers ``{"id", "key", "old_key"}``.
 - ``GET /_sim/jira/index`` → ``{"lag_seconds", "time_scale"}``; ``POST`` with ``lag_seconds``
   and/or ``time_scale`` changes them, with ``"settle": true`` makes every change searchable now.
+- ``POST /_sim/jira/create-reply-loss`` ``{"rate": 0.05, "seed"?: 1}``: that fraction of issue
+  creates is made, then the connection dropped before the reply (a lost reply).
 """
 from __future__ import annotations
 
@@ -51,6 +53,16 @@ def add_control_routes(sim: "JiraSimulator") -> None:
         if body.get("settle"):
             sim.settle_index()
         return jsonify(_index_state(sim))
+
+
+    @app.post("/_sim/jira/create-reply-loss")
+    def _post_reply_loss() -> Response:
+        body = request.get_json(force=True, silent=True) or {}
+        try:
+            sim.set_create_reply_loss(float(body.get("rate", 0.0)), int(body.get("seed", 0)))
+        except (TypeError, ValueError) as exc:
+            return _bad(f"rate must be a number and seed an integer: {exc}")
+        return jsonify({"rate": sim.create_reply_loss})
 
 
 def _index_state(sim: "JiraSimulator") -> dict[str, float]:
