@@ -109,7 +109,7 @@ class SyncEngine:
         if not dry_run and not report.stopped_early:
             from core.outbox import OutboxApplier
             OutboxApplier(self).apply(report, stop)
-            self.repair(report)
+            self.repair()
         if dry_run:
             with self.store.transaction() as tx:
                 report.planned = [a.__dict__ for a in self.store.actions(tx, state="pending")]
@@ -118,7 +118,7 @@ class SyncEngine:
                                   report.as_dict(), self.clock())
         return report
 
-    def repair(self, report: CycleReport) -> None:
+    def repair(self) -> None:
         """Let each connector re-add what tiersync owns and found missing (back links); a
         failure is reported and retried the next cycle."""
         for name, connector in self.connectors.items():

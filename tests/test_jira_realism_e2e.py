@@ -140,3 +140,21 @@ def test_a_service_desk_configured_as_software_keeps_notes_internal(tmp_path):
         result = runner.invoke(app, ["check", "--online", "--config", str(box.config_path)])
         assert result.exit_code == 2
         assert "service_management: false, but project SUP is a Jira Service Management" in result.output
+
+
+def test_a_store_that_linked_jira_by_key_is_migrated_to_issue_ids(tmp_path):
+    with Sandbox(tmp_path) as box:
+        scenario = Scenario(box)
+        play(box, scenario, STEPS[:3])
+        (issue,) = jira_issues(box)
+        with box.engine().store.transaction() as tx:  # as a store written before issue ids
+            tx.exec_driver_sql("UPDATE links SET remote_id = ?, key = NULL WHERE tracker = 'jira'",
+                               (issue["key"],))
+        box.stop_store()
+        play(box, scenario, STEPS[3:])
+        cycle_until(box, lambda: "fix deployed" in str(box.snapshot()["zendesk"]["tickets"])
+                    and jira_issues(box)[0]["status"] == "Done")
+        assert len(jira_issues(box)) == 1 and jira_issues(box)[0]["status"] == "Done"
+        with box.engine().store.transaction() as tx:
+            rows = tx.exec_driver_sql("SELECT remote_id, key FROM links WHERE tracker = 'jira'").all()
+        assert [tuple(r) for r in rows] == [(str(issue["id"]), issue["key"])]
