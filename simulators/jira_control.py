@@ -21,9 +21,12 @@ if TYPE_CHECKING:
 
 
 def add_control_routes(sim: "JiraSimulator") -> None:
-    app = sim.app
+    _move_route(sim)
+    _index_routes(sim)
 
-    @app.post("/_sim/jira/move")
+
+def _move_route(sim: "JiraSimulator") -> None:
+    @sim.app.post("/_sim/jira/move")
     def _move() -> Response:
         body = request.get_json(force=True, silent=True) or {}
         if not body.get("issue") or not body.get("project"):
@@ -38,6 +41,10 @@ def add_control_routes(sim: "JiraSimulator") -> None:
             except FieldErrors as exc:
                 return _bad(str(exc))
             return jsonify({"id": str(issue.id), "key": new_key, "old_key": old_key})
+
+
+def _index_routes(sim: "JiraSimulator") -> None:
+    app = sim.app
 
     @app.get("/_sim/jira/index")
     def _get_index() -> Response:
