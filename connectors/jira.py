@@ -206,7 +206,7 @@ class JiraConnector(Connector):
         hide = self.is_marker_label if self.config.idempotency_lookup == "label" else (lambda _l: False)
         return RemoteRecord(
             tracker=self.name, id=issue_id, key=key, version=updated,
-            updated_at=parse_jira_time(updated), data=flat_view(fields, self.catalog, hide),
+            updated_at=parse_jira_time(updated), data=_walk_hidden(flat_view(fields, self.catalog, hide), marker),
             url=f"{self.config.base_url.rstrip('/')}/browse/{key}",
             comments=comments_of(self._all_comments(issue_id, fields.get("comment")),
                                  service_management=self._service_desk(project)),
@@ -265,6 +265,15 @@ class JiraConnector(Connector):
 
     def close(self) -> None:
         self.api.close()
+
+
+def _walk_hidden(data: dict[str, Any], marker: Any) -> dict[str, Any]:
+    """While tiersync walks the issue through other statuses (``walking`` in its marker, see
+    ``JiraWrites.transition``), the status it came from: an interrupted walk is not a change."""
+    walking = marker.get("walking") if isinstance(marker, dict) else None
+    if isinstance(walking, dict) and walking.get("from") and data.get("status") != walking.get("to"):
+        data.update({"status": walking["from"], "status.category": walking.get("from_category")})
+    return data
 
 
 def jql_string(value: str) -> str:

@@ -100,7 +100,7 @@ class Walker:
         ``ref`` addresses the issue, ``key`` names it in messages."""
         available = self.transitions(ref, key)
         self.graph.learn(at.scope, at.status_id, available)
-        direct = [t for t in available if _target_is(t, wanted)]
+        direct = [t for t in available if target_is(t, wanted)]
         if direct:
             return direct[0]
         goal = self.c.status_id(wanted)
@@ -161,7 +161,7 @@ def _screen_value(key: str, fid: str, meta: dict[str, Any], value: Any,
     return value
 
 
-def _target_is(transition: dict[str, Any], wanted: str) -> bool:
+def target_is(transition: dict[str, Any], wanted: str) -> bool:
     to = transition.get("to") or {}
     return wanted.lower() in (str(to.get("name", "")).lower(), str(to.get("id", "")))
 

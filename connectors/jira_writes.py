@@ -16,7 +16,7 @@ from connectors.base import OriginRef
 from connectors.jira_cursor import parse_jira_time
 from connectors.jira_links import origin_marker
 from connectors.jira_view import api_fields
-from connectors.jira_workflow import MAX_STEPS, Position
+from connectors.jira_workflow import MAX_STEPS, Position, target_is
 from connectors.retry import call_with_retry
 from core.errors import Conflict, ConnectorError, PermanentError, RateLimited, Retryable, UnknownOutcome
 
@@ -131,7 +131,8 @@ class JiraWrites:
 
     def _read_issue(self, ref: str) -> dict[str, Any]:
         return self.api.call(f"read {ref}", lambda: self.api.get_json(
-            f"issue/{ref}", {"fields": "status,updated,project,issuetype"}))
+            f"issue/{ref}", {"fields": "status,updated,project,issuetype",
+                             "properties": self.config.property_key}))
 
     def _check_version(self, key: str, current: dict[str, Any], expected: str | None) -> None:
         if expected is not None and _instant(current["updated"]) != _instant(expected):
@@ -141,7 +142,12 @@ class JiraWrites:
     def transition(self, key: str, wanted: str, expected_version: str | None = None) -> None:
         """Move the issue to status ``wanted`` (name or id), through several transitions when
         there is no direct one (``jira_workflow``); no call when it is already there. Each try
-        re-reads the status first, so a transition whose reply was lost is not repeated."""
+        re-reads the status first, so a transition whose reply was lost is not repeated.
+
+        While a walk passes through other statuses, the ``tiersync`` property holds ``walking:
+        {from, from_category, to}``; reading the issue then shows the status it came from, so an
+        interrupted walk (a kill, a retry later) never reads as a change made in Jira. The mark
+        goes when the wanted status is reached."""
         moved = False
 
         def attempt() -> None:
@@ -150,7 +156,9 @@ class JiraWrites:
             for _ in range(MAX_STEPS):
                 issue = self._read_issue(key)
                 at, label = Position.of(issue["fields"]), str(issue.get("key") or key)
+                marker = dict((issue.get("properties") or {}).get(self.config.property_key) or {})
                 if at.is_(wanted):
+                    self._mark_walk(key, marker, None)
                     return
                 if not moved:
                     self._check_version(label, issue["fields"], expected_version)
@@ -160,12 +168,24 @@ class JiraWrites:
                 fields = self.c.walker.screen_fields(label, at, choice, wanted, self.account_id)
                 if fields:
                     body["fields"] = fields
+                if not target_is(choice, wanted):
+                    self._mark_walk(key, marker, {**_walk_origin(marker, at), "to": wanted})
                 self.api.call(f"transition {label}", lambda: self.api.post_json(
                     f"issue/{key}/transitions", body))
                 moved = True
             raise PermanentError(f"issue {key}: {wanted!r} not reached after {MAX_STEPS} "
                                  f"transitions", tracker=self.c.name)
         self._retry(f"transition {key} to {wanted}", attempt)
+
+    def _mark_walk(self, key: str, marker: dict[str, Any], walking: dict[str, Any] | None) -> None:
+        """Set (or, with None, clear) the ``walking`` mark of the issue's ``tiersync`` property."""
+        if marker.get("walking") == walking:
+            return
+        value = {k: v for k, v in marker.items() if k != "walking"}
+        if walking is not None:
+            value["walking"] = walking
+        self.api.call(f"mark the walk of {key}", lambda: self.api.client.add_issue_property(
+            key, self.config.property_key, value))
 
     # -- comments -------------------------------------------------------------------------------
     def add_comment(self, key: str, body: str, public: bool) -> str:
@@ -212,3 +232,11 @@ def _instant(version: str) -> Any:
         return parse_jira_time(version)
     except ValueError:
         return version
+
+
+def _walk_origin(marker: dict[str, Any], at: Position) -> dict[str, Any]:
+    """Where an unfinished walk started (kept across tries), else the current status."""
+    walking = marker.get("walking") or {}
+    if walking.get("from"):
+        return {"from": walking["from"], "from_category": walking.get("from_category")}
+    return {"from": at.status_name, "from_category": at.category}

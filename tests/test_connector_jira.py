@@ -346,7 +346,8 @@ def test_update_on_a_stale_version_raises_conflict_and_writes_nothing(http):
 
     with pytest.raises(Conflict):
         make().update("10002", {"summary": "new"}, expected_version="2026-01-05T20:00:10.000+1100")
-    assert params(sent(http, "GET", "issue/10002")[0]) == {"fields": ["status,updated,project,issuetype"]}
+    assert params(sent(http, "GET", "issue/10002")[0]) == {"fields": ["status,updated,project,issuetype"],
+                                                         "properties": ["tiersync"]}
     assert sent(http, "PUT", "issue/10002") == []
 
 

@@ -66,13 +66,20 @@ class FakeJira:
     POST transitions moves it (so the test asserts on what the connector sent)."""
 
     def __init__(self, http, status: str):
-        self.status, self.posted = status, []
+        self.status, self.posted, self.marks = status, [], []
+        self.marker: dict = {"key": "tiersync:esc-0001"}
         http.add_callback(responses.GET, f"{API}/issue/10002", callback=self.read)
+        http.add_callback(responses.PUT, f"{API}/issue/10002/properties/tiersync", callback=self.mark)
         http.add_callback(responses.GET, f"{API}/issue/10002/transitions", callback=self.transitions)
         http.add_callback(responses.POST, f"{API}/issue/10002/transitions", callback=self.move)
 
+    def mark(self, request):
+        self.marker = json.loads(request.body)
+        self.marks.append(self.marker.get("walking"))
+        return 200, {}, ""
+
     def read(self, request):
-        body = at(self.status)
+        body = {**at(self.status), "properties": {"tiersync": self.marker}}
         if "*all" in parse_qs(urlparse(request.url).query).get("fields", [""])[0]:
             body = {**load("issue.json"), **body, "fields": {**load("issue.json")["fields"], **body["fields"]}}
         return 200, {}, json.dumps(body)
@@ -106,6 +113,8 @@ def test_done_is_reached_through_two_statuses_with_the_mapped_resolution(http):
                            {"transition": {"id": "61"}, "fields": {"resolution": {"id": "10000"}}},
                            {"transition": {"id": "71"}, "fields": {"resolution": {"id": "10000"}}}]
     assert jira.status == "Done"
+    walking = {"from": "To Do", "from_category": "new", "to": "Done"}
+    assert jira.marks == [walking, None]  # marked before the first step, cleared on arrival
     listed = [c.request for c in http.calls if c.request.url.split("?")[0].endswith("/transitions")
               and c.request.method == "GET"]
     assert all(parse_qs(urlparse(r.url).query)["expand"] == ["transitions.fields"] for r in listed)
@@ -200,3 +209,19 @@ def test_after_a_lost_create_reply_the_lookup_waits_for_the_index(http, monkeypa
     assert record.key == "ENG-2" and len(waited) == 1 and 5 < waited[0] <= 6
     assert len([c for c in http.calls if c.request.method == "POST"]) == 1
     assert make(search_lag_seconds=6).capabilities().lookup_lag_seconds == 6
+
+
+def test_an_interrupted_walk_reads_as_the_status_it_came_from(http):
+    jira = FakeJira(http, "To Do")
+    http.add_callback(responses.POST, f"{API}/issue/10002/transitions",
+                      callback=lambda request: (503, {}, "{}") if jira.status == "In Progress" else jira.move(request))
+    connector = make(max_attempts=1)
+
+    with pytest.raises(Exception):
+        connector.update("10002", {"status": "Done"}, expected_version=None)
+
+    assert jira.status == "In Progress"  # stuck half way
+    record = connector.get("10002")
+    assert (record.data["status"], record.data["status.category"]) == ("To Do", "new")
+    jira.marker["walking"]["to"] = "In Progress"  # had it been the goal, the real status shows
+    assert connector.get("10002").data["status"] == "In Progress"
