@@ -200,7 +200,7 @@ class JiraConnector(Connector):
         fields = raw.get("fields") or {}
         updated = fields["updated"]
         marker = (raw.get("properties") or {}).get(self.config.property_key)
-        self.links.notice(issue_id, marker)
+        self.links.notice(issue_id, marker, (fields.get("status") or {}).get("name"))
         project = fields.get("project") or {}
         self.site.remember_project(project)
         hide = self.is_marker_label if self.config.idempotency_lookup == "label" else (lambda _l: False)

@@ -38,11 +38,18 @@ class BackLinks:
     def __init__(self, connector: "JiraConnector"):
         self.c = connector
         self.missing: dict[str, dict[str, Any]] = {}  # issue id -> its tiersync property
+        self.arrived: dict[str, dict[str, Any]] = {}  # issue id -> property with a finished walk
 
-    def notice(self, issue_id: str, marker: Any) -> None:
-        """Remember an issue whose marker says its back link is not in place."""
-        if isinstance(marker, dict) and marker.get("linked") is False and marker.get("origin_url"):
+    def notice(self, issue_id: str, marker: Any, status: str | None = None) -> None:
+        """Remember an issue whose marker says its back link is not in place, or still holds
+        the ``walking`` mark of a walk that arrived (the issue is at its ``to``)."""
+        if not isinstance(marker, dict):
+            return
+        if marker.get("linked") is False and marker.get("origin_url"):
             self.missing[issue_id] = marker
+        walking = marker.get("walking")
+        if isinstance(walking, dict) and status and str(walking.get("to", "")).lower() == status.lower():
+            self.arrived[issue_id] = marker
 
     def link(self, issue_id: str, marker: dict[str, Any]) -> bool:
         """Add (upsert) the back link, then mark it; False (and kept for repair) on failure."""
@@ -67,4 +74,18 @@ class BackLinks:
         repaired = 0
         for issue_id, marker in list(self.missing.items()):
             repaired += int(self.link(issue_id, marker))
+        for issue_id, marker in list(self.arrived.items()):
+            repaired += int(self._unmark(issue_id, marker))
         return repaired
+
+    def _unmark(self, issue_id: str, marker: dict[str, Any]) -> bool:
+        """Remove a finished walk's mark (left when the process stopped right after arriving)."""
+        value = {k: v for k, v in marker.items() if k != "walking"}
+        try:
+            self.c.api.retrying(f"clear the walk mark of {issue_id}", lambda: self.c.api.client.add_issue_property(
+                issue_id, self.c.config.property_key, value))
+        except ConnectorError as exc:
+            log.warning("%s: could not clear the walk mark of %s: %s", self.c.name, issue_id, exc)
+            return False
+        self.arrived.pop(issue_id, None)
+        return True

@@ -168,8 +168,9 @@ class JiraWrites:
                 fields = self.c.walker.screen_fields(label, at, choice, wanted, self.account_id)
                 if fields:
                     body["fields"] = fields
-                if not target_is(choice, wanted):
-                    self._mark_walk(key, marker, {**_walk_origin(marker, at), "to": wanted})
+                origin = _walk_origin(marker, at)
+                last_from_start = target_is(choice, wanted) and origin["from"] == at.status_name
+                self._mark_walk(key, marker, None if last_from_start else {**origin, "to": wanted})
                 self.api.call(f"transition {label}", lambda: self.api.post_json(
                     f"issue/{key}/transitions", body))
                 moved = True
@@ -235,8 +236,9 @@ def _instant(version: str) -> Any:
 
 
 def _walk_origin(marker: dict[str, Any], at: Position) -> dict[str, Any]:
-    """Where an unfinished walk started (kept across tries), else the current status."""
+    """Where an unfinished walk started (kept across tries), else the current status (also when
+    the mark is left from a walk that arrived: the issue is at its ``to``)."""
     walking = marker.get("walking") or {}
-    if walking.get("from"):
+    if walking.get("from") and not at.is_(str(walking.get("to", ""))):
         return {"from": walking["from"], "from_category": walking.get("from_category")}
     return {"from": at.status_name, "from_category": at.category}

@@ -225,3 +225,19 @@ def test_an_interrupted_walk_reads_as_the_status_it_came_from(http):
     assert (record.data["status"], record.data["status.category"]) == ("To Do", "new")
     jira.marker["walking"]["to"] = "In Progress"  # had it been the goal, the real status shows
     assert connector.get("10002").data["status"] == "In Progress"
+
+
+def test_a_mark_left_by_a_walk_that_arrived_never_hides_a_later_status(http):
+    jira = FakeJira(http, "Resolved")
+    jira.marker["walking"] = {"from": "In Progress", "from_category": "indeterminate", "to": "Resolved"}
+    connector = make()
+    assert connector.get("10002").data["status"] == "Resolved"  # arrived: the real status
+    assert "10002" in connector.links.arrived
+
+    connector.update("10002", {"status": "In Progress"}, expected_version=None)  # direct Reopen
+
+    assert jira.marks == [None] and jira.posted == [{"transition": {"id": "81"}}]
+    assert connector.get("10002").data["status"] == "In Progress"
+    jira.marker["walking"] = {"from": "To Do", "from_category": "new", "to": "In Progress"}
+    connector.get("10002")
+    assert connector.repair() == 1 and "walking" not in jira.marker
