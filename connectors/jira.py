@@ -35,6 +35,7 @@ from connectors.jira_site import SERVICE_DESK, SiteFacts
 from connectors.jira_view import FieldCatalog, comments_of, flat_view
 from connectors.jira_workflow import Walker
 from connectors.jira_writes import JiraWrites
+from connectors.jira_records import read_page
 from core.errors import BadRecord
 
 log = logging.getLogger("tiersync.connectors.jira")
@@ -134,15 +135,10 @@ class JiraConnector(Connector):
         window, token = state.window_start(overlap), None
         while True:
             result = self.search(self._changes_jql(window), token)
-            fresh = []
-            for raw in result.get("issues") or []:
-                issue_id, _key, updated_ms = self._identity(raw)
-                if state.is_new(issue_id, updated_ms):
-                    fresh.append(self.record(raw))
-                    state.accept(issue_id, updated_ms)
+            fresh, unreadable = read_page(self, result.get("issues") or [], state)
             state.prune(overlap)
-            if fresh:
-                yield Page(records=fresh, cursor=state.encode())
+            if fresh or unreadable:
+                yield Page(records=fresh, cursor=state.encode(), unreadable=unreadable)
             token = result.get("nextPageToken")
             if not token or result.get("isLast"):
                 return
