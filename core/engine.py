@@ -21,7 +21,7 @@ from core.decision import Decision, Observation, Policy
 from core.errors import BadRecord, MappingError, RateLimited, Retryable, TiersyncError
 from core.mapping import Mapping
 from core.model import Comment, Escalation, Link, LinkRole, utcnow
-from core.planner import Planner, idempotency_key, parse_idempotency_key
+from core.planner import Planner, escalation_id_for, idempotency_key, parse_idempotency_key
 from core.reconcile import absorb_sent, apply_changes, merge, observe, stamp_field_times
 from core.redact import redact
 from core.store import LinkRow, Store, StoreConflict, StoredEscalation, data_hash
@@ -55,6 +55,7 @@ class CycleReport:
     actions_retrying: int = 0
     actions_dead: int = 0
     conflicts: int = 0
+    drift_repaired: int = 0
     connector_errors: list[str] = field(default_factory=list)
     planned: list[dict[str, Any]] = field(default_factory=list)
     stopped_early: bool = False
@@ -198,6 +199,7 @@ class SyncEngine:
             report.echoes += 1
             link.last_version = record.version
             self.store.save_link(tx, link, now)
+            self._repair_drift(tx, name, record, link, stored, report)
             return
         if link is not None:
             self._absorb_own_writes(tx, name, record, link)
@@ -210,11 +212,14 @@ class SyncEngine:
             if link.role == LinkRole.ORIGIN.value and link.last_data is None:
                 self._open(tx, name, record, link, observed, stored, report)
                 return
-            # a mirror tiersync created, adopted just now with this record as its snapshot:
-            # its values are what tiersync wrote (or the tracker's defaults), not changes made
-            # in the tracker, so merging them would move the escalation back (e.g. to "new")
-            report.changed += 1
-            return
+            if link.last_data is not None:
+                # a mirror tiersync created, adopted just now with this record as its snapshot:
+                # its values are what tiersync wrote (or the tracker's defaults), not changes
+                # made in the tracker, so merging them would move the escalation back
+                report.changed += 1
+                return
+            # a mirror from before this store (lost or restored): its values are merged
+            observed = observe(mapping, record, link)
         current = stored.get(link.escalation_id) or self.store.get_escalation(tx, link.escalation_id)
         if current is None:
             raise BadRecord(f"linked to escalation {link.escalation_id}, which is not in the store",
@@ -227,11 +232,21 @@ class SyncEngine:
                          stored: dict[str, StoredEscalation], observed: Any,
                          report: CycleReport) -> LinkRow | None:
         parsed = parse_idempotency_key(record.idempotency_key)
-        if parsed and parsed[1] == name and parsed[0] in stored:
-            # a mirror tiersync created whose "done" was never recorded (crash): adopt it
+        if parsed and parsed[1] == name:
+            if parsed[0] not in stored:
+                # a mirror of an escalation this store does not hold (yet): never a new
+                # escalation; its origin's create finds it by its marker, or `tiersync rebuild`
+                log.info("%s carries the marker of escalation %s, which is not in the store: "
+                         "left for its origin to adopt", record.ref, parsed[0])
+                return None
+            # a mirror tiersync created whose "done" was never recorded (crash), or one made
+            # before this store existed: adopt it
+            pending = self.store.pending_create(tx, parsed[0], name)
+            crashed = pending is not None and pending.sent is not None
             link = LinkRow(tracker=name, remote_id=record.id, escalation_id=parsed[0],
                            role=LinkRole.MIRROR.value, key=record.key, url=record.url)
-            self.planner.adopt_mirror(tx, stored[parsed[0]], link, record, self.clock(), report.run_id)
+            self.planner.adopt_mirror(tx, stored[parsed[0]], link, record, self.clock(), report.run_id,
+                                      snapshot=crashed)
             return link
         rule = self.mappings[name].starts_escalation
         if rule is None or not rule.matches(record.data):
@@ -244,7 +259,8 @@ class SyncEngine:
         now = self.clock()
         origin = Link(tracker=name, remote_id=record.id, key=record.key, url=record.url,
                       role=LinkRole.ORIGIN)
-        base = Escalation(links=[origin], created_at=now, updated_at=now, updated_by=name)
+        base = Escalation(id=escalation_id_for(name, record.id), links=[origin], created_at=now,
+                          updated_at=now, updated_by=name)
         comments = [_comment(name, c) for c in observed.new_comments]
         data = apply_changes(base, observed.full)
         data["comments"] = [c.model_dump() for c in comments]
@@ -273,6 +289,8 @@ class SyncEngine:
             self.store.save_link(tx, link, self.clock())
             if rejected:  # the owner's value must be written back over this record's
                 self.planner.plan(tx, before, self._links(tx, before.id, link), report.run_id)
+            else:
+                self._repair_drift(tx, name, record, link, {before.id: current}, report)
             return None
         data = apply_changes(before, accepted)
         data["comments"] = [c.model_dump() for c in before.comments + comments]
@@ -354,6 +372,21 @@ class SyncEngine:
             self._audit_change(tx, before, after, None, None, decision)
             self.planner.plan(tx, after, self._links(tx, after.id, None), report.run_id,
                               decision=decision)
+
+    def _repair_drift(self, tx: Connection, name: str, record: RemoteRecord, link: LinkRow,
+                      stored: dict[str, StoredEscalation], report: CycleReport) -> None:
+        """A record holding values other than the escalation's, with no write pending, is
+        drift (not an echo): an update with today's values is queued (see core/drift.py)."""
+        from core.drift import drifted_fields
+        current = stored.get(link.escalation_id)
+        if current is None:
+            return
+        if drifted_fields(self.store, tx, self.mappings[name], current.escalation, link):
+            self._audit(tx, "drift-found", current.escalation.id, record, rule="sync.drift",
+                        result="record differs from the escalation; update queued")
+            self.planner.plan(tx, current.escalation, self._links(tx, current.escalation.id, link),
+                              report.run_id)
+            report.drift_repaired += 1
 
     # -- helpers --------------------------------------------------------------------------------
     def _links(self, tx: Connection, escalation_id: str, fresh: LinkRow | None) -> list[LinkRow]:
