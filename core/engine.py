@@ -23,6 +23,9 @@ from core.mapping import Mapping
 from core.model import Comment, Escalation, Link, LinkRole, utcnow
 from core.planner import Planner, escalation_id_for, idempotency_key, parse_idempotency_key
 from core.reconcile import absorb_sent, apply_changes, merge, observe, stamp_field_times
+from core.quarantine import clear as clear_quarantine
+from core.quarantine import held as held_in_quarantine
+from core.quarantine import refresh_reason
 from core.redact import redact
 from core.store import LinkRow, Store, StoreConflict, StoredEscalation, data_hash
 
@@ -39,6 +42,7 @@ class EngineSettings:
     # or as soon as it changes (time-based rules such as SLA warnings need no finer grain)
     reevaluate_seconds: float = 60.0
     pull_retries: int = 2  # a pull failing before its first page is tried again this often
+    retry_alert_seconds: float = 3600.0  # an action retrying longer than this makes a run exit 1
 
 
 @dataclass
@@ -56,6 +60,10 @@ class CycleReport:
     actions_dead: int = 0
     conflicts: int = 0
     drift_repaired: int = 0
+    # still outstanding after the cycle, whichever run caused it (core/health.py)
+    quarantine_open: int = 0
+    deadletters_open: int = 0
+    retrying_too_long: int = 0
     connector_errors: list[str] = field(default_factory=list)
     planned: list[dict[str, Any]] = field(default_factory=list)
     stopped_early: bool = False
@@ -69,7 +77,8 @@ class CycleReport:
     def exit_code(self) -> int:
         if self.connector_errors:
             return 2
-        if self.quarantined or self.actions_dead:
+        if self.quarantined or self.actions_dead or self.quarantine_open or self.deadletters_open \
+                or self.retrying_too_long:
             return 1
         return 0
 
@@ -92,7 +101,7 @@ class SyncEngine:
 
     # -- the cycle ------------------------------------------------------------------------------
     def run_cycle(self, *, dry_run: bool = False, stop: Callable[[], bool] = lambda: False,
-                  run_id: str | None = None) -> CycleReport:
+                  run_id: str | None = None, drift_check: bool = False) -> CycleReport:
         report = CycleReport(run_id=run_id or "run-" + uuid.uuid4().hex[:12], dry_run=dry_run)
         self.planner.run_id = report.run_id
         with self.store.transaction() as tx:
@@ -104,16 +113,28 @@ class SyncEngine:
             self.pull(name, report, stop)
         if not report.stopped_early:
             self.reevaluate(report, stop)
+        if drift_check and not report.stopped_early:
+            from core.drift_check import light_check
+            light_check(self, report)
         if not dry_run and not report.stopped_early:
             from core.outbox import OutboxApplier
             OutboxApplier(self).apply(report, stop)
         if dry_run:
             with self.store.transaction() as tx:
                 report.planned = [a.__dict__ for a in self.store.actions(tx, state="pending")]
+        self._outstanding(report)
         with self.store.transaction() as tx:
             self.store.finish_run(tx, report.run_id, "ok" if report.exit_code == 0 else "partial",
                                   report.as_dict(), self.clock())
         return report
+
+    def _outstanding(self, report: CycleReport) -> None:
+        from core.health import outstanding
+        with self.store.transaction() as tx:
+            found = outstanding(tx, self.clock(), self.settings.retry_alert_seconds)
+        report.quarantine_open = found.quarantined
+        report.deadletters_open = found.dead_letters
+        report.retrying_too_long = found.retrying_too_long
 
     def pull(self, name: str, report: CycleReport, stop: Callable[[], bool]) -> None:
         """Pull ``name`` page by page from its stored cursor.
@@ -171,11 +192,16 @@ class SyncEngine:
             if record.id not in links and parsed and parsed[1] == name:
                 escalation_ids.add(parsed[0])
         stored = self.store.get_escalations(tx, list(escalation_ids))
+        quarantined = held_in_quarantine(tx, name, list(latest))
         for record in latest.values():
             report.pulled += 1
             try:
                 with tx.begin_nested():  # a record that fails leaves no partial writes
                     self._process_record(tx, name, record, links.get(record.id), stored, report)
+                    if record.id in quarantined:  # it syncs now: its quarantine entry clears
+                        clear_quarantine(tx, name, record.id, self.clock())
+                        self._audit(tx, "quarantine-cleared", None, record, rule="mapping",
+                                    result="the record maps and syncs now")
             except (MappingError, BadRecord) as exc:
                 self._quarantine(tx, name, record, str(exc), report)
             except ValidationError as exc:
@@ -419,6 +445,8 @@ class SyncEngine:
         fresh = self.store.quarantine(tx, connector=name, remote_id=record.id, version=record.version,
                                       reason=reason, payload=redact(_jsonable(record.data)),
                                       run_id=report.run_id, now=self.clock())
+        if not fresh:
+            refresh_reason(tx, name, record.id, reason)
         if fresh:
             report.quarantined += 1
             log.warning("quarantined %s: %s", record.ref, redact(reason))
