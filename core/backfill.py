@@ -39,12 +39,13 @@ class BackfillSummary:
 
 
 def scan_connector(engine, name: str, since: datetime | None):
-    """A connector like ``engine.connectors[name]`` whose history starts at ``since``."""
+    """(connector, owned): one like ``engine.connectors[name]`` whose history starts at
+    ``since`` (owned: close it after), or the engine's own when it has no ``start_at``."""
     base = engine.connectors[name]
     config = base.config
-    if "start_at" in type(config).model_fields:
-        config = config.model_copy(update={"start_at": since or EPOCH})
-    return type(base)(name, config)
+    if "start_at" not in type(config).model_fields:
+        return base, False
+    return type(base)(name, config.model_copy(update={"start_at": since or EPOCH})), True
 
 
 def stream_name(since: datetime | None) -> str:
@@ -60,7 +61,7 @@ def scan(engine, name: str, since: datetime | None, report, *, stream: str | Non
         cursor = engine.store.get_cursor(tx, name, stream) if stream else None
         sync_cursor = engine.store.get_cursor(tx, name)
     summary.resumed = cursor is not None
-    connector = scan_connector(engine, name, since)
+    connector, owned = scan_connector(engine, name, since)
     last: str | None = None
     try:
         for page in connector.fetch_changes(cursor):
@@ -68,7 +69,8 @@ def scan(engine, name: str, since: datetime | None, report, *, stream: str | Non
             last = page.cursor
             on_page(name, len(page.records))
     finally:
-        connector.close()
+        if owned:
+            connector.close()
     if sync_cursor is None and last is not None:
         with engine.store.transaction() as tx:
             engine.store.set_cursor(tx, name, "records", last, engine.clock())
