@@ -149,3 +149,21 @@ def test_rebuild_restores_links_from_markers_and_reports_orphans(tmp_path):
         after = fresh.store.get_escalation(tx, before.id).escalation
     assert after.link_for("azure_devops").remote_id == item.id
     assert after.severity == before.severity and after.title == before.title
+
+
+def test_the_light_drift_check_repairs_from_snapshots_without_reading_records(tmp_path):
+    engine, t, ticket, item, _ = mirrored(tmp_path)
+    ado = t["azure_devops"]
+    ado.update_fails.append(PermanentError("refused", tracker="azure_devops"))
+    t["zendesk"].edit(ticket.id, **{ZD_SEVERITY: "sev_3"})
+    engine.run_cycle()
+    with engine.store.transaction() as tx:  # the dead letter is set aside: nothing pending
+        engine.store.finish_action(tx, engine.store.actions(tx, state="dead")[0].id, "superseded",
+                                   engine.clock())
+    engine.run_cycle()
+    assert ado.records[item.id].data[SEVERITY] == "2 - High", "a plain cycle does not see it"
+    ado.calls.clear()
+    report = engine.run_cycle(drift_check=True)
+    assert report.drift_repaired == 1
+    assert ado.records[item.id].data[SEVERITY] == "3 - Medium"
+    assert [c for c in ado.calls if c[0] != "get"] == [("update", item.id)]  # one write, no fetch
