@@ -88,3 +88,38 @@ def test_store_deleted_mid_scenario_then_a_run_creates_nothing_and_converges(tmp
         snap = box.snapshot()
         [item] = [w for w in snap["azure_devops"]["work_items"] if SR in (w["title"] or "")]
         assert item["state"] == "Closed"
+
+
+def test_a_store_restored_from_an_old_backup_sends_nothing_stale(tmp_path):
+    import shutil
+    with Sandbox(tmp_path) as box:
+        scenario = Scenario(box)
+        for step in STEPS[:3]:
+            step.act(scenario)
+            box.cycle()
+        box.stop_store()
+        db = Path(box.store_url.removeprefix("sqlite:///"))
+        backup = tmp_path / "backup.db"
+        shutil.copy(db, backup)  # a consistent copy: the store is closed (WAL checkpointed)
+        for step in STEPS[3:5]:  # waits on the publisher, the partner replies, working again
+            step.act(scenario)
+            box.cycle()
+        box.people.zendesk.update(scenario.ticket_id,
+                                  custom_fields=[{"id": 360010000002, "value": "sev_3"}])
+        box.cycle()
+        records, comments = counts(box), comment_bodies(box)
+        lose_store(box)
+        shutil.copy(backup, db)
+        box.clear_requests()
+        box.cycle()
+        assert counts(box) == records
+        snap = box.snapshot()
+        [item] = [w for w in snap["azure_devops"]["work_items"] if SR in (w["title"] or "")]
+        [ticket] = [t for t in snap["zendesk"]["tickets"] if t["id"] == scenario.ticket_id]
+        assert item["state"] == "Actively Working" and ticket["status"] == "hold"
+        assert item["fields"]["Microsoft.VSTS.Common.Severity"] == "3 - Medium"
+        assert ticket["custom_fields"].get("360010000002", ticket["custom_fields"].get(360010000002)) == "sev_3"
+        [after] = escalations(box)
+        assert after.state.value == "actively_working" and after.severity == 3
+        assert_converged(box)
+        assert comment_bodies(box) == comments, "a comment was posted again"
