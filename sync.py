@@ -251,8 +251,10 @@ def audit(config: Path = ConfigOption,
 @app.command()
 def quarantine(config: Path = ConfigOption,
                as_json: bool = typer.Option(False, "--json"),
-               retry: Optional[int] = typer.Option(None, "--retry", help="re-read this entry's record "
-                                                   "and run it through today's mapping and policy"),
+               retry: Optional[str] = typer.Option(None, "--retry", metavar="ID|all",
+                                                   help="re-read this entry's record (or every "
+                                                   "entry's: all) and run it through today's "
+                                                   "mapping and policy"),
                all_: bool = typer.Option(False, "--all", help="retry every open entry")) -> None:
     """Records that failed to map, with the reason; --retry ID / --all retries them.
 
@@ -260,7 +262,11 @@ def quarantine(config: Path = ConfigOption,
     record from its tracker and runs it through today's mapping and policy. A run exits 1
     while any entry is open."""
     if retry is not None or all_:
-        _quarantine_retry(config, retry, as_json)
+        every = all_ or retry in ("all", "--all")
+        if not every and not (retry or "").isdigit():
+            _fail([f"quarantine: --retry takes an entry id (see `tiersync quarantine`) or 'all', "
+                   f"not {retry!r}"])
+        _quarantine_retry(config, None if every else int(retry), as_json)
         return
     cfg = _load(config)
     store = _store(cfg)

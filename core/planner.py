@@ -45,6 +45,17 @@ def parse_idempotency_key(key: str | None) -> tuple[str, str] | None:
     return (parts[1], parts[2]) if len(parts) == 3 else None
 
 
+def _take_snapshot(link: LinkRow, record: RemoteRecord, snapshot: bool) -> None:
+    """The record as the link's snapshot, or no snapshot (its values then count as changes)."""
+    link.last_version = record.version
+    if snapshot:
+        link.last_data = dict(record.data)
+        link.seen_comments = [c.id for c in record.comments]
+        link.last_hash = data_hash(record.data, link.seen_comments)
+    else:
+        link.last_data, link.last_hash, link.seen_comments = None, None, []
+
+
 def comment_copy_body(author: str | None, tracker: str, body: str) -> str:
     return f"{TIERSYNC_COMMENT_MARK} {author or 'someone'} wrote in {tracker}:\n\n{body}"
 
@@ -174,13 +185,7 @@ class Planner:
         the snapshot. Without it (a mirror made before this store existed: a lost or restored
         store) no snapshot is kept, so the caller's next reconciliation merges its values.
         """
-        link.last_version = record.version
-        if snapshot:
-            link.last_data = dict(record.data)
-            link.seen_comments = [c.id for c in record.comments]
-            link.last_hash = data_hash(record.data, link.seen_comments)
-        else:
-            link.last_data, link.last_hash, link.seen_comments = None, None, []
+        _take_snapshot(link, record, snapshot)
         self.store.save_link(tx, link, now)
         escalation = stored.escalation
         if escalation.link_for(link.tracker) is None:
