@@ -11,8 +11,9 @@ Rules:
   they differ (by the next run);
 - refused, with the reason: both already linked to different escalations; the escalation
   already has another record in the joining record's tracker; the joining record carries
-  tiersync's marker of another escalation. Linking two records already linked together is a
-  no-op.
+  tiersync's marker of another escalation in the store (an orphan's marker, naming an
+  escalation the store does not hold, does not refuse it). Linking two records already linked
+  together is a no-op.
 """
 from __future__ import annotations
 
@@ -83,7 +84,7 @@ def _both_linked(links: dict, first, second) -> LinkOutcome:
 
 
 def _open(engine, tx, ref: tuple[str, str], record, report) -> str:
-    _refuse_foreign_marker(ref, record, None)
+    _refuse_foreign_marker(engine, tx, ref, record, None)
     link = LinkRow(tracker=ref[0], remote_id=ref[1], escalation_id="", role=LinkRole.ORIGIN.value,
                    key=record.key, url=record.url)
     observed = observe(engine.mappings[ref[0]], record, None)
@@ -97,15 +98,18 @@ def _join(engine, tx, escalation_id: str, ref: tuple[str, str], record, report) 
     if other is not None and other.remote_id != ref[1]:
         raise LinkRefused(f"escalation {escalation_id} already has {ref[0]}:{other.key or other.remote_id}; "
                           f"unlink it before linking {ref[0]}:{ref[1]}")
-    _refuse_foreign_marker(ref, record, escalation_id)
+    _refuse_foreign_marker(engine, tx, ref, record, escalation_id)
     link = LinkRow(tracker=ref[0], remote_id=ref[1], escalation_id=escalation_id,
                    role=LinkRole.MIRROR.value, key=record.key, url=record.url)
     engine.planner.adopt_mirror(tx, stored, link, record, engine.clock(), report.run_id, snapshot=False)
     engine.process_records(tx, ref[0], [record], report)
 
 
-def _refuse_foreign_marker(ref, record, escalation_id: str | None) -> None:
+def _refuse_foreign_marker(engine, tx, ref, record, escalation_id: str | None) -> None:
+    """A record tiersync created for another escalation of this store is not re-linked; one
+    whose marker names an escalation the store does not hold (an orphan `rebuild` reported)
+    may be."""
     parsed = parse_idempotency_key(record.idempotency_key)
-    if parsed and parsed[0] != escalation_id:
+    if parsed and parsed[0] != escalation_id and engine.store.get_escalation(tx, parsed[0]):
         raise LinkRefused(f"{ref[0]}:{ref[1]} is tiersync's mirror of escalation {parsed[0]} "
                           "(its marker says so); run `tiersync rebuild` to restore that link")

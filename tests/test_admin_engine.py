@@ -3,6 +3,8 @@ today's state, drift repaired without loops, marked mirrors never opened as esca
 quarantine entries that clear themselves, exit codes while problems remain, and rebuild."""
 from __future__ import annotations
 
+import pytest
+
 from core.engine import CycleReport
 from core.errors import PermanentError, Retryable
 from core.planner import escalation_id_for, idempotency_key
@@ -167,3 +169,22 @@ def test_the_light_drift_check_repairs_from_snapshots_without_reading_records(tm
     assert report.drift_repaired == 1
     assert ado.records[item.id].data[SEVERITY] == "3 - Medium"
     assert [c for c in ado.calls if c[0] != "get"] == [("update", item.id)]  # one write, no fetch
+
+
+def test_link_takes_an_orphan_mirror_and_refuses_another_escalations_mirror(tmp_path):
+    from core.linking import LinkRefused, link_records
+    engine, t, ticket, item, _ = mirrored(tmp_path)
+    other = t["zendesk"].put(partner_ticket(subject="22222222222222 - second case", tags=[]))
+    orphan = t["azure_devops"].put({"System.WorkItemType": "Engagement Item", "System.Title": "2 - y"},
+                                   marker=idempotency_key("esc-00000000deadbeef", "azure_devops"))
+    twin = t["azure_devops"].put({"System.WorkItemType": "Engagement Item", "System.Title": "3 - z"},
+                                 marker=t["azure_devops"].records[item.id].idempotency_key)
+    report = CycleReport(run_id="link-test")
+    with pytest.raises(LinkRefused, match=f"already has zendesk:{ticket.id}"):
+        link_records(engine, ("zendesk", other.id), ("azure_devops", item.id), report)
+    with pytest.raises(LinkRefused, match=f"mirror of escalation {escalation_id_for('zendesk', ticket.id)}"):
+        link_records(engine, ("zendesk", other.id), ("azure_devops", twin.id), report)
+    outcome = link_records(engine, ("zendesk", other.id), ("azure_devops", orphan.id), report)
+    assert outcome.opened and outcome.escalation_id == escalation_id_for("zendesk", other.id)
+    with pytest.raises(LinkRefused, match="same tracker"):
+        link_records(engine, ("zendesk", other.id), ("zendesk", ticket.id), report)
