@@ -188,3 +188,41 @@ def test_link_takes_an_orphan_mirror_and_refuses_another_escalations_mirror(tmp_
     assert outcome.opened and outcome.escalation_id == escalation_id_for("zendesk", other.id)
     with pytest.raises(LinkRefused, match="same tracker"):
         link_records(engine, ("zendesk", other.id), ("zendesk", ticket.id), report)
+
+
+class BreaksAfterPages(FaultyConnector):
+    """Its change feed fails after ``pages`` pages (a dropped connection mid-backfill)."""
+
+    def __init__(self, name: str, pages: int):
+        super().__init__(name)
+        self.config.page_size = 2
+        self.pages = pages
+
+    def fetch_changes(self, cursor):
+        for number, page in enumerate(super().fetch_changes(cursor)):
+            if number == self.pages:
+                raise Retryable("connection reset", tracker=self.name)
+            yield page
+
+
+def test_an_interrupted_backfill_resumes_where_it_stopped(tmp_path):
+    from datetime import datetime, timezone
+    from core.backfill import backfill
+    zendesk = BreaksAfterPages("zendesk", pages=1)
+    t = {"zendesk": zendesk, "azure_devops": FaultyConnector("azure_devops")}
+    engine, _ = make_engine(tmp_path / "s.db", t, Clock())
+    for n in range(5):
+        zendesk.put(partner_ticket(subject=f"1234567890123{n} - case {n}"))
+    since = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    first = CycleReport(run_id="backfill-1")
+    with pytest.raises(Retryable):
+        backfill(engine, since, ["zendesk"], first)
+    assert first.opened == 2
+    zendesk.pages = 99
+    second = CycleReport(run_id="backfill-2")
+    [summary] = backfill(engine, since, ["zendesk"], second).trackers
+    assert summary.resumed and summary.records == 3 and second.opened == 3
+    again = CycleReport(run_id="backfill-3")
+    [summary] = backfill(engine, since, ["zendesk"], again).trackers
+    assert summary.records == 0 and again.opened == 0
+    assert t["azure_devops"].writes() == [], "a backfill sends nothing"
