@@ -138,17 +138,18 @@ def _online_problems(cfg) -> list[str]:
     return problems
 
 
-@app.command()
+RUN_EXIT_CODES = ("Exit codes: 0 clean; 1 records quarantined, actions dead-lettered, or actions "
+                  "retrying longer than engine.retry_alert_seconds, whichever run caused them (the "
+                  "code stays 1 run after run until they are resolved); 2 configuration, "
+                  "credential or connection error; 3 another tiersync process holds the store.")
+
+
+@app.command(epilog=RUN_EXIT_CODES)
 def run(config: Path = ConfigOption,
         once: bool = typer.Option(True, "--once", help="run one cycle and exit (the default; "
                                   "`tiersync daemon` repeats cycles)"),
         dry_run: bool = typer.Option(False, "--dry-run", help="read and plan, write nothing")) -> None:
-    """Run one sync cycle: pull, reconcile, decide, push.
-
-    Exit codes: 0 clean; 1 records quarantined, actions dead-lettered, or actions retrying
-    longer than engine.retry_alert_seconds (whichever run caused them: the code stays 1 until
-    they are resolved); 2 configuration, credential or connection error; 3 another tiersync
-    process holds the store."""
+    """Run one sync cycle: pull, reconcile, decide, push."""
     cfg = _load(config)
     store = _store(cfg, dry_run=dry_run)
     with _single_instance(cfg):
