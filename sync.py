@@ -613,8 +613,8 @@ def backfill(since: datetime = typer.Option(..., "--since", help="ISO date or ti
 @contextlib.contextmanager
 def _progress(what: str):
     """A rich progress display of pages and records read, per tracker."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                   console=err, transient=False, disable=not err.is_terminal) as progress:
         tasks: dict[str, int] = {}
         counts: dict[str, int] = {}
