@@ -482,7 +482,7 @@ def reconcile(config: Path = ConfigOption,
     with _single_instance(cfg):
         report = _admin_report(engine, "reconcile")
         result = run_reconcile(engine, report, tracker=tracker, fix=fix)
-    left = result.remaining if fix else result.differences
+    left = (result.remaining if fix else result.differences) or result.missing
     code = EXIT_CONFIG if result.unreadable or report.connector_errors else (EXIT_PARTIAL if left else EXIT_OK)
     _admin_finish(engine, report, code)
     _print_reconcile(result, fix, as_json)
@@ -494,7 +494,8 @@ def _print_reconcile(result, fix: bool, as_json: bool) -> None:
     if as_json:
         out.print(json.dumps({"checked": result.checked, "differences": rows,
                               "remaining": [dict(d.__dict__) for d in result.remaining],
-                              "unreadable": result.unreadable, "fixed": result.fixed},
+                              "missing": result.missing, "unreadable": result.unreadable,
+                              "fixed": result.fixed},
                              default=str, indent=2), markup=False)
         return
     if not rows:
@@ -507,6 +508,8 @@ def _print_reconcile(result, fix: bool, as_json: bool) -> None:
         out.print(table)
         out.print(f"{len(rows)} difference(s) in {result.checked} record(s) checked"
                   + (f"; {len(result.remaining)} remain after --fix" if fix else "; --fix repairs them"))
+    for record in result.missing:
+        err.print(f"warning: {record} is linked but no longer in its tracker (deleted?)", markup=False)
     for problem in result.unreadable:
         err.print(f"error: {redact_text(problem)}", markup=False)
 

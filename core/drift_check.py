@@ -8,6 +8,8 @@ Rules:
 - with ``fix`` each differing record is reconciled as a pull would (changes made in the
   tracker are merged, drift gets an update with today's values), the outbox is applied, and
   the records are compared again: what still differs is reported as remaining;
+- a linked record its tracker no longer has (deleted) is reported as missing: tiersync never
+  recreates a record someone deleted;
 - the light check (the daemon's, every ``daemon.drift_check_seconds``) reads no tracker: it
   compares the stored snapshots with the escalations and queues updates for drift only.
 """
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from core.drift import Difference, differences, drifted_fields
-from core.errors import TiersyncError
+from core.errors import NotFound, TiersyncError
 
 
 @dataclass
@@ -25,6 +27,7 @@ class ReconcileResult:
     checked: int = 0
     differences: list[Difference] = field(default_factory=list)
     remaining: list[Difference] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # "tracker:id": linked, gone from the tracker
     unreadable: list[str] = field(default_factory=list)  # "tracker:id: error"
     fixed: bool = False
 
@@ -46,6 +49,9 @@ def compare(engine, tracker: str | None, result: ReconcileResult) -> list[tuple]
     for escalation, link in _targets(engine, tracker):
         try:
             record = engine.connectors[link.tracker].get(link.remote_id)
+        except NotFound:
+            result.missing.append(f"{link.tracker}:{link.key or link.remote_id} (escalation {escalation.id})")
+            continue
         except TiersyncError as exc:
             result.unreadable.append(f"{link.tracker}:{link.remote_id}: {exc}")
             continue

@@ -226,3 +226,13 @@ def test_an_interrupted_backfill_resumes_where_it_stopped(tmp_path):
     [summary] = backfill(engine, since, ["zendesk"], again).trackers
     assert summary.records == 0 and again.opened == 0
     assert t["azure_devops"].writes() == [], "a backfill sends nothing"
+
+
+def test_reconcile_reports_a_deleted_mirror_as_missing(tmp_path):
+    from core.drift_check import reconcile
+    engine, t, ticket, item, _ = mirrored(tmp_path)
+    del t["azure_devops"].records[item.id]
+    t["azure_devops"].calls.clear()
+    result = reconcile(engine, CycleReport(run_id="reconcile-test"), fix=True)
+    assert result.missing == [f"azure_devops:{item.id} (escalation {escalation_id_for('zendesk', ticket.id)})"]
+    assert result.unreadable == [] and t["azure_devops"].writes() == []
