@@ -7,6 +7,9 @@ Rules:
 - a field whose wanted value is exactly what tiersync's last completed update of the record
   sent is the tracker's own rendering of that write (normalisation), not drift: writing it again
   would loop;
+- a field the mapping also reads (inbound) whose value means the same to the model as the
+  wanted one is not drift either: Zendesk closing a solved ticket (both map to ``closed``) is
+  the tracker's own business, and writing ``solved`` back would be refused;
 - everything else is drift, and is repaired by queueing an update with today's values.
 """
 from __future__ import annotations
@@ -62,8 +65,25 @@ def drifted_fields(store: Store, tx: Connection, mapping: Mapping, escalation: E
     if not diff or store.pending_update(tx, link.tracker, link.remote_id) is not None:
         return {}
     sent = last_sent(tx, link.tracker, link.remote_id)
-    return {path: value for path, value in diff.items()
+    return {path: value for path, value in meaningful(mapping, data or {}, diff).items()
             if not (path in sent and same_native(sent[path], value))}
+
+
+def meaningful(mapping: Mapping, data: dict[str, Any], diff: dict[str, Any]) -> dict[str, Any]:
+    """The part of ``diff`` (path -> wanted native value) whose record value means something
+    else to the model than the wanted one (see the module rules)."""
+    inbound = {fmap.path for fmap in mapping.fields.values() if fmap.inbound}
+    return {path: wanted for path, wanted in diff.items()
+            if path not in inbound or not _same_meaning(mapping, data, path, wanted)}
+
+
+def _same_meaning(mapping: Mapping, data: dict[str, Any], path: str, wanted: Any) -> bool:
+    try:
+        held = mapping.to_model(data)
+        desired = mapping.to_model({**data, path: wanted})
+    except Exception:  # a value the mapping cannot read means something else
+        return False
+    return all(same_native(held.get(key), desired.get(key)) for key in set(held) | set(desired))
 
 
 def differences(mapping: Mapping, escalation: Escalation, link: LinkRow,
@@ -71,7 +91,8 @@ def differences(mapping: Mapping, escalation: Escalation, link: LinkRow,
     """Every field where the record as read differs from the escalation, classified."""
     out = []
     snapshot = link.last_data or {}
-    for path, wanted in outbound_diff(mapping, escalation, record_data).items():
+    diff = meaningful(mapping, record_data, outbound_diff(mapping, escalation, record_data))
+    for path, wanted in diff.items():
         value = record_data.get(path)
         kind = "drift" if same_native(value, snapshot.get(path)) else "changed"
         out.append(Difference(link.tracker, link.remote_id, escalation.id, path, value, wanted, kind))

@@ -236,3 +236,15 @@ def test_reconcile_reports_a_deleted_mirror_as_missing(tmp_path):
     result = reconcile(engine, CycleReport(run_id="reconcile-test"), fix=True)
     assert result.missing == [f"azure_devops:{item.id} (escalation {escalation_id_for('zendesk', ticket.id)})"]
     assert result.unreadable == [] and t["azure_devops"].writes() == []
+
+
+def test_a_tracker_value_that_means_the_same_is_not_drift(tmp_path):
+    engine, t, ticket, item, _ = mirrored(tmp_path)
+    t["zendesk"].edit(ticket.id, status="solved")  # tier 1 solves: the escalation closes
+    engine.run_cycle()
+    engine.run_cycle()
+    t["zendesk"].calls.clear()
+    t["zendesk"].edit(ticket.id, status="closed")  # Zendesk closes the solved ticket itself
+    report = engine.run_cycle()
+    assert report.drift_repaired == 0 and t["zendesk"].writes() == []
+    assert t["zendesk"].records[ticket.id].data["status"] == "closed"
