@@ -380,7 +380,7 @@ def deadletters(config: Path = ConfigOption, as_json: bool = typer.Option(False,
 def replay(action_id: Optional[int] = typer.Argument(None, help="dead-lettered action id"),
            all_: bool = typer.Option(False, "--all", help="replay every dead-lettered action"),
            config: Path = ConfigOption) -> None:
-    """Queue dead-lettered actions again; the next cycle sends them."""
+    """Queue dead-lettered actions again; the next cycle sends them, re-planned from today's state."""
     if action_id is None and not all_:
         _fail(["replay: give an action id or --all"])
     cfg = _load(config)
