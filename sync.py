@@ -95,7 +95,9 @@ def _connectors(config) -> dict:
 def _engine(config, store, connectors):
     from core.engine import EngineSettings, SyncEngine
     settings = EngineSettings(**config.settings.engine.model_dump())
-    return SyncEngine(store, connectors, config.mappings, config.policy, settings=settings)
+    engine = SyncEngine(store, connectors, config.mappings, config.policy, settings=settings)
+    _audit_writable(store, engine.audit)
+    return engine
 
 
 # -- commands ------------------------------------------------------------------------------------
@@ -162,7 +164,9 @@ def run(config: Path = ConfigOption,
 
 @app.command()
 def daemon(config: Path = ConfigOption,
-           interval: Optional[float] = typer.Option(None, "--interval", help="seconds between cycles")) -> None:
+           interval: Optional[float] = typer.Option(None, "--interval", help="seconds between cycles"),
+           listen: Optional[str] = typer.Option(None, "--listen", envvar="TIERSYNC_LISTEN",
+                                                help="HOST:PORT to serve /board on")) -> None:
     """Repeat sync cycles until SIGTERM/SIGINT; the current page is finished cleanly."""
     cfg = _load(config)
     every = interval or cfg.settings.daemon.interval_seconds
@@ -174,15 +178,12 @@ def daemon(config: Path = ConfigOption,
         engine = _engine(cfg, store, _connectors(cfg))
         log = logging.getLogger("tiersync.daemon")
         log.info("daemon started, a cycle every %.0fs", every)
-        drift_every, drift_last = cfg.settings.daemon.drift_check_seconds, None
-        while not stop.is_set():
-            now = datetime.now(timezone.utc)
-            drift = bool(drift_every) and (drift_last is None
-                                           or (now - drift_last).total_seconds() >= drift_every)
-            drift_last = now if drift else drift_last
-            report = engine.run_cycle(stop=stop.is_set, drift_check=drift)
-            log.info("cycle %s: %s", report.run_id, json.dumps(report.as_dict()))
-            stop.wait(every)
+        drift_due = _every(cfg.settings.daemon.drift_check_seconds)
+        with _listening(listen, cfg, store):
+            while not stop.is_set():
+                report = engine.run_cycle(stop=stop.is_set, drift_check=drift_due())
+                log.info("cycle %s: %s", report.run_id, json.dumps(report.as_dict()))
+                stop.wait(every)
         log.info("stopping: signal received, current page finished")
     store.close()
 
@@ -212,41 +213,6 @@ def _print_report(report) -> None:
         for action in report.planned:
             out.print(f"  {action['kind']:7} {action['connector']:14} {action['remote_id'] or '(new)':10} "
                       f"{redact_text(json.dumps(action['payload'], default=str))[:160]}", markup=False)
-
-
-@app.command()
-def audit(config: Path = ConfigOption,
-          escalation: Optional[str] = typer.Option(None, "--escalation", help="escalation id"),
-          tracker: Optional[str] = typer.Option(None, "--tracker", help="tracker (connector) name"),
-          remote_id: Optional[str] = typer.Option(None, "--id", help="record id in that tracker"),
-          since: Optional[datetime] = typer.Option(None, "--since", help="ISO time, UTC if no zone"),
-          as_json: bool = typer.Option(False, "--json", help="JSON Lines"),
-          verify: bool = typer.Option(False, "--verify", help="check the hash chain")) -> None:
-    """Show (or verify) the audit log: every decision, by which run, on which record."""
-    from core.audit import AuditLog, write_jsonl
-    cfg = _load(config)
-    store = _store(cfg)
-    log = AuditLog()
-    with store.transaction() as tx:
-        if verify:
-            problems = log.verify(tx)
-            if problems:
-                _fail(problems, EXIT_PARTIAL)
-            out.print("audit log intact")
-            return
-        if since is not None and since.tzinfo is None:
-            since = since.replace(tzinfo=timezone.utc)
-        rows = log.query(tx, escalation_id=escalation, tracker=tracker, remote_id=remote_id, since=since)
-        if as_json:
-            write_jsonl(rows, sys.stdout)
-            return
-        table = Table("seq", "at", "run", "escalation", "record", "action", "rule", "result")
-        for row in rows:
-            record = f"{row['tracker']}:{row['remote_id']}" if row["tracker"] else ""
-            table.add_row(str(row["seq"]), row["at"].strftime("%Y-%m-%d %H:%M:%S"), row["run_id"],
-                          row["escalation_id"] or "", record, row["action"], row["rule"] or "",
-                          (row["result"] or "")[:60])
-        out.print(table)
 
 
 @app.command()
@@ -629,6 +595,273 @@ def _progress(what: str):
             progress.update(tasks[name], description=f"{what} {name}: {counts[name]} record(s)")
 
         yield on_page
+
+
+def _every(seconds: float):
+    """A function telling, each time it is asked, whether ``seconds`` have passed since it
+    last said yes (the first time: yes); 0 means never."""
+    last: list[datetime] = []
+
+    def due() -> bool:
+        now = datetime.now(timezone.utc)
+        if not seconds or (last and (now - last[0]).total_seconds() < seconds):
+            return False
+        last[:] = [now]
+        return True
+    return due
+
+
+# --- audit, trace, report and board commands ---
+audit_app = typer.Typer(invoke_without_command=True, no_args_is_help=False,
+                        help="Show, export or verify the audit log; checkpoints and pruning.")
+app.add_typer(audit_app, name="audit")
+
+
+def _utc(value: Optional[datetime]) -> Optional[datetime]:
+    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+
+
+@audit_app.callback()
+def audit(ctx: typer.Context, config: Path = ConfigOption,
+          escalation: Optional[str] = typer.Option(None, "--escalation", help="escalation id"),
+          tracker: Optional[str] = typer.Option(None, "--tracker", help="tracker (connector) name"),
+          remote_id: Optional[str] = typer.Option(None, "--id", help="record id in that tracker"),
+          run_id: Optional[str] = typer.Option(None, "--run", help="run id"),
+          action: Optional[str] = typer.Option(None, "--action", help="e.g. written, merged, updated"),
+          since: Optional[datetime] = typer.Option(None, "--since", help="ISO time, UTC if no zone"),
+          until: Optional[datetime] = typer.Option(None, "--until", help="ISO time (exclusive)"),
+          limit: int = typer.Option(200, "--limit", help="table: newest N entries (0: all)"),
+          fmt: str = typer.Option("table", "--format", help="table | jsonl | csv"),
+          as_json: bool = typer.Option(False, "--json", help="JSON Lines (same as --format jsonl)"),
+          verify: bool = typer.Option(False, "--verify", help="check the hash chain and its head"),
+          expect_head: Optional[str] = typer.Option(None, "--expect-head", help="COUNT:HASH the log must contain"),
+          checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="checkpoint file to verify against")) -> None:
+    """Show (or verify) the audit log: every decision, by which run, on which record."""
+    if ctx.invoked_subcommand:
+        return
+    cfg = _load(config)
+    store = _store(cfg)
+    if verify:
+        _audit_verify(store, expect_head, checkpoint)
+        return
+    fmt = "jsonl" if as_json else fmt
+    if fmt not in ("table", "jsonl", "csv"):
+        _fail([f"audit --format {fmt!r}: use table, jsonl or csv"])
+    from core.audit import AuditLog, write_jsonl
+    from core.audit_export import write_csv
+    filters = dict(escalation_id=escalation, tracker=tracker, remote_id=remote_id, run_id=run_id,
+                   action=action, since=_utc(since), until=_utc(until))
+    with store.transaction() as tx:
+        if fmt != "table":
+            rows = AuditLog(key=None).query(tx, **filters)
+            (write_jsonl if fmt == "jsonl" else write_csv)(rows, sys.stdout)
+            return
+        if limit:
+            rows = list(AuditLog(key=None).query(tx, limit=limit, newest_first=True, **filters))[::-1]
+        else:
+            rows = AuditLog(key=None).query(tx, **filters)
+        _audit_table(rows, limit)
+
+
+def _audit_table(rows, limit: int) -> None:
+    from core.audit_export import table_header, table_line
+    print(table_header())
+    count = 0
+    for row in rows:
+        print(redact_text(table_line(row)))
+        count += 1
+    if limit and count == limit:
+        print(f"(the newest {limit} entries; --limit 0 for all, --format csv|jsonl to export)")
+
+
+def _audit_verify(store, expect_head: Optional[str], checkpoint: Optional[Path]) -> None:
+    from core.audit import audit_key
+    from core.audit_chain import CheckpointError, load_checkpoint, parse_expect_head, verify_chain
+    key = audit_key()
+    expectations, problems = [], []
+    try:
+        if expect_head:
+            expectations.append(parse_expect_head(expect_head))
+        if checkpoint:
+            expected, bad = load_checkpoint(_read_file(checkpoint), str(checkpoint), key)
+            expectations.append(expected)
+            problems += bad
+    except CheckpointError as exc:
+        _fail([str(exc)])
+    with store.transaction() as tx:
+        result = verify_chain(tx, key, expectations)
+    head = result.head
+    keyed = f"keyed from entry {head.keyed_from}" if head.keyed_from else "unkeyed (SHA-256)"
+    out.print(f"head {head.text()}  entries {result.walked} (appended {head.count}, pruned "
+              f"{head.pruned_count})  {keyed}", markup=False)
+    for note in result.notes:
+        out.print(f"note: {note}", markup=False)
+    if problems + result.problems:
+        _fail(problems + result.problems, EXIT_PARTIAL)
+    out.print("audit log intact")
+
+
+def _read_file(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        _fail([f"{path}: {exc.strerror}"])
+
+
+def _audit_writable(store, log) -> None:
+    """Stop before syncing when the audit chain is keyed and this process has no key."""
+    from core.audit import AuditKeyMissing
+    with store.transaction() as tx:
+        try:
+            log.check_writable(tx)
+        except AuditKeyMissing as exc:
+            _fail([str(exc)])
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(out_file: Path = typer.Option(..., "--out", help="file to write"),
+                     config: Path = ConfigOption) -> None:
+    """Write a signed checkpoint (count, head, time) for auditors to keep outside the store."""
+    from core.audit import audit_key
+    from core.audit_chain import checkpoint_json, make_checkpoint, read_head
+    cfg = _load(config)
+    store = _store(cfg)
+    key = audit_key()
+    with store.transaction() as tx:
+        cp = make_checkpoint(read_head(tx), key, datetime.now(timezone.utc))
+    out_file.write_text(checkpoint_json(cp), encoding="utf-8")
+    signed = "signed with TIERSYNC_AUDIT_KEY" if key else "NOT signed (no TIERSYNC_AUDIT_KEY)"
+    out.print(f"checkpoint {cp['count']}:{cp['head']} written to {out_file} ({signed})", markup=False)
+
+
+@audit_app.command("prune")
+def audit_prune(before: datetime = typer.Option(..., "--before", help="remove entries older than this (UTC if no zone)"),
+                checkpoint_out: Path = typer.Option(..., "--checkpoint-out", help="checkpoint of the prune point"),
+                export: Optional[Path] = typer.Option(None, "--export", help="JSON Lines of the removed entries"),
+                config: Path = ConfigOption) -> None:
+    """Remove old audit entries; the rest stays verifiable from the checkpoint written here."""
+    import uuid
+    from core.audit import AuditLog, write_jsonl
+    from core.audit_chain import checkpoint_json, prune_bound, prune_checkpoint, prune_through
+    cfg = _load(config)
+    store = _store(cfg)
+    log, now, before = AuditLog(), datetime.now(timezone.utc), _utc(before)
+    with store.transaction() as tx:
+        through = prune_bound(tx, before)
+        if through is None:
+            out.print("nothing to prune")
+            return
+        if export:
+            with export.open("w", encoding="utf-8") as handle:
+                write_jsonl(log.query(tx, max_seq=through), handle)
+        pruned = prune_through(tx, log, through, before, "prune-" + uuid.uuid4().hex[:12], now)
+        checkpoint_out.write_text(checkpoint_json(prune_checkpoint(pruned.head, log.key, now)),
+                                  encoding="utf-8")
+    out.print(f"pruned {pruned.removed} entries (through seq {through}); the log goes on from "
+              f"{pruned.head.anchor}; checkpoint: {checkpoint_out}", markup=False)
+
+
+@contextlib.contextmanager
+def _listening(listen: Optional[str], cfg, store):
+    """The daemon's HTTP listener with its routes, while the daemon runs (nothing without --listen)."""
+    if not listen:
+        yield None
+        return
+    from core.board import board_route
+    from core.listener import Listener, parse_listen
+    try:
+        listener = Listener(*parse_listen(listen))
+    except (ConfigError, OSError) as exc:
+        _fail([f"--listen {listen}: {exc}"])
+    listener.route("/board", board_route(store, cfg.policy))
+    listener.start()
+    try:
+        yield listener
+    finally:
+        listener.stop()
+
+
+@audit_app.command("verify-export")
+def audit_verify_export(export: Path = typer.Argument(..., help="JSON Lines from `audit --format jsonl`"),
+                        checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="checkpoint the export must reach")) -> None:
+    """Verify exported audit entries without the store (for auditors): hashes, links, checkpoint."""
+    from core.audit import audit_key
+    from core.audit_chain import CheckpointError, load_checkpoint
+    from core.audit_evidence import check_against, check_export
+    key, problems, data = audit_key(), [], {}
+    try:
+        if checkpoint:
+            data = json.loads(_read_file(checkpoint))
+            problems += load_checkpoint(json.dumps(data), str(checkpoint), key)[1]
+        with export.open(encoding="utf-8") as lines:
+            result = check_export(lines, str(export), key, data.get("keyed_from"), data.get("last_seq"))
+    except (CheckpointError, OSError, ValueError) as exc:
+        _fail([str(exc)])
+    if checkpoint:
+        check_against(result, data, str(export))
+    out.print(f"{result.entries} entries (seq {result.first_seq}-{result.last_seq}, {result.keyed} "
+              f"keyed), last hash {result.last_hash}", markup=False)
+    if problems + result.problems:
+        _fail(problems + result.problems, EXIT_PARTIAL)
+    out.print("export intact")
+
+
+@app.command()
+def trace(record: str = typer.Argument(..., help="TRACKER:ID (or key), e.g. azure_devops:42 or jira:ENG-7"),
+          field: Optional[str] = typer.Option(None, "--field", help="native field path or model field"),
+          as_json: bool = typer.Option(False, "--json", help="JSON Lines"),
+          config: Path = ConfigOption) -> None:
+    """Every value tiersync wrote into one record, newest first, with its source and rule."""
+    from core.trace import describe, trace as trace_record
+    tracker, _, ref = record.partition(":")
+    cfg = _load(config)
+    if tracker not in cfg.trackers or not ref:
+        _fail([f"trace: give TRACKER:ID with one of {', '.join(cfg.trackers)} (got {record!r})"])
+    store = _store(cfg)
+    count = 0
+    with store.transaction() as tx:
+        for value in trace_record(tx, tracker, ref, field):
+            count += 1
+            text = json.dumps(value.as_json(), default=str) if as_json else describe(value)
+            out.print(redact_text(text), markup=False)
+    if not count and not as_json:
+        out.print(f"tiersync wrote nothing{' to ' + field if field else ''} in {record}", markup=False)
+
+
+@app.command()
+def report(start: str = typer.Option(..., "--from", help="first day (or ISO time) of the period"),
+           end: str = typer.Option(..., "--to", help="last day (inclusive) or ISO time (exclusive)"),
+           fmt: str = typer.Option("html", "--format", help="html | csv | json"),
+           out_file: Path = typer.Option(..., "--out", help="file to write"),
+           config: Path = ConfigOption) -> None:
+    """SLA compliance for a period: on-time shares, breaches, time in states, escalations."""
+    from core.sla_report import ReportError, build_report, parse_period
+    from core.report_render import render
+    cfg = _load(config)
+    try:
+        period = parse_period(start, end)
+    except ReportError as exc:
+        _fail([str(exc)])
+    if fmt not in ("html", "csv", "json"):
+        _fail([f"report --format {fmt!r}: use html, csv or json"])
+    store = _store(cfg)
+    with store.transaction() as tx:
+        data = build_report(tx, period, datetime.now(timezone.utc))
+    render(data, fmt, out_file)
+    out.print(f"report {period.label} written to {out_file}", markup=False)
+
+
+@app.command()
+def board(out_file: Path = typer.Option(..., "--out", help="HTML file to write"),
+          refresh: int = typer.Option(60, "--refresh", help="seconds between the page's reloads"),
+          config: Path = ConfigOption) -> None:
+    """The queue managers' board of open escalations (HTML, refreshing itself)."""
+    from core.board import board_html
+    cfg = _load(config)
+    store = _store(cfg)
+    out_file.write_text(board_html(store, cfg.policy, datetime.now(timezone.utc), refresh),
+                        encoding="utf-8")
+    out.print(f"board written to {out_file}", markup=False)
 
 
 def main() -> None:

@@ -2,22 +2,30 @@
 
 Each entry records the run, the time, the tracker record and its version, the mapping and rule
 applied, the fields before and after, the action and its result. Entries are chained: each
-carries the SHA-256 of the previous entry's hash and its own canonical content, so that
-``verify`` finds any edited, removed or reordered entry. Text is redacted before it is stored.
+carries the SHA-256 of the previous entry's hash and its own canonical content (an HMAC-SHA256
+with ``TIERSYNC_AUDIT_KEY`` when a key is set), so that ``verify`` finds any edited, removed or
+reordered entry. The chain's head (entries appended, last hash) is recorded in ``audit_chain`` in
+the same transaction as each entry, so a cut log is found too (core/audit_chain.py verifies).
+Text is redacted before it is stored.
 """
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Iterator, TextIO
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
 from core import schema as t
-from core.redact import redact
+from core.audit_schema import audit_chain
+from core.errors import TiersyncError
+from core.redact import redact, register_secret
 
 GENESIS = "0" * 64
 
@@ -47,11 +55,40 @@ def _content(row: dict[str, Any]) -> str:
     return json.dumps(fields, sort_keys=True, default=str, ensure_ascii=False)
 
 
-def _chain(prev_hash: str, content: str) -> str:
-    return hashlib.sha256((prev_hash + content).encode("utf-8")).hexdigest()
+class AuditKeyMissing(TiersyncError):
+    """The chain is keyed but no key is set: appending unkeyed entries would break it."""
+
+
+KEY_VARIABLE = "TIERSYNC_AUDIT_KEY"
+
+
+def audit_key() -> bytes | None:
+    """The HMAC key from $TIERSYNC_AUDIT_KEY or the file named by $TIERSYNC_AUDIT_KEY_FILE."""
+    value = os.environ.get(KEY_VARIABLE)
+    if value is None and os.environ.get(KEY_VARIABLE + "_FILE"):
+        value = Path(os.environ[KEY_VARIABLE + "_FILE"]).read_text(encoding="utf-8").strip()
+    if not value:
+        return None
+    register_secret(value)
+    return value.encode("utf-8")
+
+
+def _chain(prev_hash: str, content: str, key: bytes | None = None) -> str:
+    data = (prev_hash + content).encode("utf-8")
+    if key is None:
+        return hashlib.sha256(data).hexdigest()
+    return hmac.new(key, data, hashlib.sha256).hexdigest()
+
+
+def entry_hash(row: dict[str, Any], key: bytes | None = None) -> str:
+    """The hash an entry must carry: over its previous hash and canonical content."""
+    return _chain(row["prev_hash"], _content(row), key)
 
 
 class AuditLog:
+    def __init__(self, key: bytes | None | str = "env"):
+        self.key = audit_key() if key == "env" else key
+
     def append(self, tx: Connection, entry: AuditEntry) -> str:
         row = {
             "run_id": entry.run_id, "at": entry.at.astimezone(timezone.utc), "escalation_id": entry.escalation_id,
@@ -60,46 +97,56 @@ class AuditLog:
             "action": entry.action, "before": redact(entry.before), "after": redact(entry.after),
             "result": redact(entry.result),
         }
-        prev = tx.execute(select(t.audit.c.hash).order_by(t.audit.c.seq.desc()).limit(1)).scalar()
-        prev = prev or GENESIS
-        digest = _chain(prev, _content(row))
-        tx.execute(insert(t.audit).values(prev_hash=prev, hash=digest, **row))
+        chain = tx.execute(select(audit_chain).where(audit_chain.c.id == 1).with_for_update()).first()
+        self._refuse_unkeyed(chain.keyed_from)
+        digest = _chain(chain.head, _content(row), self.key)
+        seq = tx.execute(insert(t.audit).values(prev_hash=chain.head, hash=digest, **row)
+                         ).inserted_primary_key[0]
+        keyed_from = chain.keyed_from if chain.keyed_from is not None or self.key is None else seq
+        tx.execute(update(audit_chain).where(audit_chain.c.id == 1).values(
+            count=chain.count + 1, last_seq=seq, head=digest, keyed_from=keyed_from,
+            updated_at=row["at"]))
         return digest
+
+    def check_writable(self, tx: Connection) -> None:
+        """AuditKeyMissing when entries written now would break a keyed chain."""
+        self._refuse_unkeyed(tx.execute(select(audit_chain.c.keyed_from)).scalar())
+
+    def _refuse_unkeyed(self, keyed_from: int | None) -> None:
+        if keyed_from is not None and self.key is None:
+            raise AuditKeyMissing(f"the audit chain is keyed since entry {keyed_from}: set "
+                                  f"{KEY_VARIABLE} (or {KEY_VARIABLE}_FILE) to write to it")
 
     def query(self, tx: Connection, *, escalation_id: str | None = None, tracker: str | None = None,
               remote_id: str | None = None, since: datetime | None = None,
-              run_id: str | None = None, limit: int | None = None) -> Iterator[dict[str, Any]]:
+              until: datetime | None = None, run_id: str | None = None, action: str | None = None,
+              limit: int | None = None, newest_first: bool = False,
+              max_seq: int | None = None) -> Iterator[dict[str, Any]]:
+        """Entries matching every filter given, streamed in chain order (or newest first).
+
+        Each filter has an index (record, escalation, run, time, action), so a filtered query
+        reads only its own entries, however long the log."""
         query = select(t.audit)
-        if escalation_id:
-            query = query.where(t.audit.c.escalation_id == escalation_id)
-        if tracker:
-            query = query.where(t.audit.c.tracker == tracker)
-        if remote_id:
-            query = query.where(t.audit.c.remote_id == remote_id)
+        for column, value in (("escalation_id", escalation_id), ("tracker", tracker),
+                              ("remote_id", remote_id), ("run_id", run_id), ("action", action)):
+            if value:
+                query = query.where(t.audit.c[column] == value)
         if since:
             query = query.where(t.audit.c.at >= since)
-        if run_id:
-            query = query.where(t.audit.c.run_id == run_id)
-        query = query.order_by(t.audit.c.seq)
+        if until:
+            query = query.where(t.audit.c.at < until)
+        if max_seq is not None:
+            query = query.where(t.audit.c.seq <= max_seq)
+        query = query.order_by(t.audit.c.seq.desc() if newest_first else t.audit.c.seq)
         if limit:
             query = query.limit(limit)
-        for row in tx.execute(query):
+        for row in tx.execute(query.execution_options(yield_per=1000)):
             yield dict(row._mapping)
 
     def verify(self, tx: Connection) -> list[str]:
-        """Problems found walking the chain (empty when intact)."""
-        problems = []
-        prev = GENESIS
-        for row in tx.execute(select(t.audit).order_by(t.audit.c.seq)):
-            data = dict(row._mapping)
-            if data["prev_hash"] != prev:
-                problems.append(f"audit entry {data['seq']}: previous-hash link broken "
-                                "(an entry before it was removed or reordered)")
-            if _chain(data["prev_hash"], _content(data)) != data["hash"]:
-                problems.append(f"audit entry {data['seq']}: content does not match its hash "
-                                "(the entry was edited)")
-            prev = data["hash"]
-        return problems
+        """Problems found walking the chain and comparing it with its head (empty when intact)."""
+        from core.audit_chain import verify_chain
+        return verify_chain(tx, self.key).problems
 
 
 def write_jsonl(rows: Iterator[dict[str, Any]], out: TextIO) -> int:

@@ -64,8 +64,12 @@ class Decision:
     mirrors: list[CreateMirror] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
     hits: list[RuleHit] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)  # model field -> rule(s) that set it
 
     def merge(self, other: "Decision") -> "Decision":
+        rules = ",".join(f"{hit.family}.{hit.rule}" for hit in other.hits)
+        for name in other.changes:
+            self.sources[name] = other.sources.get(name) or rules or self.sources.get(name, "")
         self.changes.update(other.changes)
         self.mirrors.extend(other.mirrors)
         self.notes.extend(other.notes)

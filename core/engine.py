@@ -21,6 +21,7 @@ from core.decision import Decision, Observation, Policy
 from core.errors import BadRecord, MappingError, RateLimited, Retryable, TiersyncError
 from core.mapping import Mapping
 from core.model import Comment, Escalation, Link, LinkRole, utcnow
+from core.provenance import record_sources
 from core.planner import Planner, escalation_id_for, idempotency_key, parse_idempotency_key
 from core.reconcile import absorb_sent, apply_changes, merge, observe, stamp_field_times
 from core.quarantine import clear as clear_quarantine
@@ -478,6 +479,7 @@ class SyncEngine:
             before={k: old.get(k) for k in changed}, after={k: new[k] for k in changed},
             result=f"version {after.version}")
         self.audit.append(tx, entry)
+        record_sources(tx, after, changed, obs, decision, self.mappings, entry.run_id, entry.at)
 
 
 def _comment(tracker: str, remote: Any) -> Comment:

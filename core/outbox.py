@@ -16,6 +16,7 @@ from connectors.base import TIERSYNC_COMMENT_MARK, OriginRef, RemoteRecord
 from core.audit import AuditEntry
 from core.errors import (AuthError, Conflict, ConnectorError, NotFound, PermanentError, RateLimited,
                          Retryable, TiersyncError)
+from core.provenance import record_write
 from core.reconcile import merge_sent, outbound_diff, still_to_write
 from core.store import LinkRow, OutboxRow, data_hash
 
@@ -87,6 +88,7 @@ class OutboxApplier:
             return
         record = connector.find_by_idempotency_key(key)
         found = record is not None
+        fields = action.payload["fields"]  # what the crashed attempt sent, when found
         if record is None:
             origin = stored.escalation.origin()
             ref = OriginRef(origin.tracker, origin.remote_id, origin.url, stored.escalation.title) \
@@ -108,8 +110,10 @@ class OutboxApplier:
                                      result={"remote_id": record.id, "found_existing": found})
             self._audit_tx(tx, action, "created" if not found else "create-found-existing",
                            f"{action.connector}:{record.key or record.id}", remote_id=record.id)
-            if foreign:
+            if foreign:  # tiersync wrote nothing here: its values are the tracker's, merged
                 self.engine.process_records(tx, action.connector, [record], report)
+            else:
+                self._written(tx, action, record, fields, {})
         report.actions_done += 1
 
     def _update(self, action: OutboxRow, connector, report: "CycleReport") -> None:
@@ -127,6 +131,7 @@ class OutboxApplier:
             return
         with self.store.transaction() as tx:
             self.store.note_sent(tx, action.id, merge_sent(action.sent, fields), self.engine.clock())
+        replaced = {path: (link.last_data or {}).get(path) for path in fields}
         record = connector.update(action.remote_id, fields, expected_version=link.last_version)
         with self.store.transaction() as tx:
             self.engine._remember(link, record)
@@ -134,6 +139,7 @@ class OutboxApplier:
             self.store.finish_action(tx, action.id, "done", self.engine.clock(),
                                      result={"version": record.version, "fields": fields})
             self._audit_tx(tx, action, "updated", f"version {record.version}", after=fields)
+            self._written(tx, action, record, fields, replaced)
         report.actions_done += 1
 
     def _refresh(self, action: OutboxRow, connector, report: "CycleReport") -> LinkRow | None:
@@ -325,6 +331,15 @@ class OutboxApplier:
     def _audit(self, action: OutboxRow, what: str, result: str) -> None:
         with self.store.transaction() as tx:
             self._audit_tx(tx, action, what, result)
+
+    def _written(self, tx, action: OutboxRow, record: RemoteRecord, fields: dict,
+                 replaced: dict) -> None:
+        """Provenance of every value written (``tiersync trace``)."""
+        record_write(tx, self.engine.audit, run_id=self.engine.planner.run_id or "-",
+                     at=self.engine.clock(), mapping=self.engine.mappings[action.connector],
+                     tracker=action.connector, remote_id=record.id, version=record.version,
+                     escalation_id=action.escalation_id, fields=fields, replaced=replaced,
+                     extra=action.payload.get("extra", {}), rule=action.rule)
 
     def _audit_tx(self, tx, action: OutboxRow, what: str, result: str, *, remote_id: str | None = None,
                   after=None) -> None:

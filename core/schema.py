@@ -165,8 +165,14 @@ def _v2_outbox_connector_index(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX IF NOT EXISTS ix_outbox_target ON outbox (connector, remote_id, state)"))
 
 
+def _v3_audit_trail(conn: Connection) -> None:
+    from core.audit_schema import migrate_audit_trail  # audit chain head, field sources, indexes
+    migrate_audit_trail(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial tables", _v1),
     (2, "outbox index by target record", _v2_outbox_connector_index),
+    (3, "audit chain head, field sources, audit query indexes", _v3_audit_trail),
 ]
 LATEST = MIGRATIONS[-1][0]
