@@ -41,11 +41,14 @@ class BackfillSummary:
 def scan_connector(engine, name: str, since: datetime | None):
     """(connector, owned): one like ``engine.connectors[name]`` whose history starts at
     ``since`` (owned: close it after), or the engine's own when it has no ``start_at``."""
+    from core.redact_records import redacting
     base = engine.connectors[name]
-    config = base.config
+    inner = getattr(base, "inner", base)  # the connector inside the redacting wrapper
+    config = inner.config
     if "start_at" not in type(config).model_fields:
         return base, False
-    return type(base)(name, config.model_copy(update={"start_at": since or EPOCH})), True
+    fresh = type(inner)(name, config.model_copy(update={"start_at": since or EPOCH}))
+    return redacting({name: fresh}, engine.mappings)[name], True  # records arrive redacted
 
 
 def stream_name(since: datetime | None) -> str:

@@ -24,6 +24,7 @@ from core import schema as t
 from core.mapping import Mapping
 from core.model import Escalation
 from core.reconcile import outbound_diff, same_native
+from core.redact_records import redact_escalation
 from core.store import LinkRow, Store
 
 
@@ -38,6 +39,12 @@ class Difference:
     record_value: Any
     wanted: Any
     kind: str  # "drift" (tiersync's view of the record is stale) or "changed" (changed remotely, not yet synced)
+
+
+def view_for(mapping: Mapping, escalation: Escalation) -> Escalation:
+    """The escalation as tiersync may write it into the mapping's tracker (redacted unless the
+    mapping turns that off; the planner's rule, core/redact_records.py)."""
+    return redact_escalation(escalation) if getattr(mapping, "redact_secrets", True) else escalation
 
 
 def last_sent(tx: Connection, tracker: str, remote_id: str) -> dict[str, Any]:
@@ -61,7 +68,7 @@ def drifted_fields(store: Store, tx: Connection, mapping: Mapping, escalation: E
     ``record_data``: the record as just read from its tracker; default: the stored snapshot.
     """
     data = link.last_data if record_data is None else record_data
-    diff = outbound_diff(mapping, escalation, data)
+    diff = outbound_diff(mapping, view_for(mapping, escalation), data)
     if not diff or store.pending_update(tx, link.tracker, link.remote_id) is not None:
         return {}
     sent = last_sent(tx, link.tracker, link.remote_id)
@@ -91,7 +98,8 @@ def differences(mapping: Mapping, escalation: Escalation, link: LinkRow,
     """Every field where the record as read differs from the escalation, classified."""
     out = []
     snapshot = link.last_data or {}
-    diff = meaningful(mapping, record_data, outbound_diff(mapping, escalation, record_data))
+    wanted = outbound_diff(mapping, view_for(mapping, escalation), record_data)
+    diff = meaningful(mapping, record_data, wanted)
     for path, wanted in diff.items():
         value = record_data.get(path)
         kind = "drift" if same_native(value, snapshot.get(path)) else "changed"

@@ -28,6 +28,7 @@ from core.quarantine import clear as clear_quarantine
 from core.quarantine import held as held_in_quarantine
 from core.quarantine import refresh_reason
 from core.redact import redact
+from core.redact_records import redacting
 from core.store import LinkRow, Store, StoreConflict, StoredEscalation, data_hash
 
 log = logging.getLogger("tiersync.engine")
@@ -89,7 +90,7 @@ class SyncEngine:
                  policy: Policy, *, settings: EngineSettings | None = None,
                  clock: Callable[[], datetime] = utcnow):
         self.store = store
-        self.connectors = connectors
+        self.connectors = redacting(connectors, mappings)  # records arrive redacted
         self.mappings = mappings
         self.policy = policy
         self.settings = settings or EngineSettings()

@@ -16,6 +16,7 @@ from connectors.base import TIERSYNC_COMMENT_MARK, OriginRef, RemoteRecord
 from core.audit import AuditEntry
 from core.errors import (AuthError, Conflict, ConnectorError, NotFound, PermanentError, RateLimited,
                          Retryable, TiersyncError)
+from core.drift import view_for
 from core.provenance import record_write
 from core.reconcile import merge_sent, outbound_diff, still_to_write
 from core.store import LinkRow, OutboxRow, data_hash
@@ -158,7 +159,7 @@ class OutboxApplier:
             stored = self.store.get_escalation(tx, action.escalation_id)
         if mapping is None or stored is None:
             return still_to_write(action.payload.get("fields", {}), link.last_data, action.sent)
-        return outbound_diff(mapping, stored.escalation, link.last_data, action.sent)
+        return outbound_diff(mapping, view_for(mapping, stored.escalation), link.last_data, action.sent)
 
     def _comment(self, action: OutboxRow, connector, report: "CycleReport") -> None:
         link = self._link_for_escalation(action)

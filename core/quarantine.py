@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from core import schema as t
 from core.errors import TiersyncError
+from core.redact import redact_text
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ def refresh_reason(tx: Connection, connector: str, remote_id: str, reason: str) 
     """The same version failed again: keep today's reason on its open entry."""
     tx.execute(update(t.quarantine).where(
         (t.quarantine.c.connector == connector) & (t.quarantine.c.remote_id == remote_id)
-        & t.quarantine.c.resolved_at.is_(None)).values(reason=reason))
+        & t.quarantine.c.resolved_at.is_(None)).values(reason=redact_text(reason)))
 
 
 def open_entries(tx: Connection, entry_id: int | None) -> list[dict]:
