@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Callable
 
 from connectors.base import Page
+from core.relevance import complete_page, quarantine_unreadable
 
 EPOCH = "epoch"
 
@@ -87,7 +88,11 @@ def _process(engine, name: str, page: Page, since, report, stream, summary, keep
         records = [r for r in records if keep(r)]
     summary.pages += 1
     summary.records += len(records)
+    records = complete_page(engine, name, records)  # as a pull does, before the transaction
     with engine.store.transaction() as tx:
+        for bad in page.unreadable:
+            report.pulled += 1
+            quarantine_unreadable(engine, tx, bad, report)
         engine.process_records(tx, name, records, report)
         if stream:
             engine.store.set_cursor(tx, name, stream, page.cursor, engine.clock())

@@ -29,6 +29,8 @@ from core.quarantine import held as held_in_quarantine
 from core.quarantine import refresh_reason
 from core.redact import redact
 from core.redact_records import redacting
+from core.relevance import (complete_page, guarded_pages, quarantine_unreadable,
+                            relevant_records)
 from core.store import LinkRow, Store, StoreConflict, StoredEscalation, data_hash
 
 log = logging.getLogger("tiersync.engine")
@@ -153,7 +155,7 @@ class SyncEngine:
                 cursor = self.store.get_cursor(tx, name)
             pages = 0
             try:
-                for page in connector.fetch_changes(cursor):
+                for page in guarded_pages(name, connector.fetch_changes(cursor)):
                     self.process_page(name, page, report)
                     pages += 1
                     if stop():
@@ -177,8 +179,12 @@ class SyncEngine:
         log.error("pulling %s failed: %s", name, exc)
 
     def process_page(self, name: str, page: Page, report: CycleReport) -> None:
+        records = complete_page(self, name, page.records)  # before the write transaction
         with self.store.transaction() as tx:
-            self.process_records(tx, name, page.records, report)
+            for bad in page.unreadable:
+                report.pulled += 1
+                quarantine_unreadable(self, tx, bad, report)
+            self.process_records(tx, name, records, report)
             self.store.set_cursor(tx, name, page.stream, page.cursor, self.clock())
 
     # -- records --------------------------------------------------------------------------------
@@ -195,15 +201,16 @@ class SyncEngine:
                 escalation_ids.add(parsed[0])
         stored = self.store.get_escalations(tx, list(escalation_ids))
         quarantined = held_in_quarantine(tx, name, list(latest))
-        for record in latest.values():
-            report.pulled += 1
+        report.pulled += len(latest)
+        relevant = relevant_records(self, name, latest, links, stored, report)
+        for remote_id in quarantined - {r.id for r in relevant}:  # it no longer matters
+            self._clear_quarantine(tx, name, latest[remote_id], "the record no longer matters")
+        for record in relevant:
             try:
                 with tx.begin_nested():  # a record that fails leaves no partial writes
                     self._process_record(tx, name, record, links.get(record.id), stored, report)
                     if record.id in quarantined:  # it syncs now: its quarantine entry clears
-                        clear_quarantine(tx, name, record.id, self.clock())
-                        self._audit(tx, "quarantine-cleared", None, record, rule="mapping",
-                                    result="the record maps and syncs now")
+                        self._clear_quarantine(tx, name, record, "the record maps and syncs now")
             except (MappingError, BadRecord) as exc:
                 self._quarantine(tx, name, record, str(exc), report)
             except ValidationError as exc:
@@ -441,6 +448,10 @@ class SyncEngine:
         link.last_data = dict(record.data)
         link.seen_comments = sorted(set(link.seen_comments) | {c.id for c in record.comments})
         link.last_hash = data_hash(record.data, [c.id for c in record.comments])
+
+    def _clear_quarantine(self, tx: Connection, name: str, record: RemoteRecord, why: str) -> None:
+        clear_quarantine(tx, name, record.id, self.clock())
+        self._audit(tx, "quarantine-cleared", None, record, rule="mapping", result=why)
 
     def _quarantine(self, tx: Connection, name: str, record: RemoteRecord, reason: str,
                     report: CycleReport) -> None:

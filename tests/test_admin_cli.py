@@ -22,6 +22,7 @@ runner = CliRunner()
 
 def tiersync(box: Sandbox, *args: str):
     box.stop_store()  # the command is its own process: the sandbox's engine lets go of the store
+    box.settle()  # the trackers' feeds show every change made so far (as box.cycle() waits)
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     try:
