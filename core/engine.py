@@ -316,7 +316,7 @@ class SyncEngine:
                                    record.updated_at, self.owners)
         for field_name, reason in rejected.items():
             self._audit(tx, "field-ignored", before.id, record, rule="sync.ownership",
-                        before={field_name: observed.changes[field_name]}, result=reason)
+                        before=_jsonable({field_name: observed.changes[field_name]}), result=reason)
         comments = [_comment(name, c) for c in observed.new_comments]
         if not accepted and not comments:
             report.echoes += 1
