@@ -194,7 +194,13 @@ def _online_problems(cfg, skip: set[str] = frozenset()) -> list[str]:
     return problems
 
 
-@app.command()
+RUN_EXIT_CODES = ("Exit codes: 0 clean; 1 records quarantined, actions dead-lettered, or actions "
+                  "retrying longer than engine.retry_alert_seconds, whichever run caused them (the "
+                  "code stays 1 run after run until they are resolved); 2 configuration, "
+                  "credential or connection error; 3 another tiersync process holds the store.")
+
+
+@app.command(epilog=RUN_EXIT_CODES)
 def run(config: Path = ConfigOption,
         once: bool = typer.Option(True, "--once", help="run one cycle and exit (the default; "
                                   "`tiersync daemon` repeats cycles)"),
@@ -236,9 +242,10 @@ def daemon(config: Path = ConfigOption,
         engine = _engine(cfg, store, _connectors(cfg))
         log = logging.getLogger("tiersync.daemon")
         log.info("daemon started, a cycle every %.0fs", every)
+        drift_due = _every(cfg.settings.daemon.drift_check_seconds)
         with _listening(listen, cfg, store):
             while not stop.is_set():
-                report = engine.run_cycle(stop=stop.is_set)
+                report = engine.run_cycle(stop=stop.is_set, drift_check=drift_due())
                 log.info("cycle %s: %s", report.run_id, json.dumps(report.as_dict()))
                 stop.wait(every)
         log.info("stopping: signal received, current page finished")
@@ -276,8 +283,24 @@ def _print_report(report) -> None:
 
 @app.command()
 def quarantine(config: Path = ConfigOption,
-               as_json: bool = typer.Option(False, "--json")) -> None:
-    """Records that failed to map, with the reason (they are retried when they change again)."""
+               as_json: bool = typer.Option(False, "--json"),
+               retry: Optional[str] = typer.Option(None, "--retry", metavar="ID|all",
+                                                   help="re-read this entry's record (or every "
+                                                   "entry's: all) and run it through today's "
+                                                   "mapping and policy"),
+               all_: bool = typer.Option(False, "--all", help="retry every open entry")) -> None:
+    """Records that failed to map, with the reason; --retry ID / --all retries them.
+
+    Entries clear themselves when the record later syncs; --retry ID (or --all) re-reads the
+    record from its tracker and runs it through today's mapping and policy. A run exits 1
+    while any entry is open."""
+    if retry is not None or all_:
+        every = all_ or retry in ("all", "--all")
+        if not every and not (retry or "").isdigit():
+            _fail([f"quarantine: --retry takes an entry id (see `tiersync quarantine`) or 'all', "
+                   f"not {retry!r}"])
+        _quarantine_retry(config, None if every else int(retry), as_json)
+        return
     cfg = _load(config)
     store = _store(cfg)
     with store.transaction() as tx:
@@ -294,6 +317,27 @@ def quarantine(config: Path = ConfigOption,
                       cell(r["remote_version"] or ""), cell(redact_text(r["reason"])),
                       r["created_at"].strftime("%Y-%m-%d %H:%M"))
     out.print(table)
+
+
+def _quarantine_retry(config: Path, entry_id: Optional[int], as_json: bool) -> None:
+    from core.quarantine import retry
+    cfg, store, engine = _admin_engine(config)
+    with _single_instance(cfg):
+        report = _admin_report(engine, "quarantine-retry")
+        outcomes = retry(engine, entry_id, report)
+    code = EXIT_PARTIAL if not outcomes and entry_id is not None or any(not o.cleared for o in outcomes) \
+        else EXIT_OK
+    _admin_finish(engine, report, code)
+    if as_json:
+        out.print(json.dumps([o.__dict__ for o in outcomes], indent=2), markup=False)
+    elif not outcomes:
+        out.print("nothing to retry: " + (f"no open quarantine entry with id {entry_id}"
+                                          if entry_id is not None else "the quarantine is empty"))
+    for o in outcomes if not as_json else []:
+        out.print(f"{o.record}: " + ("cleared (it syncs now; the next run sends what it queued)"
+                                     if o.cleared else f"still quarantined: {redact_text(o.reason or '')}"),
+                  markup=False)
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -425,7 +469,7 @@ def deadletters(config: Path = ConfigOption, as_json: bool = typer.Option(False,
 def replay(action_id: Optional[int] = typer.Argument(None, help="dead-lettered action id"),
            all_: bool = typer.Option(False, "--all", help="replay every dead-lettered action"),
            config: Path = ConfigOption) -> None:
-    """Queue dead-lettered actions again; the next cycle sends them."""
+    """Queue dead-lettered actions again; the next cycle sends them, re-planned from today's state."""
     if action_id is None and not all_:
         _fail(["replay: give an action id or --all"])
     cfg = _load(config)
@@ -480,6 +524,222 @@ def simulate(workdir: Optional[Path] = typer.Option(None, "--workdir", help="fol
                   "(GET/POST /_sim/profile)", markup=False)
         out.print("fault injection: POST /_sim/faults on any simulator; Ctrl-C stops", markup=False)
         stop.wait()
+
+
+# --- admin commands (issue 10: reconcile, rebuild, link, backfill) ---
+EXIT_CODES_HELP = ("Exit codes: 0 clean; 1 records quarantined, actions dead-lettered or retrying "
+                   "longer than engine.retry_alert_seconds (whichever run caused them), or "
+                   "differences found; 2 configuration, credential or connection error; "
+                   "3 another tiersync process holds the store.")
+
+
+def _admin_engine(config: Path):
+    cfg = _load(config)
+    store = _store(cfg)
+    return cfg, store, _engine(cfg, store, _connectors(cfg))
+
+
+def _admin_report(engine, mode: str):
+    from core.engine import CycleReport
+    import uuid
+    report = CycleReport(run_id=f"{mode}-" + uuid.uuid4().hex[:12])
+    engine.planner.run_id = report.run_id
+    with engine.store.transaction() as tx:
+        engine.store.start_run(tx, report.run_id, mode, datetime.now(timezone.utc))
+    return report
+
+
+def _admin_finish(engine, report, code: int) -> None:
+    with engine.store.transaction() as tx:
+        engine.store.finish_run(tx, report.run_id, "ok" if code == 0 else "partial",
+                                report.as_dict(), datetime.now(timezone.utc))
+    for connector in engine.connectors.values():
+        connector.close()
+    engine.store.close()
+
+
+def _aware(value: Optional[datetime]) -> Optional[datetime]:
+    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+def reconcile(config: Path = ConfigOption,
+              fix: bool = typer.Option(False, "--fix", help="repair every difference (writes to the trackers)"),
+              tracker: Optional[str] = typer.Option(None, "--tracker", help="only this tracker's records"),
+              as_json: bool = typer.Option(False, "--json", help="JSON output")) -> None:
+    """Compare every open escalation's records with the model; --fix repairs every difference.
+
+    Each linked record is read from its tracker. Kinds: drift (tiersync's view of the record is
+    stale: repaired with today's values), changed (changed in the tracker since the last pull:
+    merged). Exit 1 while differences remain."""
+    from core.drift_check import reconcile as run_reconcile
+    cfg, store, engine = _admin_engine(config)
+    if tracker is not None and tracker not in cfg.trackers:
+        _fail([f"reconcile: --tracker {tracker!r} is not configured (one of {', '.join(cfg.trackers)})"])
+    with _single_instance(cfg):
+        report = _admin_report(engine, "reconcile")
+        result = run_reconcile(engine, report, tracker=tracker, fix=fix)
+    left = (result.remaining if fix else result.differences) or result.missing
+    code = EXIT_CONFIG if result.unreadable or report.connector_errors else (EXIT_PARTIAL if left else EXIT_OK)
+    _admin_finish(engine, report, code)
+    _print_reconcile(result, fix, as_json)
+    raise typer.Exit(code)
+
+
+def _print_reconcile(result, fix: bool, as_json: bool) -> None:
+    rows = [dict(d.__dict__) for d in result.differences]
+    if as_json:
+        out.print(json.dumps({"checked": result.checked, "differences": rows,
+                              "remaining": [dict(d.__dict__) for d in result.remaining],
+                              "missing": result.missing, "unreadable": result.unreadable,
+                              "fixed": result.fixed},
+                             default=str, indent=2), markup=False)
+        return
+    if not rows:
+        out.print(f"no differences: {result.checked} linked record(s) match their escalations")
+    else:
+        table = Table("record", "escalation", "field", "in the tracker", "escalation wants", "kind")
+        for d in result.differences:
+            table.add_row(f"{d.tracker}:{d.remote_id}", d.escalation_id, d.path,
+                          redact_text(str(d.record_value))[:60], redact_text(str(d.wanted))[:60], d.kind)
+        out.print(table)
+        out.print(f"{len(rows)} difference(s) in {result.checked} record(s) checked"
+                  + (f"; {len(result.remaining)} remain after --fix" if fix else "; --fix repairs them"))
+    for record in result.missing:
+        err.print(f"warning: {record} is linked but no longer in its tracker (deleted?)", markup=False)
+    for problem in result.unreadable:
+        err.print(f"error: {redact_text(problem)}", markup=False)
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+def rebuild(config: Path = ConfigOption,
+            since: Optional[datetime] = typer.Option(None, "--since", help="read records changed since "
+                                                     "this ISO time (default: each tracker's whole history)"),
+            as_json: bool = typer.Option(False, "--json", help="JSON summary")) -> None:
+    """Reconstruct escalations and links from the trackers (after a lost store); writes nothing.
+
+    Reads each tracker's records, follows tiersync's markers on them (Zendesk external_id, Jira
+    property/label, Azure DevOps tag or marker field) and merges their current values. What the
+    rebuilt state needs is queued for the next run, which sends only what differs."""
+    from core.rebuild import rebuild as run_rebuild
+    cfg, store, engine = _admin_engine(config)
+    with _single_instance(cfg), _progress("rebuild") as on_page:
+        report = _admin_report(engine, "rebuild")
+        result = run_rebuild(engine, report, since=_aware(since), on_page=on_page)
+    code = EXIT_PARTIAL if report.quarantined or result.orphans else EXIT_OK
+    _admin_finish(engine, report, code)
+    summary = {"escalations": result.escalations, "links": result.links, "orphans": result.orphans,
+               "queued_for_next_run": result.queued, "quarantined": report.quarantined,
+               "read": {s.tracker: s.records for s in result.scans}}
+    if as_json:
+        out.print(json.dumps(summary, indent=2), markup=False)
+    else:
+        out.print(f"rebuilt: {result.escalations} escalation(s), {result.links} link(s) from "
+                  + ", ".join(f"{s.tracker} {s.records} record(s)" for s in result.scans), markup=False)
+        out.print("queued for the next run (only what differs is sent): "
+                  + (", ".join(f"{n} {k}" for k, n in sorted(result.queued.items())) or "nothing"),
+                  markup=False)
+        for orphan in result.orphans:
+            err.print(f"warning: orphan mirror {orphan}: its origin was not found; "
+                      "connect it with `tiersync link`", markup=False)
+    raise typer.Exit(code)
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+def link(first: str = typer.Argument(..., help="TRACKER:ID of the origin, e.g. zendesk:123"),
+         second: str = typer.Argument(..., help="TRACKER:ID of the record escalated by hand, e.g. azure_devops:456"),
+         config: Path = ConfigOption) -> None:
+    """Connect two records escalated by hand before tiersync (e.g. zendesk:123 azure_devops:456).
+
+    Both must exist; conflicting links are refused with the reason. The next run writes the
+    escalation's values where they differ."""
+    from core.linking import LinkRefused, link_records, parse_ref
+    cfg, store, engine = _admin_engine(config)
+    with _single_instance(cfg):
+        report = _admin_report(engine, "link")
+        try:
+            outcome = link_records(engine, parse_ref(first, cfg.trackers),
+                                   parse_ref(second, cfg.trackers), report)
+        except LinkRefused as exc:
+            _admin_finish(engine, report, EXIT_PARTIAL)
+            _fail([f"link: {exc}"], EXIT_PARTIAL)
+    _admin_finish(engine, report, EXIT_OK)
+    if outcome.joined is None:
+        out.print(f"already linked: both records belong to escalation {outcome.escalation_id}")
+    else:
+        verb = "opened escalation" if outcome.opened else "joined escalation"
+        out.print(f"linked: {outcome.joined} {verb} {outcome.escalation_id}; "
+                  "the next run writes its values where they differ", markup=False)
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+def backfill(since: datetime = typer.Option(..., "--since", help="ISO date or time (UTC if no zone)"),
+             tracker: Optional[str] = typer.Option(None, "--tracker", help="only this tracker"),
+             config: Path = ConfigOption,
+             as_json: bool = typer.Option(False, "--json", help="JSON summary")) -> None:
+    """Bring in the records changed since a date (history from before tiersync); resumable.
+
+    An interrupted backfill continues where it stopped (its cursor is in the store). The next
+    run sends what it queued."""
+    from core.backfill import backfill as run_backfill
+    cfg, store, engine = _admin_engine(config)
+    if tracker is not None and tracker not in cfg.trackers:
+        _fail([f"backfill: --tracker {tracker!r} is not configured (one of {', '.join(cfg.trackers)})"])
+    with _single_instance(cfg), _progress("backfill") as on_page:
+        report = _admin_report(engine, "backfill")
+        try:
+            result = run_backfill(engine, _aware(since), [tracker] if tracker else list(cfg.trackers),
+                                  report, on_page=on_page)
+        except TiersyncError as exc:
+            _admin_finish(engine, report, EXIT_CONFIG)
+            _fail([f"backfill: {exc} (run it again to resume)"])
+    code = EXIT_PARTIAL if report.quarantined else EXIT_OK
+    _admin_finish(engine, report, code)
+    rows = [dict(s.__dict__) for s in result.trackers]
+    totals = {"opened": report.opened, "changed": report.changed, "ignored": report.ignored,
+              "quarantined": report.quarantined}
+    if as_json:
+        out.print(json.dumps({"since": result.since.isoformat(), "trackers": rows, **totals}, indent=2),
+                  markup=False)
+    else:
+        for s in result.trackers:
+            out.print(f"{s.tracker}: {s.records} record(s) in {s.pages} page(s)"
+                      + (" (resumed)" if s.resumed else ""), markup=False)
+        out.print(" ".join(f"{k}={v}" for k, v in totals.items()) + "; the next run sends what was queued",
+                  markup=False)
+    raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def _progress(what: str):
+    """A rich progress display of pages and records read, per tracker."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                  console=err, transient=False, disable=not err.is_terminal) as progress:
+        tasks: dict[str, int] = {}
+        counts: dict[str, int] = {}
+
+        def on_page(name: str, records: int) -> None:
+            if name not in tasks:
+                tasks[name] = progress.add_task(f"{what} {name}", total=None)
+            counts[name] = counts.get(name, 0) + records
+            progress.update(tasks[name], description=f"{what} {name}: {counts[name]} record(s)")
+
+        yield on_page
+
+
+def _every(seconds: float):
+    """A function telling, each time it is asked, whether ``seconds`` have passed since it
+    last said yes (the first time: yes); 0 means never."""
+    last: list[datetime] = []
+
+    def due() -> bool:
+        now = datetime.now(timezone.utc)
+        if not seconds or (last and (now - last[0]).total_seconds() < seconds):
+            return False
+        last[:] = [now]
+        return True
+    return due
 
 
 # --- audit, trace, report and board commands ---

@@ -30,11 +30,13 @@ class EngineOptions(BaseModel):
     outbox_batch: int = Field(default=100, ge=1, le=1000)
     reevaluate_seconds: float = Field(default=60.0, ge=0)
     pull_retries: int = Field(default=2, ge=0, le=20)
+    retry_alert_seconds: float = Field(default=3600.0, gt=0)
 
 
 class DaemonOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     interval_seconds: float = Field(default=60.0, gt=0)
+    drift_check_seconds: float = Field(default=3600.0, ge=0)  # 0: no periodic drift check
 
 
 class Settings(BaseSettings):

@@ -22,8 +22,11 @@ from core.errors import BadRecord, MappingError, RateLimited, Retryable, Tiersyn
 from core.mapping import Mapping
 from core.model import Comment, Escalation, Link, LinkRole, utcnow
 from core.provenance import record_sources
-from core.planner import Planner, idempotency_key, parse_idempotency_key
+from core.planner import Planner, escalation_id_for, idempotency_key, parse_idempotency_key
 from core.reconcile import absorb_sent, apply_changes, merge, observe, stamp_field_times
+from core.quarantine import clear as clear_quarantine
+from core.quarantine import held as held_in_quarantine
+from core.quarantine import refresh_reason
 from core.redact import redact
 from core.redact_records import redacting
 from core.relevance import (complete_page, guarded_pages, quarantine_unreadable,
@@ -44,6 +47,7 @@ class EngineSettings:
     # or as soon as it changes (time-based rules such as SLA warnings need no finer grain)
     reevaluate_seconds: float = 60.0
     pull_retries: int = 2  # a pull failing before its first page is tried again this often
+    retry_alert_seconds: float = 3600.0  # an action retrying longer than this makes a run exit 1
 
 
 @dataclass
@@ -60,6 +64,11 @@ class CycleReport:
     actions_retrying: int = 0
     actions_dead: int = 0
     conflicts: int = 0
+    drift_repaired: int = 0
+    # still outstanding after the cycle, whichever run caused it (core/health.py)
+    quarantine_open: int = 0
+    deadletters_open: int = 0
+    retrying_too_long: int = 0
     connector_errors: list[str] = field(default_factory=list)
     planned: list[dict[str, Any]] = field(default_factory=list)
     stopped_early: bool = False
@@ -73,7 +82,8 @@ class CycleReport:
     def exit_code(self) -> int:
         if self.connector_errors:
             return 2
-        if self.quarantined or self.actions_dead:
+        if self.quarantined or self.actions_dead or self.quarantine_open or self.deadletters_open \
+                or self.retrying_too_long:
             return 1
         return 0
 
@@ -98,7 +108,7 @@ class SyncEngine:
 
     # -- the cycle ------------------------------------------------------------------------------
     def run_cycle(self, *, dry_run: bool = False, stop: Callable[[], bool] = lambda: False,
-                  run_id: str | None = None) -> CycleReport:
+                  run_id: str | None = None, drift_check: bool = False) -> CycleReport:
         report = CycleReport(run_id=run_id or "run-" + uuid.uuid4().hex[:12], dry_run=dry_run)
         self.planner.run_id = report.run_id
         with self.store.transaction() as tx:
@@ -110,6 +120,9 @@ class SyncEngine:
             self.pull(name, report, stop)
         if not report.stopped_early:
             self.reevaluate(report, stop)
+        if drift_check and not report.stopped_early:
+            from core.drift_check import light_check
+            light_check(self, report)
         if not dry_run and not report.stopped_early:
             from core.outbox import OutboxApplier
             OutboxApplier(self).apply(report, stop)
@@ -117,6 +130,7 @@ class SyncEngine:
         if dry_run:
             with self.store.transaction() as tx:
                 report.planned = [a.__dict__ for a in self.store.actions(tx, state="pending")]
+        self._outstanding(report)
         with self.store.transaction() as tx:
             self.store.finish_run(tx, report.run_id, "ok" if report.exit_code == 0 else "partial",
                                   report.as_dict(), self.clock())
@@ -131,6 +145,14 @@ class SyncEngine:
                     log.info("%s: repaired back links", name)
             except TiersyncError as exc:
                 log.warning("%s: repairing back links failed: %s", name, exc)
+
+    def _outstanding(self, report: CycleReport) -> None:
+        from core.health import outstanding
+        with self.store.transaction() as tx:
+            found = outstanding(tx, self.clock(), self.settings.retry_alert_seconds)
+        report.quarantine_open = found.quarantined
+        report.deadletters_open = found.dead_letters
+        report.retrying_too_long = found.retrying_too_long
 
     def pull(self, name: str, report: CycleReport, stop: Callable[[], bool]) -> None:
         """Pull ``name`` page by page from its stored cursor.
@@ -194,11 +216,17 @@ class SyncEngine:
             if record.id not in links and parsed and parsed[1] == name:
                 escalation_ids.add(parsed[0])
         stored = self.store.get_escalations(tx, list(escalation_ids))
+        quarantined = held_in_quarantine(tx, name, list(latest))
         report.pulled += len(latest)
-        for record in relevant_records(self, name, latest, links, stored, report):
+        relevant = relevant_records(self, name, latest, links, stored, report)
+        for remote_id in quarantined - {r.id for r in relevant}:  # it no longer matters
+            self._clear_quarantine(tx, name, latest[remote_id], "the record no longer matters")
+        for record in relevant:
             try:
                 with tx.begin_nested():  # a record that fails leaves no partial writes
                     self._process_record(tx, name, record, links.get(record.id), stored, report)
+                    if record.id in quarantined:  # it syncs now: its quarantine entry clears
+                        self._clear_quarantine(tx, name, record, "the record maps and syncs now")
             except (MappingError, BadRecord) as exc:
                 self._quarantine(tx, name, record, str(exc), report)
             except ValidationError as exc:
@@ -222,6 +250,7 @@ class SyncEngine:
             report.echoes += 1
             link.key, link.last_version = record.key or link.key, record.version
             self.store.save_link(tx, link, now)
+            self._repair_drift(tx, name, record, link, stored, report)
             return
         if link is not None:
             self._absorb_own_writes(tx, name, record, link)
@@ -234,11 +263,14 @@ class SyncEngine:
             if link.role == LinkRole.ORIGIN.value and link.last_data is None:
                 self._open(tx, name, record, link, observed, stored, report)
                 return
-            # a mirror tiersync created, adopted just now with this record as its snapshot:
-            # its values are what tiersync wrote (or the tracker's defaults), not changes made
-            # in the tracker, so merging them would move the escalation back (e.g. to "new")
-            report.changed += 1
-            return
+            if link.last_data is not None:
+                # a mirror tiersync created, adopted just now with this record as its snapshot:
+                # its values are what tiersync wrote (or the tracker's defaults), not changes
+                # made in the tracker, so merging them would move the escalation back
+                report.changed += 1
+                return
+            # a mirror from before this store (lost or restored): its values are merged
+            observed = observe(mapping, record, link)
         current = stored.get(link.escalation_id) or self.store.get_escalation(tx, link.escalation_id)
         if current is None:
             raise BadRecord(f"linked to escalation {link.escalation_id}, which is not in the store",
@@ -251,11 +283,21 @@ class SyncEngine:
                          stored: dict[str, StoredEscalation], observed: Any,
                          report: CycleReport) -> LinkRow | None:
         parsed = parse_idempotency_key(record.idempotency_key)
-        if parsed and parsed[1] == name and parsed[0] in stored:
-            # a mirror tiersync created whose "done" was never recorded (crash): adopt it
+        if parsed and parsed[1] == name:
+            if parsed[0] not in stored:
+                # a mirror of an escalation this store does not hold (yet): never a new
+                # escalation; its origin's create finds it by its marker, or `tiersync rebuild`
+                log.info("%s carries the marker of escalation %s, which is not in the store: "
+                         "left for its origin to adopt", record.ref, parsed[0])
+                return None
+            # a mirror tiersync created whose "done" was never recorded (crash), or one made
+            # before this store existed: adopt it
+            pending = self.store.pending_create(tx, parsed[0], name)
+            crashed = pending is not None and pending.sent is not None
             link = LinkRow(tracker=name, remote_id=record.id, escalation_id=parsed[0],
                            role=LinkRole.MIRROR.value, key=record.key, url=record.url)
-            self.planner.adopt_mirror(tx, stored[parsed[0]], link, record, self.clock(), report.run_id)
+            self.planner.adopt_mirror(tx, stored[parsed[0]], link, record, self.clock(), report.run_id,
+                                      snapshot=crashed)
             return link
         rule = self.mappings[name].starts_escalation
         if rule is None or not rule.matches(record.data):
@@ -268,7 +310,8 @@ class SyncEngine:
         now = self.clock()
         origin = Link(tracker=name, remote_id=record.id, key=record.key, url=record.url,
                       role=LinkRole.ORIGIN)
-        base = Escalation(links=[origin], created_at=now, updated_at=now, updated_by=name)
+        base = Escalation(id=escalation_id_for(name, record.id), links=[origin], created_at=now,
+                          updated_at=now, updated_by=name)
         comments = [_comment(name, c) for c in observed.new_comments]
         data = apply_changes(base, observed.full)
         data["comments"] = [c.model_dump() for c in comments]
@@ -289,7 +332,7 @@ class SyncEngine:
                                    record.updated_at, self.owners)
         for field_name, reason in rejected.items():
             self._audit(tx, "field-ignored", before.id, record, rule="sync.ownership",
-                        before={field_name: observed.changes[field_name]}, result=reason)
+                        before=_jsonable({field_name: observed.changes[field_name]}), result=reason)
         comments = [_comment(name, c) for c in observed.new_comments]
         if not accepted and not comments:
             report.echoes += 1
@@ -297,6 +340,8 @@ class SyncEngine:
             self.store.save_link(tx, link, self.clock())
             if rejected:  # the owner's value must be written back over this record's
                 self.planner.plan(tx, before, self._links(tx, before.id, link), report.run_id)
+            else:
+                self._repair_drift(tx, name, record, link, {before.id: current}, report)
             return None
         data = apply_changes(before, accepted)
         data["comments"] = [c.model_dump() for c in before.comments + comments]
@@ -379,6 +424,21 @@ class SyncEngine:
             self.planner.plan(tx, after, self._links(tx, after.id, None), report.run_id,
                               decision=decision)
 
+    def _repair_drift(self, tx: Connection, name: str, record: RemoteRecord, link: LinkRow,
+                      stored: dict[str, StoredEscalation], report: CycleReport) -> None:
+        """A record holding values other than the escalation's, with no write pending, is
+        drift (not an echo): an update with today's values is queued (see core/drift.py)."""
+        from core.drift import drifted_fields
+        current = stored.get(link.escalation_id)
+        if current is None:
+            return
+        if drifted_fields(self.store, tx, self.mappings[name], current.escalation, link):
+            self._audit(tx, "drift-found", current.escalation.id, record, rule="sync.drift",
+                        result="record differs from the escalation; update queued")
+            self.planner.plan(tx, current.escalation, self._links(tx, current.escalation.id, link),
+                              report.run_id)
+            report.drift_repaired += 1
+
     # -- helpers --------------------------------------------------------------------------------
     def _links(self, tx: Connection, escalation_id: str, fresh: LinkRow | None) -> list[LinkRow]:
         links = self.store.links_of(tx, [escalation_id])[escalation_id]
@@ -406,11 +466,17 @@ class SyncEngine:
         link.seen_comments = sorted(set(link.seen_comments) | {c.id for c in record.comments})
         link.last_hash = data_hash(record.data, [c.id for c in record.comments])
 
+    def _clear_quarantine(self, tx: Connection, name: str, record: RemoteRecord, why: str) -> None:
+        clear_quarantine(tx, name, record.id, self.clock())
+        self._audit(tx, "quarantine-cleared", None, record, rule="mapping", result=why)
+
     def _quarantine(self, tx: Connection, name: str, record: RemoteRecord, reason: str,
                     report: CycleReport) -> None:
         fresh = self.store.quarantine(tx, connector=name, remote_id=record.id, version=record.version,
                                       reason=reason, payload=redact(_jsonable(record.data)),
                                       run_id=report.run_id, now=self.clock())
+        if not fresh:
+            refresh_reason(tx, name, record.id, reason)
         if fresh:
             report.quarantined += 1
             log.warning("quarantined %s: %s", record.ref, redact(reason))

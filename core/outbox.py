@@ -16,8 +16,9 @@ from connectors.base import TIERSYNC_COMMENT_MARK, OriginRef, RemoteRecord
 from core.audit import AuditEntry
 from core.errors import (AuthError, Conflict, ConnectorError, NotFound, PermanentError, RateLimited,
                          Retryable, TiersyncError)
+from core.drift import view_for
 from core.provenance import record_write
-from core.reconcile import merge_sent, still_to_write
+from core.reconcile import merge_sent, outbound_diff, still_to_write
 from core.store import LinkRow, OutboxRow, data_hash
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ class OutboxApplier:
         self.engine = engine
         self.store = engine.store
         self.blocked: set[str] = set()  # connectors that are rate limited or refuse credentials
-        self.read: set[tuple[str, str]] = set()  # records read just before commenting, this pass
+        self.read: dict[tuple[str, str], RemoteRecord] = {}  # read before commenting, this pass
 
     def apply(self, report: "CycleReport", stop: Callable[[], bool]) -> None:
         after_id = 0
@@ -76,6 +77,9 @@ class OutboxApplier:
 
     # -- kinds ----------------------------------------------------------------------------------
     def _create(self, action: OutboxRow, connector, report: "CycleReport") -> None:
+        """Create the mirror with today's values (a replayed or late create never sends the
+        payload it was queued with). A record found under the key that this store never tried
+        to create (a lost or restored store) is adopted and its values merged, not overwritten."""
         key = action.dedupe_key
         with self.store.transaction() as tx:
             stored = self.store.get_escalation(tx, action.escalation_id)
@@ -87,26 +91,34 @@ class OutboxApplier:
             return
         record = connector.find_by_idempotency_key(key)
         found = record is not None
+        fields = action.payload["fields"]  # what the crashed attempt sent, when found
         if record is None:
             origin = stored.escalation.origin()
             ref = OriginRef(origin.tracker, origin.remote_id, origin.url, stored.escalation.title) \
                 if origin else None
+            fields = self.engine.planner.create_fields(stored.escalation, action.connector,
+                                                       action.payload.get("extra", {}))
             with self.store.transaction() as tx:
-                self.store.note_sent(tx, action.id, {"create_at": self.engine.clock().isoformat()},
+                self.store.note_sent(tx, action.id, {"create": True,
+                                                     "create_at": self.engine.clock().isoformat()},
                                      self.engine.clock())
-            record = connector.create(action.payload["fields"], idempotency_key=key, origin=ref)
+            record = connector.create(fields, idempotency_key=key, origin=ref)
+        foreign = found and action.sent is None
         with self.store.transaction() as tx:
             stored = self.store.get_escalation(tx, action.escalation_id)
             link = LinkRow(tracker=action.connector, remote_id=record.id,
                            escalation_id=action.escalation_id, role="mirror", key=record.key,
                            url=record.url)
             self.engine.planner.adopt_mirror(tx, stored, link, record, self.engine.clock(),
-                                             report.run_id)
+                                             report.run_id, snapshot=not foreign)
             self.store.finish_action(tx, action.id, "done", self.engine.clock(),
                                      result={"remote_id": record.id, "found_existing": found})
             self._audit_tx(tx, action, "created" if not found else "create-found-existing",
                            f"{action.connector}:{record.key or record.id}", remote_id=record.id)
-            self._written(tx, action, record, action.payload["fields"], {})
+            if foreign:  # tiersync wrote nothing here: its values are the tracker's, merged
+                self.engine.process_records(tx, action.connector, [record], report)
+            else:
+                self._written(tx, action, record, fields, {})
         report.actions_done += 1
 
     def _lookup_too_early(self, action: OutboxRow, connector, report: "CycleReport") -> bool:
@@ -130,9 +142,11 @@ class OutboxApplier:
         if link is None:
             self._dead(action, f"{action.connector}:{action.remote_id} is not linked", report)
             return
-        # what the record may not hold yet: a write that landed without a recorded reply (and
-        # was read back since) is not sent again
-        fields = still_to_write(action.payload.get("fields", {}), link.last_data, action.sent)
+        if is_late(action):  # the state may have moved on: read the target as it is today
+            link = self._refresh(action, connector, report) or link
+        # today's values, only where the record may not hold them yet (a write that landed
+        # without a recorded reply, and was read back since, is not sent again)
+        fields = self._todays_fields(action, link)
         if not fields:
             self._finish(action, "done", "nothing to write")
             return
@@ -144,10 +158,28 @@ class OutboxApplier:
             self.engine._remember(link, record)
             self.store.save_link(tx, link, self.engine.clock())
             self.store.finish_action(tx, action.id, "done", self.engine.clock(),
-                                     result={"version": record.version})
+                                     result={"version": record.version, "fields": fields})
             self._audit_tx(tx, action, "updated", f"version {record.version}", after=fields)
             self._written(tx, action, record, fields, replaced)
         report.actions_done += 1
+
+    def _refresh(self, action: OutboxRow, connector, report: "CycleReport") -> LinkRow | None:
+        """Re-read the target record and reconcile it, so a late action is planned against the
+        record as it is now, not as it was when the action was queued."""
+        record = connector.get(action.remote_id)
+        with self.store.transaction() as tx:
+            self.engine.process_records(tx, action.connector, [record], report)
+            return self.store.links_for(tx, action.connector, [action.remote_id]).get(action.remote_id)
+
+    def _todays_fields(self, action: OutboxRow, link: LinkRow) -> dict:
+        """What the record needs now: re-planned from the current escalation, never the
+        payload as queued (which a replay or a retry after backoff would send stale)."""
+        mapping = self.engine.mappings.get(action.connector)
+        with self.store.transaction() as tx:
+            stored = self.store.get_escalation(tx, action.escalation_id)
+        if mapping is None or stored is None:
+            return still_to_write(action.payload.get("fields", {}), link.last_data, action.sent)
+        return outbound_diff(mapping, view_for(mapping, stored.escalation), link.last_data, action.sent)
 
     def _comment(self, action: OutboxRow, connector, report: "CycleReport") -> None:
         link = self._link_for_escalation(action)
@@ -159,7 +191,9 @@ class OutboxApplier:
             return  # the mirror is still being created: try again next cycle
         body, public = action.payload["body"], bool(action.payload.get("public"))
         record = self._read_before_comment(action, connector, link, report)
-        if action.sent is not None and self._landed(action, record, link, body, report):
+        # sent before (reply lost), or posted by a store that was lost or restored since: a
+        # comment already on the record is not posted again
+        if self._landed(action, record, link, body, report):
             return
         with self.store.transaction() as tx:
             self.store.note_sent(tx, action.id, {"comment": link.remote_id}, self.engine.clock())
@@ -187,9 +221,9 @@ class OutboxApplier:
         """
         key = (action.connector, link.remote_id)
         if key in self.read and action.sent is None:
-            return None
+            return self.read[key]
         record = connector.get(link.remote_id)
-        self.read.add(key)
+        self.read[key] = record
         if record.version != link.last_version:
             with self.store.transaction() as tx:
                 self.engine.process_records(tx, action.connector, [record], report)
@@ -343,3 +377,9 @@ class OutboxApplier:
 def _same_text(a: str, b: str) -> bool:
     """Equal comment bodies, whatever whitespace the tracker's rendering changed."""
     return " ".join(a.split()) == " ".join(b.split())
+
+
+def is_late(action: OutboxRow) -> bool:
+    """An action that failed before (a retry after backoff) or was replayed from the dead
+    letters: the state it was planned from may have moved on since."""
+    return action.last_error is not None or action.attempts > 0

@@ -31,12 +31,31 @@ def idempotency_key(escalation_id: str, connector: str) -> str:
     return f"{KEY_PREFIX}:{escalation_id}:{connector}"
 
 
+def escalation_id_for(tracker: str, remote_id: str) -> str:
+    """The id of the escalation a record opens: derived from the origin record, so that a lost
+    store rebuilt from the trackers gives every escalation its old id back, and the markers on
+    its mirrors (``tiersync:<id>:<tracker>``) find them again."""
+    digest = hashlib.sha256(f"{tracker}:{remote_id}".encode("utf-8")).hexdigest()
+    return "esc-" + digest[:16]
+
+
 def parse_idempotency_key(key: str | None) -> tuple[str, str] | None:
     """(escalation id, connector) from a key tiersync wrote, else None."""
     if not key or not key.startswith(KEY_PREFIX + ":"):
         return None
     parts = key.split(":")
     return (parts[1], parts[2]) if len(parts) == 3 else None
+
+
+def _take_snapshot(link: LinkRow, record: RemoteRecord, snapshot: bool) -> None:
+    """The record as the link's snapshot, or no snapshot (its values then count as changes)."""
+    link.last_version = record.version
+    if snapshot:
+        link.last_data = dict(record.data)
+        link.seen_comments = [c.id for c in record.comments]
+        link.last_hash = data_hash(record.data, link.seen_comments)
+    else:
+        link.last_data, link.last_hash, link.seen_comments = None, None, []
 
 
 def comment_copy_body(author: str | None, tracker: str, body: str) -> str:
@@ -108,13 +127,13 @@ class Planner:
             return
         if any(link.tracker == tracker for link in links):
             return
-        payload = {"fields": self._create_fields(escalation, tracker, extra), "extra": extra}
+        payload = {"fields": self.create_fields(escalation, tracker, extra), "extra": extra}
         key = idempotency_key(escalation.id, tracker)
         if self.store.enqueue(tx, escalation_id=escalation.id, connector=tracker, kind="create",
                               payload=payload, now=now, dedupe_key=key, rule=rule):
             self._audit(tx, escalation, tracker, None, "queued-create", payload["fields"], rule=rule)
 
-    def _create_fields(self, escalation: Escalation, tracker: str, extra: dict[str, Any]) -> dict[str, Any]:
+    def create_fields(self, escalation: Escalation, tracker: str, extra: dict[str, Any]) -> dict[str, Any]:
         mapping = self.mappings[tracker]
         fields = dict(mapping.create_defaults)
         copy = self._copy_for(tracker, escalation)
@@ -130,7 +149,7 @@ class Planner:
             pending = self.store.pending_create(tx, escalation.id, tracker)
             if pending is not None:
                 extra = pending.payload.get("extra", {})
-                fields = self._create_fields(escalation, tracker, extra)
+                fields = self.create_fields(escalation, tracker, extra)
                 self.store.replace_payload(tx, pending.id, {"fields": fields, "extra": extra}, now)
 
     # -- comments -------------------------------------------------------------------------------
@@ -173,12 +192,15 @@ class Planner:
 
     # -- mirrors that now exist -------------------------------------------------------------------
     def adopt_mirror(self, tx: Connection, stored: StoredEscalation, link: LinkRow,
-                     record: RemoteRecord, now: datetime, run_id: str) -> Escalation:
-        """Record a created (or found) mirror: link row, model link, and comment copies."""
-        link.last_version = record.version
-        link.last_data = dict(record.data)
-        link.seen_comments = [c.id for c in record.comments]
-        link.last_hash = data_hash(record.data, link.seen_comments)
+                     record: RemoteRecord, now: datetime, run_id: str, *,
+                     snapshot: bool = True) -> Escalation:
+        """Record a created (or found) mirror: link row, model link, and comment copies.
+
+        ``snapshot``: the record holds what tiersync wrote (it just created it), so it becomes
+        the snapshot. Without it (a mirror made before this store existed: a lost or restored
+        store) no snapshot is kept, so the caller's next reconciliation merges its values.
+        """
+        _take_snapshot(link, record, snapshot)
         self.store.save_link(tx, link, now)
         escalation = stored.escalation
         if escalation.link_for(link.tracker) is None:
