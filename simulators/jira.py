@@ -87,6 +87,14 @@ class JiraSimulator(Simulator):
             self.index.set_lag(self.effective_index_lag())
             return self.effective_index_lag()
 
+    def settle_seconds(self) -> float:
+        """Also the search index lag: seconds until the last change of every issue is searchable."""
+        with self.lock:
+            now = datetime.now(timezone.utc)
+            lag = max((self.index.lag - (now - i.updated)).total_seconds()
+                      for i in self.store.issues.values()) if self.store.issues else 0.0
+        return max(super().settle_seconds(), lag)
+
     def settle_index(self) -> None:
         """Make every change so far searchable now, as if the index lag had passed (tests use
         it instead of sleeping)."""
