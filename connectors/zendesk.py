@@ -113,6 +113,19 @@ class ZendeskConnector(Connector):
             raise NotFound(f"ticket {remote_id} not found", tracker=self.name, status=404)
         return self._records(batch)[0]
 
+    def fetch_records(self, remote_ids: list[str]) -> list[RemoteRecord]:
+        """Tickets by id through ``show_many`` (100 ids a call, Zendesk's limit); deleted and
+        missing tickets are left out."""
+        ids = list(dict.fromkeys(int(r) for r in remote_ids if str(r).isdigit()))
+        records: list[RemoteRecord] = []
+        for start in range(0, len(ids), 100):
+            chunk = ids[start:start + 100]
+            batch = self._retry(lambda: self.client.show_tickets(chunk), "show tickets")
+            batch.tickets = [t for t in batch.tickets if t.get("id") in chunk
+                             and t.get("status") != "deleted"]
+            records.extend(self._records(batch))
+        return records
+
     def find_by_idempotency_key(self, idempotency_key: str) -> RemoteRecord | None:
         batch = self._retry(lambda: self.client.tickets_by_external_id(idempotency_key),
                             "find ticket by external_id")

@@ -151,7 +151,7 @@ class SyncEngine:
     @staticmethod
     def _pull_failed(name: str, exc: Exception, report: CycleReport) -> None:
         report.connector_errors.append(f"{name}: {exc}")
-        log.error("pulling %s failed: %s", name, exc)
+        log.error("pulling %s failed: %s", name, exc, extra={"tracker": name})
 
     def process_page(self, name: str, page: Page, report: CycleReport) -> None:
         with self.store.transaction() as tx:
@@ -186,7 +186,8 @@ class SyncEngine:
             except (StoreConflict, TiersyncError):
                 raise
             except Exception as exc:  # one bad record must never stop the page
-                log.exception("unexpected error on %s", record.ref)
+                log.exception("unexpected error on %s", record.ref,
+                              extra={"tracker": name, "record": record.id})
                 self._quarantine(tx, name, record, f"unexpected {type(exc).__name__}: {exc}", report)
 
     def _process_record(self, tx: Connection, name: str, record: RemoteRecord,
@@ -389,7 +390,8 @@ class SyncEngine:
                                       run_id=report.run_id, now=self.clock())
         if fresh:
             report.quarantined += 1
-            log.warning("quarantined %s: %s", record.ref, redact(reason))
+            log.warning("quarantined %s: %s", record.ref, redact(reason),
+                        extra={"tracker": name, "record": record.id})
             self._audit(tx, "quarantined", None, record, rule="mapping", result=reason)
 
     def _audit(self, tx: Connection, action: str, escalation_id: str | None, record: RemoteRecord,
