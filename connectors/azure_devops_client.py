@@ -114,6 +114,7 @@ class WitClient(WorkItemTrackingClient):
         except ClientRequestError as exc:
             raise self._transport_error(exc) from exc
         self._note_delay(response)
+        retry.report_rate_budget(self.tracker, response.headers)
         return response
 
     def _handle_error(self, request: Any, response: requests.Response) -> None:

@@ -19,7 +19,8 @@ from jira import JIRA, JIRAError
 from jira.utils import json_loads
 
 from connectors.jira_cursor import parse_jira_time
-from connectors.retry import call_with_retry, classify_status, classify_transport
+from connectors.retry import (call_with_retry, classify_status, classify_transport,
+                              watch_rate_budget)
 from core.errors import ConnectorError, PermanentError, RateLimited, Retryable
 from core.secrets import read_secret
 
@@ -54,6 +55,7 @@ class JiraApi:
                 self._client = self.call("connect", lambda: JIRA(
                     server=self.config.base_url, basic_auth=(email, token), max_retries=0,
                     timeout=self.config.timeout_seconds, options={"check_update": False}))
+                watch_rate_budget(self._client._session, self.name)
             return self._client
 
     def close(self) -> None:

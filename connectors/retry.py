@@ -28,6 +28,25 @@ T = TypeVar("T")
 sleep: Callable[[float], None] = time.sleep
 # Called with (tracker, seconds) before each wait on a rate limit (the daemon's metrics).
 rate_limit_observers: list[Callable[[str, float], None]] = []
+# Called with (tracker, requests left) whenever a tracker's answer says how many are left.
+rate_budget_observers: list[Callable[[str, float], None]] = []
+BUDGET_HEADERS = ("X-Rate-Limit-Remaining", "X-RateLimit-Remaining")  # Zendesk; Jira, Azure DevOps
+
+
+def watch_rate_budget(session: requests.Session, tracker: str) -> None:
+    """Report the remaining rate budget each answer announces (before any hook that raises)."""
+    def hook(response: requests.Response, *_args, **_kwargs) -> None:
+        report_rate_budget(tracker, response.headers)
+    session.hooks["response"].insert(0, hook)
+
+
+def report_rate_budget(tracker: str, headers: Mapping[str, str]) -> None:
+    for header in BUDGET_HEADERS:
+        value = headers.get(header)
+        if value is not None and value.replace(".", "", 1).isdigit():
+            for observe in list(rate_budget_observers):
+                observe(tracker, float(value))
+            return
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

@@ -26,7 +26,7 @@ from zenpy.lib.api import BaseApi
 from zenpy.lib.api_objects import Comment, Ticket, User
 from zenpy.lib.exception import APIException, RatelimitBudgetExceeded, ZenpyException
 
-from connectors.retry import classify_status, classify_transport
+from connectors.retry import classify_status, classify_transport, watch_rate_budget
 from core.errors import ConfigError, ConnectorError, PermanentError, RateLimited, Retryable
 
 log = logging.getLogger("tiersync.zendesk")
@@ -83,6 +83,7 @@ class ZendeskClient:
         protocol, subdomain, domain = split_base_url(base_url)
         self.session = requests.Session()
         self.session.hooks["response"].append(_raise_for_status)
+        watch_rate_budget(self.session, tracker)
         self.zenpy = Zenpy(subdomain=subdomain, domain=domain, email=email, token=token,
                            session=self.session, timeout=timeout, disable_cache=True,
                            ratelimit_budget=1)

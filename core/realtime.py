@@ -40,4 +40,5 @@ def realtime_for(engine: Any, policy: Any, interval: float,
     engine.connectors = {name: ObservedConnector(c, metrics, health)
                          for name, c in engine.connectors.items()}
     retry.rate_limit_observers.append(metrics.rate_limited)
+    retry.rate_budget_observers.append(lambda tracker, left: metrics.rate_remaining.labels(tracker).set(left))
     return Realtime(metrics, health, HintQueue(), endpoints, list(engine.connectors))
