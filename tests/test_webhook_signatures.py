@@ -194,3 +194,27 @@ def test_signature_check_runs_before_the_body_is_parsed():
         verify_zendesk(Secrets(ZD_SECRET), WebhookConfig(), {"X-Zendesk-Webhook-Signature": "x",
                        "X-Zendesk-Webhook-Signature-Timestamp": "2026"}, b"not json", NOW)
     assert caught.value.reason == "bad-signature"
+
+
+def test_check_names_an_unset_webhook_secret(monkeypatch):
+    from pathlib import Path
+    from core.config import load_config, missing_secrets
+    monkeypatch.delenv("ZENDESK_WEBHOOK_SECRET", raising=False)
+    monkeypatch.delenv("ZENDESK_WEBHOOK_SECRET_FILE", raising=False)
+    example = Path(__file__).resolve().parents[1] / "examples" / "tiersync.yaml"
+    problems = missing_secrets(load_config(example))
+    assert ("trackers.zendesk.webhook.secret_env: environment variable ZENDESK_WEBHOOK_SECRET "
+            "is not set") in problems
+
+
+def test_a_misspelt_webhook_key_is_refused_naming_it(tmp_path):
+    from core.config import load_config
+    from core.errors import ConfigError
+    from pathlib import Path
+    example = (Path(__file__).resolve().parents[1] / "examples" / "tiersync.yaml").read_text()
+    broken = example.replace("secret_env: ZENDESK_WEBHOOK_SECRET", "secret: inline-secret", 1)
+    (tmp_path / "tiersync.yaml").write_text(broken.replace("mapping: ", "mapping: ", 1))
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "tiersync.yaml")
+    assert "'webhook.secret' would put a secret" in str(caught.value)
+    assert "inline-secret" not in str(caught.value)
