@@ -36,6 +36,10 @@ class DaemonLoop:
         self.coalesce = coalesce_seconds
 
     def run(self) -> None:
+        if self.hints is not None:
+            for connector in self.engine.connectors.values():
+                if hasattr(connector, "between_pages"):
+                    connector.between_pages = self._hints_during_poll
         while not self.stop.is_set():
             self._pass("poll", lambda run_id: self.engine.run_cycle(stop=self.stop.is_set,
                                                                     run_id=run_id))
@@ -53,6 +57,19 @@ class DaemonLoop:
                 hinted = self.hints.take()
                 self._pass("webhook", lambda run_id: run_hints(self.engine, hinted,
                                                                self.stop.is_set, run_id), hinted)
+
+    def _hints_during_poll(self) -> None:
+        """Read waiting hints between two pages of a poll; the poll's run id is put back."""
+        if self.hints is None or not self.hints.depth() or self.stop.is_set():
+            return
+        planner = self.engine.planner
+        poll_run = planner.run_id
+        hinted = self.hints.take()
+        try:
+            self._pass("webhook", lambda run_id: run_hints(self.engine, hinted, self.stop.is_set,
+                                                           run_id), hinted)
+        finally:
+            planner.run_id = poll_run
 
     def _pass(self, mode: str, work: Any, hinted: dict | None = None) -> None:
         started = time.monotonic()

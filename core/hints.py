@@ -8,6 +8,8 @@ Rules:
 - Hints for a record already waiting coalesce: a burst of webhooks is one read.
 - Polling stays the source of truth: a lost webhook only means the change waits for the next
   cycle; a hinted read moves no cursor.
+- A hint pass sends only the actions of the escalations its records belong to (in queue order);
+  the rest of the outbox is the polling cycle's, so a backlog never delays a hinted change.
 """
 from __future__ import annotations
 
@@ -69,28 +71,49 @@ def run_hints(engine, hints: dict[str, list[str]], stop: Callable[[], bool] = la
     engine.planner.run_id = report.run_id
     with engine.store.transaction() as tx:
         engine.store.start_run(tx, report.run_id, "webhook", engine.clock())
+    touched: set[str] = set()
     for name, remote_ids in hints.items():
         if name in engine.connectors and not stop():
-            _read(engine, name, remote_ids, report)
+            touched |= _read(engine, name, remote_ids, report)
     if not stop():
-        OutboxApplier(engine).apply(report, stop)
+        _apply_for(engine, OutboxApplier(engine), touched, report, stop)
     with engine.store.transaction() as tx:
         engine.store.finish_run(tx, report.run_id, "ok" if report.exit_code == 0 else "partial",
                                 report.as_dict(), engine.clock())
     return report
 
 
-def _read(engine, name: str, remote_ids: list[str], report) -> None:
+def _read(engine, name: str, remote_ids: list[str], report) -> set[str]:
+    """Read and process the hinted records; the ids of the escalations they are linked to."""
     try:
         records = engine.connectors[name].fetch_records(remote_ids)
     except TiersyncError as exc:
         report.connector_errors.append(f"{name}: {exc}")
         log.warning("reading hinted %s records %s failed (the next poll will catch up): %s",
-                    name, ", ".join(remote_ids), exc)
-        return
+                    name, ", ".join(remote_ids), exc, extra={"tracker": name})
+        return set()
     try:
         with engine.store.transaction() as tx:
             engine.process_records(tx, name, records, report)
+            links = engine.store.links_for(tx, name, [r.id for r in records])
     except (StoreConflict, TiersyncError) as exc:
         report.connector_errors.append(f"{name}: {exc}")
-        log.warning("hinted %s records not processed (the next poll will catch up): %s", name, exc)
+        log.warning("hinted %s records not processed (the next poll will catch up): %s", name, exc,
+                    extra={"tracker": name})
+        return set()
+    return {link.escalation_id for link in links.values()}
+
+
+def _apply_for(engine, applier, escalation_ids: set[str], report, stop: Callable[[], bool]) -> None:
+    """Send the due actions of these escalations, oldest first, as the outbox would."""
+    with engine.store.transaction() as tx:
+        now = engine.clock()
+        due = [a for eid in sorted(escalation_ids)
+               for a in engine.store.actions(tx, state="pending", escalation_id=eid)
+               if a.next_attempt_at <= now]
+    for action in sorted(due, key=lambda a: a.id):
+        if stop():
+            report.stopped_early = True
+            return
+        if action.connector not in applier.blocked:
+            applier.apply_one(action, report)

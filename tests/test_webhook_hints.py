@@ -37,12 +37,13 @@ class Daemon:
         self.interval = interval
         self.thread: threading.Thread | None = None
 
-    def loop(self) -> None:
+    def loop(self, wait: bool = True) -> None:
         loop = DaemonLoop(self.engine, self.interval, self.stop, hints=self.realtime.hints,
                           metrics=self.realtime.metrics, health=self.realtime.health)
         self.thread = threading.Thread(target=loop.run, daemon=True)
         self.thread.start()
-        assert wait_until(lambda: self.realtime.health.last_cycle is not None, 60, poll=0.05)
+        if wait:
+            assert wait_until(lambda: self.realtime.health.last_cycle is not None, 60, poll=0.05)
 
     def close(self) -> None:
         self.stop.set()
@@ -151,3 +152,32 @@ def test_polling_catches_what_a_dropped_webhook_missed(box):
         assert daemon.realtime.metrics.webhooks.labels("zendesk", "accepted")._value.get() == 0
     finally:
         daemon.close()
+
+
+def test_hints_are_read_between_the_pages_of_a_long_poll(box):
+    backlog = People(box, make_cases(24, seed=12))
+    backlog.intake()  # the first poll has 24 tickets to read, 2 a page, slowly
+    zendesk = box.sims["zendesk"]
+    zendesk.export_page_size = 2
+    zendesk.set_faults(latency_ms=40)
+    daemon = Daemon(box)
+    daemon.loop(wait=False)
+    try:
+        assert wait_until(lambda: daemon.realtime.metrics.counters["pulled"]._value.get() > 0
+                          or bool(daemon.engine.store and _cursor(daemon)), 60, poll=0.02)
+        late = People(box, [c for c in make_cases(30, seed=13) if c.open][:1])
+        late.intake()
+        sr = late.cases[0].sr
+        daemon.zendesk_hook(late.tickets[sr])
+        assert wait_until(lambda: sr in late.ado_items(), 60, poll=0.02)
+        assert daemon.realtime.health.last_cycle is None, "mirrored before the poll finished"
+        assert wait_until(lambda: daemon.realtime.health.last_cycle is not None, 120, poll=0.1)
+        assert len(late.ado_items()[sr]) == 1
+    finally:
+        zendesk.set_faults(latency_ms=0)
+        daemon.close()
+
+
+def _cursor(daemon: Daemon) -> bool:
+    with daemon.engine.store.transaction() as tx:
+        return daemon.engine.store.get_cursor(tx, "zendesk") is not None
