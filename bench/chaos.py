@@ -38,6 +38,7 @@ if __package__ in (None, ""):  # run as a script: python bench/chaos.py
 from bench.chaos_measure import compare, self_duplicates
 from bench.chaos_process import StoreProbe, SyncProcess, utcnow, wait_until
 from bench.chaos_scenario import PHASES, People, make_cases
+from simulators.profile import Profile
 from simulators.sandbox import Sandbox
 
 log = logging.getLogger("tiersync.bench.chaos")
@@ -65,6 +66,10 @@ class Options:
     workdir: Path | None = None
     keep: bool = False
     sequential: bool = False
+    # the simulators' realistic profile (simulators/profile.py) with the vendors' time windows
+    # (Zendesk's one-minute export hold-back, rate windows, index lag) at this scale
+    time_scale: float = 0.02
+    lenient: bool = False
 
     @property
     def timeout(self) -> float:
@@ -105,7 +110,8 @@ def run_trial(name: str, options: Options, workdir: Path, *, chaos: bool) -> Tri
     started = time.monotonic()
     children, me = _cpu(resource.RUSAGE_CHILDREN), _cpu(resource.RUSAGE_SELF)
     cases = make_cases(options.escalations, options.seed)
-    with Sandbox(workdir, engine=ENGINE) as box:
+    profile = Profile(realistic=not options.lenient, time_scale=options.time_scale)
+    with Sandbox(workdir, engine=ENGINE, profile=profile) as box:
         _tune_config(box.config_path, options)
         box.sims["zendesk"].export_page_size = options.page_size
         process = SyncProcess(box.config_path, box.env, workdir / "daemon.log", options.interval)
@@ -304,6 +310,10 @@ def parse_args(argv: list[str] | None = None) -> Options:
                    help="cycles watched after convergence; any write or new action in them is a loop")
     p.add_argument("--phase-timeout", type=float, default=None,
                    help="seconds to wait for tiersync to catch up with a phase (default 90 + 0.6 x escalations)")
+    p.add_argument("--time-scale", type=float, default=d.time_scale,
+                   help="vendor time windows of the realistic simulators times this (1: real)")
+    p.add_argument("--lenient", action="store_true",
+                   help="switch the simulators' realistic vendor behaviours off")
     p.add_argument("--workdir", type=Path, default=None, help="keep the stores, configs, logs and report.json here")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (printed at the end)")
     p.add_argument("--sequential", action="store_true",
