@@ -85,8 +85,10 @@ def run_hints(engine, hints: dict[str, list[str]], stop: Callable[[], bool] = la
 
 def _read(engine, name: str, remote_ids: list[str], report) -> set[str]:
     """Read and process the hinted records; the ids of the escalations they are linked to."""
+    from core.relevance import complete_page
     try:
         records = engine.connectors[name].fetch_records(remote_ids)
+        records = complete_page(engine, name, records)  # details of the relevant ones
     except TiersyncError as exc:
         report.connector_errors.append(f"{name}: {exc}")
         log.warning("reading hinted %s records %s failed (the next poll will catch up): %s",
