@@ -232,16 +232,19 @@ class Summary:
     loops: int
     deadletters_unresolved: int
     converged: bool
+    missing_back_links: int = 0
 
     def line(self) -> str:
         return (f"escalations={self.escalations} kills={self.kills} duplicates={self.duplicates} "
                 f"lost_updates={self.lost_updates} loops={self.loops} "
                 f"deadletters_unresolved={self.deadletters_unresolved} "
-                f"converged={'yes' if self.converged else 'no'}")
+                f"converged={'yes' if self.converged else 'no'} "
+                f"missing_back_links={self.missing_back_links}")
 
     @property
     def ok(self) -> bool:
-        return self.converged and self.duplicates == self.lost_updates == self.loops == 0
+        return (self.converged and self.duplicates == self.lost_updates == self.loops == 0
+                and self.missing_back_links == 0)
 
 
 def run(options: Options) -> tuple[Summary, dict[str, Any]]:
@@ -260,7 +263,8 @@ def run(options: Options) -> tuple[Summary, dict[str, Any]]:
         diff = compare(reference.snapshot, chaos.snapshot)
         loops = chaos.loop_writes + chaos.loop_actions
         summary = Summary(options.escalations, chaos.kills, diff.duplicates, diff.lost_updates,
-                          loops, chaos.dead_at_end, converged=False)
+                          loops, chaos.dead_at_end, converged=False,
+                          missing_back_links=diff.known_gaps.get("missing_back_links", 0))
         summary.converged = (diff.duplicates == diff.lost_updates == loops == chaos.dead_at_end == 0
                              and chaos.pending_at_end == 0 and not chaos.phase_timeouts)
         report = {"summary": asdict(summary), "details": diff.details[:200],
