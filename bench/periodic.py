@@ -101,7 +101,10 @@ def copy_rows(engine: SyncEngine, trackers: dict[str, MemoryConnector], n: int) 
         new_id = f"{template['id'][:24]}-c{i:07d}"
         by = -EARLIER if i % 100 == 0 else timedelta(0)
         data = shifted({**template["data"], "id": new_id}, by)
-        rows.append({**template, "id": new_id, "data": data})
+        row = {**template, "id": new_id, "data": data}
+        if "next_decision_at" in row:  # as just written: decided by the first pass
+            row["next_decision_at"] = row["updated_at"]
+        rows.append(row)
         for link in (l for l in links if l["escalation_id"] == template["id"]):
             remote_id = f"{link['remote_id']}-c{i}"
             link_rows.append({**link, "escalation_id": new_id, "remote_id": remote_id})

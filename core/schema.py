@@ -54,6 +54,9 @@ escalations = Table(
     Column("field_times", JSON, nullable=False, default=dict),  # field -> {tracker, at}
     Column("created_at", UTC, nullable=False),
     Column("updated_at", UTC, nullable=False),
+    # when it next needs a periodic decision (core/due.py; added by a migration)
+    Column("next_decision_at", UTC),
+    Index("ix_escalations_next_decision", "next_decision_at"),
 )
 
 history = Table(
@@ -202,11 +205,17 @@ def _redact_stored(conn: Connection) -> None:
     redact_stored(conn)
 
 
+def _next_decision(conn: Connection) -> None:
+    from core.due import migrate  # the next-decision column, its index, the policy fingerprint
+    migrate(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial tables", _v1),
     (2, "outbox index by target record", _v2_outbox_connector_index),
     (3, "audit chain head, field sources, audit query indexes", _v3_audit_trail),
     (4, "history as reverse patches; de-duplication keys of pruned outbox rows", _history_as_changes),
     (5, "credentials stored in plain text by earlier releases masked", _redact_stored),
+    (6, "when each open escalation next needs a periodic decision, indexed", _next_decision),
 ]
 LATEST = MIGRATIONS[-1][0]
