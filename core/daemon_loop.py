@@ -8,12 +8,13 @@ the next cycle tries again.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
 import time
 import uuid
-from typing import Any
+from typing import Any, Iterator
 
 from sqlalchemy.exc import DBAPIError
 
@@ -26,8 +27,11 @@ log = logging.getLogger("tiersync.daemon")
 class DaemonLoop:
     def __init__(self, engine: Any, interval: float, stop: threading.Event, *,
                  hints: HintQueue | None = None, metrics: Any = None, health: Any = None,
-                 coalesce_seconds: float = 0.05, drift_due: Any = None):
+                 coalesce_seconds: float = 0.05, drift_due: Any = None,
+                 first_cycle_progress: Any = None):
         self.engine = engine
+        # a context manager factory (core/progress.py) reporting the first cycle's reads
+        self.first_cycle_progress = first_cycle_progress
         self.drift_due = drift_due or (lambda: False)
         self.interval = interval
         self.stop = stop
@@ -41,11 +45,26 @@ class DaemonLoop:
             for connector in self.engine.connectors.values():
                 if hasattr(connector, "between_pages"):
                     connector.between_pages = self._hints_during_poll
+        first = True
         while not self.stop.is_set():
             drift = self.drift_due()
-            self._pass("poll", lambda run_id: self.engine.run_cycle(
-                stop=self.stop.is_set, run_id=run_id, drift_check=drift))
+            with self._progress(first):
+                self._pass("poll", lambda run_id: self.engine.run_cycle(
+                    stop=self.stop.is_set, run_id=run_id, drift_check=drift))
+            first = False
             self._between_cycles(time.monotonic() + self.interval)
+
+    @contextlib.contextmanager
+    def _progress(self, first: bool) -> Iterator[None]:
+        if not first or self.first_cycle_progress is None:
+            yield
+            return
+        with self.first_cycle_progress() as progress:
+            self.engine.on_page = progress.page
+            try:
+                yield
+            finally:
+                self.engine.on_page = None
 
     def _between_cycles(self, deadline: float) -> None:
         while not self.stop.is_set():

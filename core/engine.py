@@ -103,6 +103,7 @@ class SyncEngine:
         self.owners = _owners(mappings)
         self.planner = Planner(store, mappings, self.audit)
         self.planner.clock = clock
+        self.on_page: Callable[[str, int], None] | None = None  # progress (core/progress.py)
         for name, connector in connectors.items():
             connector.use_mapping(mappings.get(name))
 
@@ -172,6 +173,8 @@ class SyncEngine:
                 for page in guarded_pages(name, connector.fetch_changes(cursor)):
                     self.process_page(name, page, report)
                     pages += 1
+                    if self.on_page is not None:
+                        self.on_page(name, len(page.records) + len(page.unreadable))
                     if stop():
                         report.stopped_early = True
                         return
