@@ -148,6 +148,8 @@ def run(n: int) -> dict[str, float]:
         results["periodic.due_1pct_decided"] = decided
         clock.now += timedelta(seconds=1)
         fresh.run_cycle()  # sends the warnings
+        clock.now += timedelta(seconds=1)
+        fresh.run_cycle()  # reads back the notes it wrote (echoes)
         clock.now += timedelta(seconds=engine.settings.reevaluate_seconds + 1)
         started = time.perf_counter()
         fresh.run_cycle()

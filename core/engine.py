@@ -395,48 +395,44 @@ class SyncEngine:
                 return
 
     def _decide_due(self, ids: list[str], report: CycleReport, stop: Callable[[], bool]) -> bool:
+        """Decide a batch in one transaction with its new instants; False when stopped."""
+        scheduled: list[due.Scheduled] = []
         with self.store.transaction() as tx:
             batch = self.store.get_escalations(tx, ids)
-        scheduled: list[due.Scheduled] = []
-        try:
             for item in batch.values():
                 if stop():
-                    return False
-                scheduled.append(self._decide_periodic(item, report))
-        finally:
-            with self.store.transaction() as tx:
-                due.schedule(tx, scheduled)
-        return True
+                    break
+                scheduled.append(self._decide_periodic(tx, item, report))
+            due.schedule(tx, scheduled)
+        return len(scheduled) == len(batch)
 
-    def _decide_periodic(self, item: StoredEscalation, report: CycleReport) -> due.Scheduled:
+    def _decide_periodic(self, tx: Connection, item: StoredEscalation,
+                         report: CycleReport) -> due.Scheduled:
         now = self.clock()
         escalation = item.escalation
         decision = self.policy.decide(escalation, escalation, None, now)
         quiet = not (decision.changes or decision.notes or decision.mirrors)
         if not quiet:
-            escalation = self._apply_periodic(item, decision, report)
+            escalation = self._apply_periodic(tx, item, decision, report)
         at = due.next_for(self.policy, escalation, now, quiet=quiet,
                           fallback_seconds=self.settings.reevaluate_seconds)
         return due.Scheduled(escalation.id, escalation.version, at)
 
-    def _apply_periodic(self, item: StoredEscalation, decision: Decision,
+    def _apply_periodic(self, tx: Connection, item: StoredEscalation, decision: Decision,
                         report: CycleReport) -> Escalation:
-        with self.store.transaction() as tx:
-            current = self.store.get_escalation(tx, item.escalation.id)
-            before = current.escalation
-            after = before
-            field_times = current.field_times
-            if decision.changes:
-                data = apply_changes(before, decision.changes)
-                data.update(version=before.version + 1, updated_at=self.clock(), updated_by="policy")
-                after = Escalation.model_validate(data)
-                field_times = stamp_field_times(field_times, list(decision.changes), "policy", self.clock())
-                self.store.save_escalation(tx, after, field_times, by="policy", run_id=report.run_id,
-                                           previous_version=before.version)
-                report.changed += 1
-            self._audit_change(tx, before, after, None, None, decision)
-            self.planner.plan(tx, after, self._links(tx, after.id, None), report.run_id,
-                              decision=decision)
+        before, field_times = item.escalation, item.field_times
+        after = before
+        if decision.changes:
+            data = apply_changes(before, decision.changes)
+            data.update(version=before.version + 1, updated_at=self.clock(), updated_by="policy")
+            after = Escalation.model_validate(data)
+            field_times = stamp_field_times(field_times, list(decision.changes), "policy", self.clock())
+            self.store.save_escalation(tx, after, field_times, by="policy", run_id=report.run_id,
+                                       previous_version=before.version)
+            report.changed += 1
+        self._audit_change(tx, before, after, None, None, decision)
+        self.planner.plan(tx, after, self._links(tx, after.id, None), report.run_id,
+                          decision=decision)
         return after
 
     def _repair_drift(self, tx: Connection, name: str, record: RemoteRecord, link: LinkRow,

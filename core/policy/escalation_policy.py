@@ -21,6 +21,7 @@ Changes equal to the escalation's current values are dropped, so deciding again 
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -96,7 +97,7 @@ class EscalationPolicy:
         """The earliest instant a periodic decision could change (core/policy/next_due.py)."""
         return next_decision_at(escalation, self.config, self.calendars, _aware_utc(now))
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> str:
         """Identifies the policy's rules: times computed under other rules are stale."""
         text = self.config.model_dump_json()
