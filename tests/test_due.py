@@ -56,14 +56,14 @@ def engine_over(db: str, clock: Clock, trackers: dict, policy=None) -> SyncEngin
     return SyncEngine(store, trackers, mappings, policy, clock=clock)
 
 
-def opened(tmp_path, count: int = 3):
+def opened(tmp_path, count: int = 3, db: str | None = None):
     clock = Clock(T0)
     trackers = {name: MemoryConnector(name) for name in NAMES}
     for tracker in trackers.values():
         tracker.clock = T0 - timedelta(minutes=1)
     for n in range(count):
         trackers["zendesk"].put(ticket(n))
-    db = f"sqlite:///{tmp_path / 'store.db'}"
+    db = db or f"sqlite:///{tmp_path / 'store.db'}"
     engine = engine_over(db, clock, trackers)
     engine.run_cycle()  # opened, mirrors created: the link written makes each due again
     engine.run_cycle()  # decided again with its mirror
