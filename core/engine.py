@@ -7,6 +7,7 @@ double effect (links, version checks and outbox de-duplication keys make it idem
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,6 +20,7 @@ from connectors.base import Connector, Page, RemoteRecord
 from core.audit import AuditEntry, AuditLog
 from core.decision import Decision, Observation, Policy
 from core.errors import BadRecord, MappingError, RateLimited, Retryable, TiersyncError
+from core.lanes import note_rate_limited, run_lanes
 from core.mapping import Mapping
 from core.model import Comment, Escalation, Link, LinkRole, utcnow
 from core.provenance import record_sources
@@ -40,6 +42,8 @@ class EngineSettings:
     # or as soon as it changes (time-based rules such as SLA warnings need no finer grain)
     reevaluate_seconds: float = 60.0
     pull_retries: int = 2  # a pull failing before its first page is tried again this often
+    concurrent_pulls: bool = True  # each connector in its own lane (thread), see core/lanes.py
+    rate_limit_seconds: float = 60.0  # a 429 without Retry-After blocks the tracker this long
 
 
 @dataclass
@@ -56,6 +60,7 @@ class CycleReport:
     actions_retrying: int = 0
     actions_dead: int = 0
     conflicts: int = 0
+    rate_limited: int = 0  # lanes that left a tracker alone for its shared Retry-After
     connector_errors: list[str] = field(default_factory=list)
     planned: list[dict[str, Any]] = field(default_factory=list)
     stopped_early: bool = False
@@ -89,6 +94,9 @@ class SyncEngine:
         self.planner = Planner(store, mappings, self.audit)
         self.planner.clock = clock
         self._quiet: dict[str, tuple[int, datetime]] = {}  # id -> (version, when) of a quiet decision
+        self.worker = None  # core.worker.Worker when several daemons share the store
+        self.worker_id = f"local-{os.getpid()}-{uuid.uuid4().hex[:6]}"  # who claims actions
+        store.serialize_writes = True
 
     # -- the cycle ------------------------------------------------------------------------------
     def run_cycle(self, *, dry_run: bool = False, stop: Callable[[], bool] = lambda: False,
@@ -97,11 +105,7 @@ class SyncEngine:
         self.planner.run_id = report.run_id
         with self.store.transaction() as tx:
             self.store.start_run(tx, report.run_id, "dry-run" if dry_run else "sync", self.clock())
-        for name in self.connectors:
-            if stop():
-                report.stopped_early = True
-                break
-            self.pull(name, report, stop)
+        run_lanes(self, report, stop, dry_run)
         if not report.stopped_early:
             self.reevaluate(report, stop)
         if not dry_run and not report.stopped_early:
@@ -114,6 +118,10 @@ class SyncEngine:
             self.store.finish_run(tx, report.run_id, "ok" if report.exit_code == 0 else "partial",
                                   report.as_dict(), self.clock())
         return report
+
+    def may_pull(self, name: str) -> bool:
+        """Whether this process pulls ``name`` now: always alone, else while holding its lease."""
+        return self.worker is None or self.worker.holds(name)
 
     def pull(self, name: str, report: CycleReport, stop: Callable[[], bool]) -> None:
         """Pull ``name`` page by page from its stored cursor.
@@ -136,8 +144,12 @@ class SyncEngine:
                     if stop():
                         report.stopped_early = True
                         return
+                    if not self.may_pull(name):  # the lease passed on: another daemon goes on
+                        return
                 return
             except Retryable as exc:
+                if isinstance(exc, RateLimited):
+                    note_rate_limited(self, name, exc)
                 fruitless = 0 if pages else fruitless + 1
                 if isinstance(exc, RateLimited) or fruitless > self.settings.pull_retries or stop():
                     self._pull_failed(name, exc, report)

@@ -170,9 +170,15 @@ def _v3_audit_trail(conn: Connection) -> None:
     migrate_audit_trail(conn)
 
 
+def _v4_shared_work(conn: Connection) -> None:
+    from core.worker_schema import migrate_workers  # leases, shared rate limits, outbox claims
+    migrate_workers(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial tables", _v1),
     (2, "outbox index by target record", _v2_outbox_connector_index),
     (3, "audit chain head, field sources, audit query indexes", _v3_audit_trail),
+    (4, "leases, shared rate limits and outbox claims for several daemons", _v4_shared_work),
 ]
 LATEST = MIGRATIONS[-1][0]
