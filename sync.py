@@ -150,7 +150,8 @@ def run(config: Path = ConfigOption,
     store = _store(cfg, dry_run=dry_run)
     with _single_instance(cfg):
         engine = _engine(cfg, store, _connectors(cfg))
-        report = engine.run_cycle(dry_run=dry_run)
+        with _sharing(cfg, engine, None, dry_run):
+            report = engine.run_cycle(dry_run=dry_run)
     store.close()
     _print_report(report)
     raise typer.Exit(report.exit_code)
@@ -160,39 +161,76 @@ def run(config: Path = ConfigOption,
 def daemon(config: Path = ConfigOption,
            interval: Optional[float] = typer.Option(None, "--interval", help="seconds between cycles"),
            listen: Optional[str] = typer.Option(None, "--listen", envvar="TIERSYNC_LISTEN",
-                                                help="HOST:PORT to serve /board on")) -> None:
+                                                help="HOST:PORT to serve /board on"),
+           standby: bool = typer.Option(False, "--standby", help="SQLite: wait while another "
+                                        "daemon holds the store, then take over (instead of "
+                                        "exiting 3); PostgreSQL daemons all share the work")) -> None:
     """Repeat sync cycles until SIGTERM/SIGINT; the current page is finished cleanly."""
     cfg = _load(config)
     every = interval or cfg.settings.daemon.interval_seconds
-    stop = threading.Event()
+    stop, wake = threading.Event(), threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, lambda *_: (stop.set(), wake.set()))
     store = _store(cfg)
-    with _single_instance(cfg):
+    log = logging.getLogger("tiersync.daemon")
+    with _single_instance(cfg, standby=standby, stop=stop):
+        if stop.is_set():
+            log.info("stopping: signal received while standing by")
+            return
         engine = _engine(cfg, store, _connectors(cfg))
-        log = logging.getLogger("tiersync.daemon")
         log.info("daemon started, a cycle every %.0fs", every)
-        with _listening(listen, cfg, store):
+        with _sharing(cfg, engine, wake), _listening(listen, cfg, store):
             while not stop.is_set():
+                if engine.worker is not None:
+                    engine.worker.balance()
                 report = engine.run_cycle(stop=stop.is_set)
                 log.info("cycle %s: %s", report.run_id, json.dumps(report.as_dict()))
-                stop.wait(every)
+                wake.wait(every)
+                wake.clear()
         log.info("stopping: signal received, current page finished")
     store.close()
 
 
 @contextlib.contextmanager
-def _single_instance(cfg):
-    from core.lock import StoreLock, StoreLocked
-    lock = StoreLock.for_url(cfg.settings.store).held()
+def _single_instance(cfg, standby: bool = False, stop: Optional[threading.Event] = None):
+    """SQLite: this process alone (exit 3, or as a standby wait); PostgreSQL: nothing to hold."""
+    from core.lock import StoreLock, StoreLocked, shares_work
+    if shares_work(cfg.settings.store):
+        yield
+        return
+    lock = StoreLock.for_url(cfg.settings.store)
+    if standby:
+        logging.getLogger("tiersync.daemon").info("standing by until the store is free")
+        with lock.standby(stop.is_set if stop else (lambda: False)):
+            yield
+        return
+    held = lock.held()
     try:
-        lock.__enter__()
+        held.__enter__()
     except StoreLocked as exc:
         _fail([str(exc)], EXIT_LOCKED)
     try:
         yield
     finally:
-        lock.__exit__(None, None, None)
+        held.__exit__(None, None, None)
+
+
+@contextlib.contextmanager
+def _sharing(cfg, engine, wake: Optional[threading.Event], dry_run: bool = False):
+    """PostgreSQL: this process as one worker among several (leases, heartbeat)."""
+    from core.lock import shares_work
+    from core.worker import Worker
+    if dry_run or not shares_work(cfg.settings.store):
+        yield
+        return
+    worker = Worker(engine.store, list(engine.connectors),
+                    lease_seconds=cfg.settings.daemon.lease_seconds, wake=wake)
+    worker.start()
+    engine.worker, engine.worker_id = worker, worker.id
+    try:
+        yield
+    finally:
+        worker.stop()
 
 
 def _print_report(report) -> None:

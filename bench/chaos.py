@@ -15,12 +15,14 @@ Exit code 0 when converged=yes (D = L = P = U = 0, nothing pending), else 1.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import multiprocessing
 import random
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +30,7 @@ from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import yaml
 
@@ -38,6 +40,7 @@ if __package__ in (None, ""):  # run as a script: python bench/chaos.py
 from bench.chaos_measure import compare, self_duplicates
 from bench.chaos_process import StoreProbe, SyncProcess, utcnow, wait_until
 from bench.chaos_scenario import PHASES, People, make_cases
+from bench.chaos_workers import Fleet, Killer
 from simulators.sandbox import Sandbox
 
 log = logging.getLogger("tiersync.bench.chaos")
@@ -65,6 +68,10 @@ class Options:
     workdir: Path | None = None
     keep: bool = False
     sequential: bool = False
+    workers: int = 1  # daemons at once in the chaos run (several need --store postgresql)
+    store: str = "sqlite"  # sqlite | postgresql (a throwaway server) | a postgresql URL
+    kill_every: float = 20.0  # with several workers: one is SIGKILLed this often
+    lease_seconds: float = 15.0
 
     @property
     def timeout(self) -> float:
@@ -96,57 +103,86 @@ class Trial:
     sigterm_exit: int | None = None
     integrity: str = ""  # SQLite's PRAGMA integrity_check of the store after all the kills
     audit_intact: bool = False  # `tiersync audit --verify` found the hash chain whole
+    takeovers: list[float] = field(default_factory=list)  # seconds from a kill to its takeover
+    sent_by: dict[str, int] = field(default_factory=dict)  # actions sent, per daemon
     cpu_sync: float = 0.0  # CPU seconds of the tiersync processes (all of them, kills included)
     cpu_driver: float = 0.0  # CPU seconds of this process: the three simulators and the people
 
 
-def run_trial(name: str, options: Options, workdir: Path, *, chaos: bool) -> Trial:
+def run_trial(name: str, options: Options, workdir: Path, *, chaos: bool,
+              store_url: str | None = None) -> Trial:
     trial = Trial(name)
     started = time.monotonic()
     children, me = _cpu(resource.RUSAGE_CHILDREN), _cpu(resource.RUSAGE_SELF)
     cases = make_cases(options.escalations, options.seed)
-    with Sandbox(workdir, engine=ENGINE) as box:
+    fleet_size = options.workers if chaos and store_url else 1
+    with Sandbox(workdir, engine=ENGINE, store_url=store_url) as box:
         _tune_config(box.config_path, options)
         box.sims["zendesk"].export_page_size = options.page_size
-        process = SyncProcess(box.config_path, box.env, workdir / "daemon.log", options.interval)
-        probe = StoreProbe(workdir / "tiersync.db")
+        if fleet_size > 1:
+            process = Fleet(box.config_path, box.env, workdir, options.interval, fleet_size)
+        else:
+            process = SyncProcess(box.config_path, box.env, workdir / "daemon.log", options.interval)
+        probe = StoreProbe(store_url or workdir / "tiersync.db")
+        if fleet_size > 1:
+            probe.connectors = tuple(box.sims)
         people = People(box, cases)
-        kills = _kill_plan(options) if chaos else {}
+        kills = _kill_plan(options) if chaos and fleet_size == 1 else {}
+        killer = Killer(process, probe, options.kill_every, options.seed) if fleet_size > 1 else None
         if chaos:
             _faults_on(box, options)
         process.start()
+        if killer:
+            killer.start()
         for number, phase in enumerate(PHASES):
-            began = time.monotonic()
-            _progress(f"[{name}] phase {number + 1}/{len(PHASES)}: {phase.name}")
-            phase.act(people)
-            mark = utcnow()
-            for delay in kills.get(number, []):
-                restarted = process.started_at
-                wait_until(lambda: probe.started_since(restarted), 30.0, poll=0.05)
-                time.sleep(delay)
-                process.kill()
-                _progress(f"[{name}]   SIGKILL #{process.stats.kills}, {delay:.2f}s into a cycle; restarted")
-                mark = utcnow()
-            if not wait_until(lambda: probe.quiet_since(mark) and phase.done(people), options.timeout,
-                              tick=process.ensure_running):
-                trial.phase_timeouts.append(phase.name)
-                _progress(f"[{name}]   phase timed out after {options.timeout:.0f}s: {probe.outbox_counts()}")
-            trial.phase_seconds.append(round(time.monotonic() - began, 1))
+            _play_phase(name, number, phase, people, process, probe, kills, trial, options)
+        if killer:
+            killer.halt.set()
+            killer.join()
+            trial.takeovers = killer.result.seconds
         _settle(box, process, probe, trial, options, chaos)
         _measure_loops(box, process, probe, trial, options)
         trial.sigterm_exit = process.stop()
-        trial.integrity = str(probe.query("PRAGMA integrity_check")[0][0])
+        trial.integrity = probe.integrity()
         trial.audit_intact = process.cli("audit", "--verify").returncode == 0
+        trial.sent_by = _sent_by(probe)
         trial.snapshot = box.snapshot()
         stats = process.stats
         trial.kills, trial.starts = stats.kills, stats.starts
         trial.unexpected_exits, trial.lock_refusals = stats.unexpected_exits, stats.lock_refusals
         trial.cycles = probe.cycles()
         trial.quarantined = probe.quarantined()
+        probe.close()
     trial.seconds = round(time.monotonic() - started, 1)
     trial.cpu_sync = round(_cpu(resource.RUSAGE_CHILDREN) - children, 1)
     trial.cpu_driver = round(_cpu(resource.RUSAGE_SELF) - me, 1)
     return trial
+
+
+def _play_phase(name: str, number: int, phase, people: People, process, probe: StoreProbe,
+                kills: dict[int, list[float]], trial: Trial, options: Options) -> None:
+    began = time.monotonic()
+    _progress(f"[{name}] phase {number + 1}/{len(PHASES)}: {phase.name}")
+    phase.act(people)
+    mark = utcnow()
+    for delay in kills.get(number, []):
+        restarted = process.started_at
+        wait_until(lambda: probe.started_since(restarted), 30.0, poll=0.05)
+        time.sleep(delay)
+        process.kill()
+        _progress(f"[{name}]   SIGKILL #{process.stats.kills}, {delay:.2f}s into a cycle; restarted")
+        mark = utcnow()
+    if not wait_until(lambda: probe.quiet_since(mark) and phase.done(people), options.timeout,
+                      tick=process.ensure_running):
+        trial.phase_timeouts.append(phase.name)
+        _progress(f"[{name}]   phase timed out after {options.timeout:.0f}s: {probe.outbox_counts()}")
+    trial.phase_seconds.append(round(time.monotonic() - began, 1))
+
+
+def _sent_by(probe: StoreProbe) -> dict[str, int]:
+    rows = probe.query("SELECT claimed_by, count(*) FROM outbox WHERE state = 'done' "
+                       "GROUP BY claimed_by")
+    return {str(who): n for who, n in rows}
 
 
 def _cpu(who: int) -> float:
@@ -162,6 +198,7 @@ def _tune_config(path: Path, options: Options) -> None:
         if name in ("azure_devops", "jira"):
             section["page_size"] = options.page_size
     config["log_level"] = "WARNING"
+    config["daemon"] = {"lease_seconds": options.lease_seconds}
     path.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
@@ -226,16 +263,55 @@ class Summary:
     loops: int
     deadletters_unresolved: int
     converged: bool
+    workers: int = 1
+    worst_takeover: float | None = None  # seconds, several workers only
 
     def line(self) -> str:
-        return (f"escalations={self.escalations} kills={self.kills} duplicates={self.duplicates} "
+        takeover = "" if self.worst_takeover is None else \
+            f"worst_takeover_seconds={self.worst_takeover} "
+        return (f"workers={self.workers} {takeover}"
+                f"escalations={self.escalations} kills={self.kills} duplicates={self.duplicates} "
                 f"lost_updates={self.lost_updates} loops={self.loops} "
                 f"deadletters_unresolved={self.deadletters_unresolved} "
                 f"converged={'yes' if self.converged else 'no'}")
 
     @property
     def ok(self) -> bool:
-        return self.converged and self.duplicates == self.lost_updates == self.loops == 0
+        in_time = self.worst_takeover is None or self.worst_takeover <= 30.0
+        return self.converged and self.duplicates == self.lost_updates == self.loops == 0 and in_time
+
+
+@contextlib.contextmanager
+def chaos_store(options: Options, root: Path) -> Iterator[str | None]:
+    """The chaos run's store URL: None for SQLite, a throwaway PostgreSQL (.ci/postgres.sh) for
+    ``postgresql``, or the URL given (its tables are dropped first)."""
+    if options.store == "sqlite":
+        yield None
+        return
+    script = Path(__file__).resolve().parents[1] / ".ci" / "postgres.sh"
+    folder = root / "pg"
+    if "://" not in options.store:
+        root.mkdir(parents=True, exist_ok=True)
+        root.chmod(0o755)
+        url = subprocess.run(["bash", str(script), "start", str(folder)], check=True,
+                             capture_output=True, text=True).stdout.strip()
+    else:
+        url = options.store
+    _empty(url)
+    try:
+        yield url
+    finally:
+        if "://" not in options.store:
+            subprocess.run(["bash", str(script), "stop", str(folder)], capture_output=True)
+
+
+def _empty(url: str) -> None:
+    from sqlalchemy import create_engine, text
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
 
 
 def run(options: Options) -> tuple[Summary, dict[str, Any]]:
@@ -243,18 +319,20 @@ def run(options: Options) -> tuple[Summary, dict[str, Any]]:
     root = Path(options.workdir or tempfile.mkdtemp(prefix="tiersync-chaos-"))
     began = time.monotonic()
     try:
-        if options.sequential:
-            reference = run_trial("reference", options, root / "reference", chaos=False)
-            chaos = run_trial("chaos", options, root / "chaos", chaos=True)
-        else:  # the reference run in its own process (own simulators, own CPU), at the same time
-            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-                future = pool.submit(run_trial, "reference", options, root / "reference", chaos=False)
-                chaos = run_trial("chaos", options, root / "chaos", chaos=True)
-                reference = future.result()
+        with chaos_store(options, root) as url:
+            if options.sequential:
+                reference = run_trial("reference", options, root / "reference", chaos=False)
+                chaos = run_trial("chaos", options, root / "chaos", chaos=True, store_url=url)
+            else:  # the reference run in its own process (own simulators, own CPU), at the same time
+                with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                    future = pool.submit(run_trial, "reference", options, root / "reference", chaos=False)
+                    chaos = run_trial("chaos", options, root / "chaos", chaos=True, store_url=url)
+                    reference = future.result()
         diff = compare(reference.snapshot, chaos.snapshot)
         loops = chaos.loop_writes + chaos.loop_actions
         summary = Summary(options.escalations, chaos.kills, diff.duplicates, diff.lost_updates,
-                          loops, chaos.dead_at_end, converged=False)
+                          loops, chaos.dead_at_end, converged=False, workers=options.workers,
+                          worst_takeover=max(chaos.takeovers, default=None))
         summary.converged = (diff.duplicates == diff.lost_updates == loops == chaos.dead_at_end == 0
                              and chaos.pending_at_end == 0 and not chaos.phase_timeouts)
         report = {"summary": asdict(summary), "details": diff.details[:200],
@@ -308,9 +386,21 @@ def parse_args(argv: list[str] | None = None) -> Options:
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (printed at the end)")
     p.add_argument("--sequential", action="store_true",
                    help="run the reference run before the chaos run instead of at the same time")
+    p.add_argument("--workers", type=int, default=d.workers,
+                   help="daemons at once in the chaos run, one SIGKILLed every --kill-every seconds "
+                        "(several need --store postgresql)")
+    p.add_argument("--store", default=d.store,
+                   help="chaos run's store: sqlite, postgresql (a throwaway server from "
+                        ".ci/postgres.sh) or a PostgreSQL URL (its tables are dropped)")
+    p.add_argument("--kill-every", type=float, default=d.kill_every,
+                   help="with several workers: seconds between SIGKILLs")
+    p.add_argument("--lease-seconds", type=float, default=d.lease_seconds,
+                   help="daemon.lease_seconds: a killed daemon's leases and claims pass on after this")
     p.add_argument("--verbose", action="store_true", help="print up to 200 differences found")
     args = p.parse_args(argv)
     options = Options(**{k: v for k, v in vars(args).items() if k != "verbose"})
+    if options.workers > 1 and options.store == "sqlite":
+        p.error("--workers N needs --store postgresql (SQLite stays one process)")
     options.verbose = args.verbose  # type: ignore[attr-defined]
     return options
 
@@ -325,6 +415,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"CPU s: tiersync {trial['cpu_sync']}, simulators {trial['cpu_driver']}")
         _progress(f"{name}: store integrity {trial['integrity']}, audit chain "
                   f"{'intact' if trial['audit_intact'] else 'BROKEN'}, quarantined {trial['quarantined']}")
+        if trial["takeovers"]:
+            _progress(f"{name}: takeovers after kills (s): {trial['takeovers']}; actions sent per "
+                      f"daemon: {sorted(trial['sent_by'].values(), reverse=True)}")
         if trial["phase_timeouts"] or trial["unexpected_exits"]:
             _progress(f"{name}: timeouts {trial['phase_timeouts']}, unexpected exits {trial['unexpected_exits']}")
     for line in report["details"][:200 if getattr(options, "verbose", False) else 20]:

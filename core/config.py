@@ -30,11 +30,15 @@ class EngineOptions(BaseModel):
     outbox_batch: int = Field(default=100, ge=1, le=1000)
     reevaluate_seconds: float = Field(default=60.0, ge=0)
     pull_retries: int = Field(default=2, ge=0, le=20)
+    concurrent_pulls: bool = True
+    rate_limit_seconds: float = Field(default=60.0, gt=0)
 
 
 class DaemonOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     interval_seconds: float = Field(default=60.0, gt=0)
+    # several daemons on PostgreSQL: a killed daemon's pulls and actions pass on after this long
+    lease_seconds: float = Field(default=15.0, ge=3, le=300)
 
 
 class Settings(BaseSettings):

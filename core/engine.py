@@ -62,6 +62,7 @@ class CycleReport:
     conflicts: int = 0
     rate_limited: int = 0  # lanes that left a tracker alone for its shared Retry-After
     connector_errors: list[str] = field(default_factory=list)
+    pulled_from: list[str] = field(default_factory=list)  # connectors this process pulled
     planned: list[dict[str, Any]] = field(default_factory=list)
     stopped_early: bool = False
 

@@ -53,6 +53,7 @@ def _lane(engine: "SyncEngine", name: str, report: "CycleReport", stop: Callable
     if blocked:
         report.rate_limited += 1
     elif engine.may_pull(name):
+        report.pulled_from.append(name)
         engine.pull(name, report, stop)
     if not dry_run and not blocked and not stop():
         from core.outbox import OutboxApplier

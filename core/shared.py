@@ -9,6 +9,7 @@ Rules:
 - order per record (escalation and target tracker): an action is claimable only when every
   earlier pending action of that record is claimable in the same batch (due, and not in flight
   elsewhere): later actions wait for earlier ones;
+- a finished action keeps ``claimed_by``: who sent it;
 - the claimant sends its batch in id order; an action left pending (retry, waiting on a create)
   holds the record's later actions back until the next pass.
 """
@@ -77,10 +78,12 @@ def release(tx: Connection, worker: str, ids: list[int] | None = None) -> None:
     """Drop ``worker``'s claims on ``ids`` (all of them when None): what is still pending is
     free again for any worker."""
     if ids is None:
-        tx.execute(text("UPDATE outbox SET claimed_by = NULL WHERE claimed_by = :me"), {"me": worker})
+        tx.execute(text("UPDATE outbox SET claimed_by = NULL WHERE claimed_by = :me "
+                        "AND state = 'pending'"), {"me": worker})
         return
     for start in range(0, len(ids), 500):
-        tx.execute(text("UPDATE outbox SET claimed_by = NULL WHERE claimed_by = :me AND id IN :ids")
+        tx.execute(text("UPDATE outbox SET claimed_by = NULL WHERE claimed_by = :me "
+                        "AND state = 'pending' AND id IN :ids")
                    .bindparams(bindparam("ids", expanding=True)),
                    {"me": worker, "ids": ids[start:start + 500]})
 

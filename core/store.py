@@ -109,7 +109,20 @@ class Store:
             return conn.execute(select(func.max(t.schema_version.c.version))).scalar() or 0
 
     def migrate(self) -> list[str]:
-        """Apply pending migrations in order; returns their descriptions."""
+        """Apply pending migrations in order; returns their descriptions. On PostgreSQL under
+        an advisory lock: daemons starting together migrate one after the other."""
+        if self.engine.dialect.name != "postgresql":
+            return self._migrate()
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT pg_advisory_lock(7469657273796)")
+            conn.commit()
+            try:
+                return self._migrate()
+            finally:
+                conn.exec_driver_sql("SELECT pg_advisory_unlock(7469657273796)")
+                conn.commit()
+
+    def _migrate(self) -> list[str]:
         applied = []
         current = self.schema_version()
         for number, description, step in t.MIGRATIONS:
