@@ -2,7 +2,7 @@
 
 No business logic lives here; this is the only place that decides exit codes:
 0 clean, 1 some records or actions failed while the rest synced, 2 configuration or connection
-error, 3 another tiersync process holds the store.
+error, 3 another tiersync process holds the (SQLite) store.
 """
 from __future__ import annotations
 

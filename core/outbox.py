@@ -68,6 +68,8 @@ class OutboxApplier:
                 if stop():
                     report.stopped_early = True
                     return
+                if self.engine.worker is not None and not self.engine.worker.alive():
+                    return  # our lease may have lapsed: the claims may be another daemon's now
                 self.apply_one(action, report)
                 if self._still_pending(action.id):
                     held.add(group)

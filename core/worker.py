@@ -77,6 +77,11 @@ class Worker:
         with self._guard:
             return connector in self._pulls and time.monotonic() < self._valid_until
 
+    def alive(self) -> bool:
+        """Whether this worker's leases (and so its outbox claims) surely still hold."""
+        with self._guard:
+            return time.monotonic() < self._valid_until
+
     def pulls(self) -> set[str]:
         with self._guard:
             return set(self._pulls)
