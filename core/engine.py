@@ -354,6 +354,8 @@ class SyncEngine:
     def _apply_periodic(self, item: StoredEscalation, decision: Decision, report: CycleReport) -> None:
         with self.store.transaction() as tx:
             current = self.store.get_escalation(tx, item.escalation.id)
+            if current.escalation.version != item.escalation.version:
+                return  # changed meanwhile (another lane or daemon): decided again next time
             before = current.escalation
             after = before
             field_times = current.field_times
