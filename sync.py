@@ -1,8 +1,7 @@
 """tiersync's command line: parses arguments, loads the configuration, wires the parts.
 
-No business logic lives here; this is the only place that decides exit codes:
-0 clean, 1 some records or actions failed while the rest synced, 2 configuration or connection
-error, 3 another tiersync process holds the (SQLite) store.
+No business logic lives here; this is the only place that decides exit codes (EXIT_CODES, shown
+by ``tiersync --help``).
 """
 from __future__ import annotations
 
@@ -21,11 +20,26 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from core.config_secrets import mask_url
 from core.errors import ConfigError, TiersyncError
 from core.redact import install_log_redaction, redact_text
+from core.terminal import cell, escape_control, nothing_line, write_json
 
+EXIT_CODES = "\n\n".join([
+    "Exit codes:",
+    "0: clean: nothing needs attention.",
+    "1: attention needed, the rest synced: a run exits 1 while quarantined records or dead "
+    "letters remain (not only in the run that caused them), and while actions have been "
+    "retrying longer than the configured time; a listing command exits 1 when it found a "
+    "problem (audit --verify).",
+    "2: configuration or connection error: the configuration, a mapping or the policy is "
+    "invalid, a secret is missing, or a tracker could not be reached (`tiersync check` prints "
+    "every problem at once).",
+    "3: another tiersync process holds the store.",
+])
 app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Keep support escalations in sync across Zendesk, Jira and Azure DevOps.")
+                  help="Keep support escalations in sync across Zendesk, Jira and Azure DevOps.\n\n"
+                  + EXIT_CODES)
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -34,17 +48,46 @@ ConfigOption = typer.Option(Path("tiersync.yaml"), "--config", "-c", envvar="TIE
                             help="configuration file")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+        try:
+            number = version("tiersync")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            number = "unknown (not installed)"
+        out.print(f"tiersync {number}", markup=False)
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _root(show_version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                            help="print the version and exit")) -> None:
+    """Keep support escalations in sync across Zendesk, Jira and Azure DevOps."""
+
+
+def _say(text: str) -> None:
+    """Print a line of text that may hold tracker text: redacted, control characters escaped."""
+    out.print(escape_control(redact_text(text)), markup=False)
+
+
 # -- wiring --------------------------------------------------------------------------------------
 def _setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(_JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(_TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
     install_log_redaction()
+
+
+class _TextFormatter(logging.Formatter):
+    """Log lines with tracker text: control characters escaped (line breaks of tracebacks kept)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return escape_control(super().format(record), keep_newlines=True)
 
 
 class _JsonFormatter(logging.Formatter):
@@ -56,7 +99,7 @@ class _JsonFormatter(logging.Formatter):
 
 def _fail(problems: list[str], code: int = EXIT_CONFIG) -> None:
     for problem in problems:
-        err.print(f"error: {redact_text(problem)}", markup=False)
+        err.print(f"error: {escape_control(redact_text(problem))}", markup=False)
     raise typer.Exit(code)
 
 
@@ -72,11 +115,14 @@ def _load(config_path: Path):
 
 def _store(config, dry_run: bool = False):
     from core.store import Store
-    store = Store(config.settings.store, dry_run=dry_run)
+    try:
+        store = Store(config.settings.store, dry_run=dry_run)
+    except ConfigError as exc:  # an unusable URL or a missing driver
+        _fail(exc.problems)
     try:
         store.migrate()
     except Exception as exc:  # unreachable database, bad permissions
-        _fail([f"store {config.settings.store}: {exc}"])
+        _fail([f"store {mask_url(config.settings.store)}: {exc}"])
     return store
 
 
@@ -111,22 +157,27 @@ def check(config: Path = ConfigOption,
     except ConfigError as exc:
         _fail(exc.problems)
     missing = missing_secrets(cfg)
-    problems = missing if online else []
-    if online and not problems:
-        problems = _online_problems(cfg)
+    problems = (missing + _online_problems(cfg, skip=_trackers_named(missing))) if online else []
     if problems:
         _fail(problems)
     for warning in missing:
         err.print(f"warning: {warning} (needed to run)", markup=False)
     out.print(f"ok: {config}: {len(cfg.trackers)} trackers "
               f"({', '.join(f'{n}={t.kind}' for n, t in cfg.trackers.items())}), "
-              f"{sum(len(m.fields) for m in cfg.mappings.values())} mapped fields, store {cfg.settings.store}",
-              markup=False)
+              f"{sum(len(m.fields) for m in cfg.mappings.values())} mapped fields, "
+              f"store {mask_url(cfg.settings.store)}", markup=False)
 
 
-def _online_problems(cfg) -> list[str]:
+def _trackers_named(problems: list[str]) -> set[str]:
+    return {p.split(".")[1].split(":")[0] for p in problems if p.startswith("trackers.")}
+
+
+def _online_problems(cfg, skip: set[str] = frozenset()) -> list[str]:
+    """Each tracker whose secrets are set is checked online; every problem is collected."""
     problems: list[str] = []
     for name, connector in _connectors(cfg).items():
+        if name in skip:
+            continue
         mapping = cfg.mappings[name]
         paths = sorted({f.path for f in mapping.fields.values()} | set(mapping.create_defaults))
         values = {f.path: sorted(map(str, (f.values or {}).keys())) for f in mapping.fields.values()
@@ -144,7 +195,9 @@ def _online_problems(cfg) -> list[str]:
 def run(config: Path = ConfigOption,
         once: bool = typer.Option(True, "--once", help="run one cycle and exit (the default; "
                                   "`tiersync daemon` repeats cycles)"),
-        dry_run: bool = typer.Option(False, "--dry-run", help="read and plan, write nothing")) -> None:
+        dry_run: bool = typer.Option(False, "--dry-run", help="read and plan, write nothing"),
+        as_json: bool = typer.Option(False, "--json", help="print the report (and with --dry-run "
+                                     "every planned action with its full payload) as JSON")) -> None:
     """Run one sync cycle: pull, reconcile, decide, push."""
     cfg = _load(config)
     store = _store(cfg, dry_run=dry_run)
@@ -153,8 +206,16 @@ def run(config: Path = ConfigOption,
         with _sharing(cfg, engine, None, dry_run):
             report = engine.run_cycle(dry_run=dry_run)
     store.close()
-    _print_report(report)
+    if as_json:
+        write_json(dict(report.as_dict(), planned=_planned(report)), sys.stdout)
+    else:
+        _print_report(report)
     raise typer.Exit(report.exit_code)
+
+
+def _planned(report) -> list[dict]:
+    return [{k: action.get(k) for k in ("id", "kind", "connector", "remote_id", "escalation_id",
+                                          "rule", "payload")} for action in report.planned]
 
 
 @app.command()
@@ -238,12 +299,14 @@ def _print_report(report) -> None:
     errors = data.pop("connector_errors")
     out.print(" ".join(f"{k}={v}" for k, v in data.items() if k not in ("stopped_early",)), markup=False)
     for error in errors:
-        err.print(f"error: {redact_text(error)}", markup=False)
-    if report.dry_run and report.planned:
-        out.print(f"dry run: {len(report.planned)} actions would be sent:")
+        err.print(f"error: {escape_control(redact_text(error))}", markup=False)
+    if report.dry_run and not report.planned:
+        out.print(nothing_line("no action would be sent"), markup=False)
+    elif report.dry_run:
+        out.print(f"dry run: {len(report.planned)} actions would be sent (full payloads: --json):")
         for action in report.planned:
-            out.print(f"  {action['kind']:7} {action['connector']:14} {action['remote_id'] or '(new)':10} "
-                      f"{redact_text(json.dumps(action['payload'], default=str))[:160]}", markup=False)
+            _say(f"  {action['kind']:7} {action['connector']:14} {action['remote_id'] or '(new)':10} "
+                 f"{json.dumps(action['payload'], default=str)[:160]}")
 
 
 @app.command()
@@ -255,13 +318,16 @@ def quarantine(config: Path = ConfigOption,
     with store.transaction() as tx:
         rows = store.quarantined(tx)
     if as_json:
-        write = [dict(r, created_at=r["created_at"].isoformat()) for r in rows]
-        out.print(json.dumps(write, default=str, indent=2), markup=False)
+        write_json([dict(r, created_at=r["created_at"].isoformat()) for r in rows], sys.stdout)
+        return
+    if not rows:
+        out.print(nothing_line("no record is quarantined"), markup=False)
         return
     table = Table("id", "record", "version", "reason", "since")
     for r in rows:
-        table.add_row(str(r["id"]), f"{r['connector']}:{r['remote_id']}", r["remote_version"] or "",
-                      r["reason"], r["created_at"].strftime("%Y-%m-%d %H:%M"))
+        table.add_row(str(r["id"]), cell(f"{r['connector']}:{r['remote_id']}"),
+                      cell(r["remote_version"] or ""), cell(redact_text(r["reason"])),
+                      r["created_at"].strftime("%Y-%m-%d %H:%M"))
     out.print(table)
 
 
@@ -276,13 +342,17 @@ def status(config: Path = ConfigOption, as_json: bool = typer.Option(False, "--j
                    for item in batch]
     rows = status_rows(escalations, cfg.policy, datetime.now(timezone.utc))
     if as_json:
-        out.print(json.dumps(rows, default=str, indent=2), markup=False)
+        write_json(rows, sys.stdout)
+        return
+    if not rows:
+        out.print(nothing_line("no open escalation" + ("" if all_ else " (--all: closed ones too)")),
+                  markup=False)
         return
     table = Table("escalation", "links", "state", "tier", "queue", "acknowledgement",
                   "first solution", "close")
     for row in rows:
-        table.add_row(f"{row['id']}\n{row['sr_number'] or ''}", "\n".join(row["links"]),
-                      row["state"], row["tier"], row["queue"] or "",
+        table.add_row(cell(row["id"], row["sr_number"] or ""), cell(*row["links"]),
+                      cell(row["state"]), cell(row["tier"]), cell(row["queue"] or ""),
                       *(_sla_cell(row["sla"].get(m)) for m in ("acknowledgement", "first_solution", "close")))
     out.print(table)
 
@@ -294,12 +364,13 @@ def _sla_cell(metric: Optional[dict]) -> str:
     due_text = due.strftime("%Y-%m-%d %H:%M") if hasattr(due, "strftime") else (due or "-")
     remaining = metric.get("remaining_seconds")
     left = "" if remaining is None else f"\n{remaining / 3600:+.1f} h left"
-    return f"{metric['status']}\n{due_text}{left}"
+    return cell(f"{metric['status']}\n{due_text}{left}")
 
 
 @app.command()
 def explain(record: str = typer.Argument(..., help="TRACKER:ID, e.g. zendesk:123 or jira:ENG-7"),
-            config: Path = ConfigOption) -> None:
+            config: Path = ConfigOption,
+            as_json: bool = typer.Option(False, "--json", help="the lines as a JSON list")) -> None:
     """How one record maps and which validation, routing, SLA and escalation rules fire (writes nothing)."""
     from core.engine import _owners
     from core.inspect import explain_record
@@ -308,14 +379,18 @@ def explain(record: str = typer.Argument(..., help="TRACKER:ID, e.g. zendesk:123
     if tracker not in cfg.trackers or not remote_id:
         _fail([f"explain: give TRACKER:ID with one of {', '.join(cfg.trackers)} (got {record!r})"])
     store = _store(cfg)
-    connector = _connectors(cfg)[tracker]
+    from core.redact_records import redacting
+    connector = redacting(_connectors(cfg), cfg.mappings)[tracker]
     try:
         lines = explain_record(store, connector, cfg.mappings[tracker], cfg.policy,
                                _owners(cfg.mappings), remote_id, datetime.now(timezone.utc))
     except TiersyncError as exc:
         _fail([str(exc)])
+    if as_json:
+        write_json([redact_text(line) for line in lines], sys.stdout)
+        return
     for line in lines:
-        out.print(redact_text(line), markup=False)
+        _say(line)
 
 
 @app.command()
@@ -326,13 +401,16 @@ def deadletters(config: Path = ConfigOption, as_json: bool = typer.Option(False,
     with store.transaction() as tx:
         rows = store.actions(tx, state="dead")
     if as_json:
-        out.print(json.dumps([dict(r.__dict__, next_attempt_at=r.next_attempt_at.isoformat())
-                              for r in rows], default=str, indent=2), markup=False)
+        write_json([dict(r.__dict__, next_attempt_at=r.next_attempt_at.isoformat())
+                    for r in rows], sys.stdout)
+        return
+    if not rows:
+        out.print(nothing_line("no dead-lettered action"), markup=False)
         return
     table = Table("id", "escalation", "action", "target", "attempts", "last error")
     for r in rows:
-        table.add_row(str(r.id), r.escalation_id, r.kind, f"{r.connector}:{r.remote_id or '(new)'}",
-                      str(r.attempts), redact_text(r.last_error or "")[:100])
+        table.add_row(str(r.id), r.escalation_id, r.kind, cell(f"{r.connector}:{r.remote_id or '(new)'}"),
+                      str(r.attempts), cell(redact_text(r.last_error or "")[:100]))
     out.print(table)
 
 
@@ -443,11 +521,14 @@ def audit(ctx: typer.Context, config: Path = ConfigOption,
 
 def _audit_table(rows, limit: int) -> None:
     from core.audit_export import table_header, table_line
-    print(table_header())
     count = 0
     for row in rows:
-        print(redact_text(table_line(row)))
+        if count == 0:
+            print(table_header())
+        print(escape_control(redact_text(table_line(row))))  # tracker text: no escape sequences
         count += 1
+    if count == 0:
+        print(nothing_line("no audit entry matches"))
     if limit and count == limit:
         print(f"(the newest {limit} entries; --limit 0 for all, --format csv|jsonl to export)")
 
@@ -601,7 +682,7 @@ def trace(record: str = typer.Argument(..., help="TRACKER:ID (or key), e.g. azur
         for value in trace_record(tx, tracker, ref, field):
             count += 1
             text = json.dumps(value.as_json(), default=str) if as_json else describe(value)
-            out.print(redact_text(text), markup=False)
+            out.print(escape_control(redact_text(text)), markup=False)  # no escape sequences
     if not count and not as_json:
         out.print(f"tiersync wrote nothing{' to ' + field if field else ''} in {record}", markup=False)
 
@@ -640,6 +721,34 @@ def board(out_file: Path = typer.Option(..., "--out", help="HTML file to write")
     out_file.write_text(board_html(store, cfg.policy, datetime.now(timezone.utc), refresh),
                         encoding="utf-8")
     out.print(f"board written to {out_file}", markup=False)
+
+
+# --- secrets and store commands (issue 10 items 7-9) ---
+@app.command()
+def prune(older_than: float = typer.Option(..., "--older-than", min=0, metavar="DAYS",
+                                           help="remove what finished more than DAYS days ago"),
+          config: Path = ConfigOption,
+          vacuum: bool = typer.Option(True, "--vacuum/--no-vacuum",
+                                      help="SQLite: give the freed space back to the disk"),
+          as_json: bool = typer.Option(False, "--json")) -> None:
+    """Remove finished outbox rows, old history, resolved quarantine entries and old runs.
+
+    Kept: the latest state of every escalation, pending actions, dead letters, unresolved quarantine entries and the whole audit log (its chain stays verifiable)."""
+    from datetime import timedelta
+    from core.prune import prune as prune_store, vacuum as vacuum_store
+    cfg = _load(config)
+    store = _store(cfg)
+    now = datetime.now(timezone.utc)
+    with store.transaction() as tx:
+        result = prune_store(tx, now - timedelta(days=older_than), now)
+    if vacuum:
+        vacuum_store(store)
+    store.close()
+    if as_json:
+        write_json(result.as_dict(), sys.stdout)
+        return
+    out.print(" ".join(f"{k}={v}" for k, v in result.as_dict().items()) + " (rows removed)",
+              markup=False)
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ from core import schema as t
 from core.audit_schema import audit_chain
 from core.errors import TiersyncError
 from core.redact import redact, register_secret
+from core.store_values import compact
 
 GENESIS = "0" * 64
 
@@ -94,8 +95,8 @@ class AuditLog:
             "run_id": entry.run_id, "at": entry.at.astimezone(timezone.utc), "escalation_id": entry.escalation_id,
             "tracker": entry.tracker, "remote_id": entry.remote_id,
             "remote_version": entry.remote_version, "mapping": entry.mapping, "rule": entry.rule,
-            "action": entry.action, "before": redact(entry.before), "after": redact(entry.after),
-            "result": redact(entry.result),
+            "action": entry.action, "before": compact(redact(entry.before)),
+            "after": compact(redact(entry.after)), "result": redact(entry.result),
         }
         chain = tx.execute(select(audit_chain).where(audit_chain.c.id == 1).with_for_update()).first()
         self._refuse_unkeyed(chain.keyed_from)

@@ -15,11 +15,11 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from connectors import load_registry
 from connectors.base import TrackerConfig
+from core.config_secrets import inline_secret_keys, url_problems
 from core.errors import ConfigError
 from core.mapping import Mapping, format_validation_errors, load_mapping, load_yaml, resolve_mapping_path
 from core.policy import load_policy
 
-SECRET_KEYS = {"token", "password", "pat", "api_token", "secret", "apikey", "api_key"}
 
 
 class EngineOptions(BaseModel):
@@ -82,11 +82,8 @@ def load_config(path: Path) -> Config:
     data = load_yaml(path) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: (top level): expected a mapping of keys")
-    try:
-        settings = Settings(**data)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_errors(str(path), exc)) from None
     problems: list[str] = []
+    settings = _settings(path, data, problems)
     trackers = _trackers(path, settings, problems)
     mappings = _mappings(path, settings, trackers, problems)
     policy = _policy(path, settings, problems)
@@ -98,29 +95,62 @@ def load_config(path: Path) -> Config:
     return Config(path, settings, trackers, mappings, policy)
 
 
+def _settings(path: Path, data: dict[str, Any], problems: list[str]) -> Settings:
+    """The top-level settings; a bad key is reported and left at its default, so that the
+    trackers, mappings and policy are still checked in the same run."""
+    data = dict(data)
+    for _ in range(len(data) + 1):
+        try:
+            return Settings(**data)
+        except ValidationError as exc:
+            problems.extend(format_validation_errors(str(path), exc))
+            bad = {err["loc"][0] for err in exc.errors() if err["loc"] and err["loc"][0] in data}
+            if not bad:
+                break
+            for key in bad:
+                data.pop(key)
+    return Settings.model_construct(trackers=data.get("trackers") if isinstance(
+        data.get("trackers"), dict) else {})
+
+
 def _trackers(path: Path, settings: Settings, problems: list[str]) -> dict[str, TrackerConfig]:
+    """Each tracker section validated. A section with problems still has its mapping file
+    checked in the same run (it is kept unvalidated; the problems stop the configuration)."""
     registry = load_registry()
     out: dict[str, TrackerConfig] = {}
     if not settings.trackers:
         problems.append(f"{path}: trackers: no tracker is configured")
     for name, section in settings.trackers.items():
         where = f"{path}: trackers.{name}"
-        inline = sorted(SECRET_KEYS & set(section))
-        if inline:
-            problems.append(f"{where}: the key '{inline[0]}' would put a secret in the configuration "
-                            f"file, which is refused; name an environment variable instead "
-                            f"(e.g. {inline[0]}_env)")
-            continue
         kind = section.get("kind")
         if kind not in registry:
             problems.append(f"{where}.kind: unknown tracker kind {kind!r}; known: "
                             f"{', '.join(sorted(registry))}")
             continue
+        found = _secret_problems(where, section, registry[kind].config_model)
+        problems.extend(found)
+        model = registry[kind].config_model
         try:
-            out[name] = registry[kind].config_model.model_validate(section)
-        except ValidationError as exc:
-            problems.extend(format_validation_errors(where, exc))
+            if found:
+                raise ValueError(found)
+            out[name] = model.model_validate(section)
+        except (ValidationError, ValueError) as exc:
+            if isinstance(exc, ValidationError):
+                problems.extend(format_validation_errors(where, exc))
+            if isinstance(section.get("mapping"), str):
+                out[name] = model.model_construct(kind=kind, mapping=section["mapping"])
     return out
+
+
+def _secret_problems(where: str, section: dict[str, Any], model: Any) -> list[str]:
+    """Inline secrets and credentials inside URLs, never with their values."""
+    env_keys = [k for k in model.model_fields if k.endswith("_env")]
+    pointer = ", ".join(env_keys) or "a *_env setting"
+    found = [f"{where}: the key '{key}' would put a secret in the configuration file, which is "
+             f"refused (its value is not shown): put the secret in an environment variable and "
+             f"name that variable with {pointer} (or set VARIABLE_FILE to a file holding it)"
+             for key in inline_secret_keys(section)]
+    return found + url_problems(where, section, env_keys)
 
 
 def _mappings(path: Path, settings: Settings, trackers: dict[str, TrackerConfig],

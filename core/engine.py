@@ -27,6 +27,7 @@ from core.provenance import record_sources
 from core.planner import Planner, idempotency_key, parse_idempotency_key
 from core.reconcile import absorb_sent, apply_changes, merge, observe, stamp_field_times
 from core.redact import redact
+from core.redact_records import redacting
 from core.store import LinkRow, Store, StoreConflict, StoredEscalation, data_hash
 
 log = logging.getLogger("tiersync.engine")
@@ -85,7 +86,7 @@ class SyncEngine:
                  policy: Policy, *, settings: EngineSettings | None = None,
                  clock: Callable[[], datetime] = utcnow):
         self.store = store
-        self.connectors = connectors
+        self.connectors = redacting(connectors, mappings)  # records arrive redacted
         self.mappings = mappings
         self.policy = policy
         self.settings = settings or EngineSettings()

@@ -18,6 +18,7 @@ from typing import Callable, Iterator
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from core.config_secrets import mask_url
 from core.errors import TiersyncError
 
 ADVISORY_KEY = 0x7469657273796E63  # "tiersync"
@@ -84,7 +85,7 @@ class StoreLock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
-                raise StoreLocked(f"the store {self.url} is in use by tiersync process {holder}; "
+                raise StoreLocked(f"the store {mask_url(self.url)} is in use by tiersync process {holder}; "
                                   "only one tiersync may run against a SQLite store (stop it first, "
                                   "or use PostgreSQL)") from None
             os.ftruncate(fd, 0)
@@ -99,7 +100,7 @@ class StoreLock:
         with engine.connect() as conn:
             got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY}).scalar()
             if not got:
-                raise StoreLocked(f"the store {self.url} is in use by another tiersync process")
+                raise StoreLocked(f"the store {mask_url(self.url)} is in use by another tiersync process")
             try:
                 yield
             finally:

@@ -95,6 +95,9 @@ class Mapping(_Strict):
     starts_escalation: StartRule | None = None
     create_defaults: dict[str, Any] = Field(default_factory=dict)
     comments: CommentsMap = Field(default_factory=CommentsMap)
+    # credentials in this tracker's text are masked when read and in text copied into it
+    # (core.redact_records); false keeps its text verbatim, in the store and in copies
+    redact_secrets: bool = True
     fields: dict[str, FieldMap]
 
     # set by load_mapping, not by the file
@@ -312,13 +315,25 @@ def load_yaml(path: Path) -> Any:
         raise ConfigError(f"{path}:{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
 
 
+def _shown_value(loc: tuple, value: Any) -> str:
+    """The bad value for an error line; never a secret-looking key's value, never a credential."""
+    from core.config_secrets import looks_secret_key, mask_url
+    from core.redact import redact_text
+    if isinstance(value, (dict, list)):
+        return ""
+    if any(looks_secret_key(part) for part in loc):
+        return " (value hidden: the key looks like a secret)"
+    if isinstance(value, str):
+        value = redact_text(mask_url(value))
+    return f" (value: {value!r})"
+
+
 def format_validation_errors(source: str, exc: ValidationError) -> list[str]:
     """One line per problem: file, dotted key path, bad value, message."""
     lines = []
     for err in exc.errors():
         key = ".".join(str(part) for part in err["loc"])
-        value = err.get("input")
-        shown = "" if isinstance(value, (dict, list)) else f" (value: {value!r})"
+        shown = _shown_value(err["loc"], err.get("input"))
         message = err["msg"].removeprefix("Value error, ")
         if not key or message.startswith(key + "."):
             lines.append(f"{source}: {message}")  # the message names a deeper key itself
@@ -331,9 +346,18 @@ def load_mapping(path: Path) -> Mapping:
     data = load_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: (top level): expected a mapping of keys, got {type(data).__name__}")
+    problems = []
+    fields = data.get("fields")
+    if isinstance(fields, dict):  # every unknown field at once, and the rest still checked
+        unknown = [name for name in fields if name not in MAPPABLE_FIELDS]
+        problems = [f"{path}: fields.{name}: '{name}' is not a field of the escalation model"
+                    for name in unknown]
+        data = {**data, "fields": {k: v for k, v in fields.items() if k not in unknown}}
     try:
         mapping = Mapping.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_errors(str(path), exc)) from None
+        problems.extend(format_validation_errors(str(path), exc))
+    if problems:
+        raise ConfigError(problems)
     mapping.source = str(path)
     return mapping

@@ -20,6 +20,8 @@ from core.decision import Decision, Note, Observation
 from core.mapping import Mapping
 from core.model import Escalation, Link, LinkRole
 from core.reconcile import outbound_diff
+from core.redact import redact_text
+from core.redact_records import redact_escalation
 from core.store import LinkRow, Store, StoredEscalation, data_hash
 
 KEY_PREFIX = "tiersync"
@@ -71,12 +73,17 @@ class Planner:
                             f"comment:{escalation.id}:{comment.id}:{target}", "sync.comments", now)
 
     # -- updates and creates --------------------------------------------------------------------
+    def _copy_for(self, tracker: str, escalation: Escalation) -> Escalation:
+        """What may be copied into ``tracker``: redacted unless its mapping turns that off."""
+        return redact_escalation(escalation) if self.mappings[tracker].redact_secrets else escalation
+
     def _plan_update(self, tx: Connection, escalation: Escalation, link: LinkRow, now: datetime) -> None:
         mapping = self.mappings.get(link.tracker)
         if mapping is None:
             return
         pending = self.store.pending_update(tx, link.tracker, link.remote_id)
-        diff = outbound_diff(mapping, escalation, link.last_data, pending.sent if pending else None)
+        diff = outbound_diff(mapping, self._copy_for(link.tracker, escalation), link.last_data,
+                             pending.sent if pending else None)
         if pending is not None:
             # the record holds the snapshot, or (if the queued write went out without a reply)
             # possibly what was sent: the queued write becomes exactly what may still differ
@@ -108,7 +115,8 @@ class Planner:
     def _create_fields(self, escalation: Escalation, tracker: str, extra: dict[str, Any]) -> dict[str, Any]:
         mapping = self.mappings[tracker]
         fields = dict(mapping.create_defaults)
-        fields.update({p: v for p, v in mapping.to_tracker(escalation).items() if v is not None})
+        copy = self._copy_for(tracker, escalation)
+        fields.update({p: v for p, v in mapping.to_tracker(copy).items() if v is not None})
         fields.update(extra)
         return fields
 
@@ -134,6 +142,8 @@ class Planner:
 
     def _enqueue_comment(self, tx: Connection, escalation_id: str, target: str, body: str,
                          public: bool, key: str, rule: str, now: datetime) -> None:
+        if self.mappings[target].redact_secrets:
+            body = redact_text(body)
         self.store.enqueue(tx, escalation_id=escalation_id, connector=target, kind="comment",
                            payload={"body": body, "public": public}, now=now, dedupe_key=key,
                            rule=rule)

@@ -1,66 +1,116 @@
-"""Redaction of secrets and of passwords found in ticket text.
+"""Redaction of credentials and passwords found in ticket text, logs and the store.
 
 Seed 003 asks partners to send "Root/Admin Password" and PINs in tickets. Such values must never
-reach a log line or the audit log. Two sources are redacted: the credentials tiersync itself
-loaded (registered by ``core.secrets``) and password-like phrases in free text.
+reach a log line, the audit log, the store or another tracker. Three sources are redacted: the
+credentials tiersync itself loaded (registered by ``core.secrets``), the token formats of
+:mod:`core.redact_patterns` (AWS, JWT, GitHub, GitLab, Slack, Azure, Google, private keys,
+bearer and basic headers, credentials in URLs) and password/PIN phrases in free text.
+
+Rules: every pattern runs under RE2, so redaction is linear in the text's length; redaction is
+idempotent (``redact_text(redact_text(x)) == redact_text(x)``), so redacted text read back from
+a tracker compares equal to what tiersync stored and wrote (echo detection keeps working).
 """
 from __future__ import annotations
 
+import functools
 import logging
-import re
 from typing import Any
 
-MASK = "[REDACTED]"
-_SECRETS: set[str] = set()
+from core.redact_patterns import FORMATS, MASK, PHRASE, Format
 
-# "password: hunter2", "root pw = x", "admin password is x", "PIN 1234", "token: abc"
-_KEYWORDS = r"(?:root\s*/\s*admin\s+password|(?:root|admin|administrator)?\s*pass(?:word|wd|phrase)?|pw|pwd|pin(?:\s*number)?|secret|api[\s_-]?key|token)"
-_PHRASE = re.compile(
-    rf"(?P<key>\b{_KEYWORDS})(?P<sep>\s*(?:[:=]|\bis\b|\bwas\b)\s*|\s+)(?P<value>[^\s,;]+)",
-    re.IGNORECASE,
-)
-# bounded repetitions: ticket text can be megabytes, and an unbounded scheme is quadratic
-_URL_CREDENTIALS = re.compile(
-    r"(?P<scheme>\b[a-z][a-z0-9+.-]{0,20}://)(?P<user>[^:/@\s]{1,200}):(?P<pw>[^@/\s]{1,200})@",
-    re.IGNORECASE)
+_SECRETS: set[str] = set()
+_STOPWORDS = {"reset", "resets", "expired", "expires", "missing", "required", "invalid", "not",
+              "empty", "set", "refused", "wrong", "changed", "needed", "policy", "manager",
+              "rotation", "change", "renewal", "request", "requested", "complexity", "field",
+              "fields", "prompt", "screen", "page", "login", "and", "or", "the", "a", "an",
+              "to", "for", "of", "in", "on", "from", "with", "via", "has", "have", "had"}
+
+# what follows "password:" in error messages and forms without being one
+_NOT_VALUES = {"yes", "no", "none", "null", "true", "false", "n/a", "***", "****", "********",
+               "<redacted>", "<hidden>", "(hidden)", "hidden", "masked"}
+
+__all__ = ["MASK", "register_secret", "redact_text", "redact", "RedactingFilter",
+           "install_log_redaction", "found_formats"]
 
 
 def register_secret(value: str) -> None:
     if value and len(value) >= 4:
         _SECRETS.add(value)
+        _redact_long.cache_clear()
 
 
 def redact_text(text: str) -> str:
-    """``text`` with registered secrets and password-like values masked."""
-    if not text:
+    """``text`` with registered secrets, credential formats and password values masked."""
+    if not text or not isinstance(text, str):
         return text
+    if len(text) > 4096:  # a long description is redacted once per cycle, not once per use
+        return _redact_long(text)
+    return _redact(text)
+
+
+@functools.lru_cache(maxsize=8)  # a few big descriptions, not a memory sink
+def _redact_long(text: str) -> str:
+    return _redact(text)
+
+
+def _redact(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: no valid text holds them, and RE2 reads UTF-8
+        text = "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
     for secret in sorted(_SECRETS, key=len, reverse=True):
         text = text.replace(secret, MASK)
-    text = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
-
-    def _mask(match: re.Match[str]) -> str:
-        if match["value"] == MASK:
-            return match.group(0)
-        loose = match["sep"].strip() not in (":", "=")  # "password is x", "password x"
-        if loose and not _looks_secret(match["value"]):
-            return match.group(0)
-        return f"{match['key']}{match['sep']}{MASK}"
-
-    return _PHRASE.sub(_mask, text)
+    for fmt in FORMATS:
+        text = fmt.pattern.sub(lambda m, f=fmt: _mask_format(m, f), text)
+    return PHRASE.sub(_mask_phrase, text)
 
 
-def _looks_secret(word: str) -> bool:
+def found_formats(text: str) -> list[str]:
+    """Names of the credential formats present in ``text`` (for the bench and tests)."""
+    found = [fmt.name for fmt in FORMATS if any(_mask_format(m, fmt) != m.group(0)
+                                                for m in fmt.pattern.finditer(text))]
+    if any(_mask_phrase(m) != m.group(0) for m in PHRASE.finditer(text)):
+        found.append("phrase")
+    return found
+
+
+def _mask_format(match: Any, fmt: Format) -> str:
+    whole = match.group(0)
+    value = match.group(fmt.value)
+    if value == MASK or (fmt.check is not None and not fmt.check(value)):
+        return whole
+    if fmt.value == 0:
+        return MASK
+    start, end = match.start(fmt.value) - match.start(0), match.end(fmt.value) - match.start(0)
+    return whole[:start] + MASK + whole[end:]
+
+
+def _mask_phrase(match: Any) -> str:
+    value = match.group("value")
+    if value.startswith(MASK) or value.rstrip(".,:;!?)]").lower() in _NOT_VALUES:
+        return match.group(0)
+    sep = match.group("sep")
+    loose = sep.strip(" \t\r\n\"'") not in (":", "=")  # "password is x", "PIN 4821"
+    key = match.group("key").lower().lstrip()
+    if loose and not _looks_secret(value, pin=key.startswith("pin")):
+        return match.group(0)
+    return f"{match.group('key')}{match.group('for') or ''}{sep}{MASK}"
+
+
+def _looks_secret(word: str, *, pin: bool = False) -> bool:
     """After a loose separator ('password is hunter2', 'PIN 4821'), mask words that are not plain
-    lowercase English: a digit, a symbol or a capital letter makes it look like a secret."""
+    lowercase English: a digit, a symbol or a capital letter makes it look like a secret. A PIN
+    is digits: at least four of them."""
     word = word.rstrip(".,:;!?)\"'")
-    if not word or word.lower() in {"reset", "expired", "missing", "required", "invalid", "not",
-                                    "empty", "set", "refused", "wrong", "changed", "needed"}:
+    if pin:
+        return sum(c.isdigit() for c in word) >= 4
+    if not word or word.lower() in _STOPWORDS or word.startswith(("http://", "https://")):
         return False
-    return bool(re.search(r"[\d\W_]", word)) or word != word.lower()
+    return any(not c.isalpha() for c in word) or word != word.lower()
 
 
 def redact(value: Any) -> Any:
-    """Redact strings inside nested dicts/lists (audit payloads)."""
+    """Redact strings inside nested dicts/lists (audit payloads, native views)."""
     if isinstance(value, str):
         return redact_text(value)
     if isinstance(value, dict):
@@ -71,13 +121,21 @@ def redact(value: Any) -> Any:
 
 
 class RedactingFilter(logging.Filter):
-    """Logging filter that redacts the formatted message before any handler sees it."""
+    """Logging filter that redacts the formatted message, and any traceback, before any handler
+    sees it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         cleaned = redact_text(message)
         if cleaned != message or record.args:
             record.msg, record.args = cleaned, None
+        if record.exc_info:
+            record.exc_text = redact_text(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        elif record.exc_text:
+            record.exc_text = redact_text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact_text(record.stack_info)
         return True
 
 

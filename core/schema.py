@@ -170,7 +170,39 @@ def _v3_audit_trail(conn: Connection) -> None:
     migrate_audit_trail(conn)
 
 
-def _v4_shared_work(conn: Connection) -> None:
+# history as reverse patches (core.history): the row of version N holds the RFC 6902 patch that
+# turns version N's data into version N-1's (NULL for the version that opened the escalation)
+changes = Table(
+    "escalation_changes", metadata,
+    Column("escalation_id", String(40), ForeignKey("escalations.id"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("by", String(64), nullable=False),
+    Column("at", UTC, nullable=False, index=True),
+    Column("run_id", String(40)),
+    Column("patch", JSON),
+)
+
+# de-duplication keys of outbox rows that `tiersync prune` removed: a create, comment or note is
+# never queued twice, however old
+done_keys = Table(
+    "outbox_done_keys", metadata,
+    Column("dedupe_key", String(255), primary_key=True),
+    Column("done_at", UTC, nullable=False),
+)
+
+
+def _history_as_changes(conn: Connection) -> None:
+    from core.history import convert_full_copies
+    metadata.create_all(conn, tables=[changes, done_keys])
+    convert_full_copies(conn)
+
+
+def _redact_stored(conn: Connection) -> None:
+    from core.redact_store import redact_stored
+    redact_stored(conn)
+
+
+def _shared_work(conn: Connection) -> None:
     from core.worker_schema import migrate_workers  # leases, shared rate limits, outbox claims
     migrate_workers(conn)
 
@@ -179,6 +211,8 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial tables", _v1),
     (2, "outbox index by target record", _v2_outbox_connector_index),
     (3, "audit chain head, field sources, audit query indexes", _v3_audit_trail),
-    (4, "leases, shared rate limits and outbox claims for several daemons", _v4_shared_work),
+    (4, "history as reverse patches; de-duplication keys of pruned outbox rows", _history_as_changes),
+    (5, "credentials stored in plain text by earlier releases masked", _redact_stored),
+    (6, "leases, shared rate limits and outbox claims for several daemons", _shared_work),
 ]
 LATEST = MIGRATIONS[-1][0]

@@ -18,9 +18,11 @@ from sqlalchemy import create_engine, event, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from core import schema as t
+from core import history, schema as t
 from core.errors import ConfigError, TiersyncError
+from core.config_secrets import mask_url
 from core.model import Escalation, State
+from core.redact import redact, redact_text
 
 
 class StoreConflict(TiersyncError):
@@ -81,6 +83,9 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # deleted and overwritten content is zeroed, not left in free pages: what redaction or
+    # prune removed is gone from the file too
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
@@ -91,7 +96,7 @@ class Store:
         try:
             self.engine: Engine = create_engine(url, future=True)
         except Exception as exc:  # bad URL or missing driver
-            raise ConfigError(f"store: cannot use {url!r}: {exc}") from None
+            raise ConfigError(f"store: cannot use {mask_url(url)!r}: {redact_text(str(exc))}") from None
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
@@ -200,16 +205,18 @@ class Store:
         data = esc.model_dump(mode="json")
         values = dict(version=esc.version, state=esc.state.value, data=data,
                       field_times=field_times, updated_at=esc.updated_at)
+        old = None
         if previous_version is None:
             tx.execute(insert(t.escalations).values(id=esc.id, created_at=esc.created_at, **values))
         else:
+            old = tx.execute(select(t.escalations.c.data).where(t.escalations.c.id == esc.id)).scalar()
             result = tx.execute(update(t.escalations).where(
                 (t.escalations.c.id == esc.id) & (t.escalations.c.version == previous_version)
             ).values(**values))
             if result.rowcount != 1:
                 raise StoreConflict(f"escalation {esc.id} changed since version {previous_version}")
-        tx.execute(insert(t.history).values(escalation_id=esc.id, version=esc.version, by=by,
-                                            at=esc.updated_at, run_id=run_id, data=data))
+        history.record_version(tx, escalation_id=esc.id, version=esc.version, by=by,
+                               at=esc.updated_at, run_id=run_id, new=data, old=old)
 
     def iter_escalations(self, *, open_only: bool = True, batch: int = 200) -> Iterator[list[StoredEscalation]]:
         """Pages of escalations ordered by id, each read in its own short transaction."""
@@ -234,9 +241,8 @@ class Store:
         return [(row.id, row.version) for row in rows]
 
     def history_of(self, tx: Connection, escalation_id: str) -> list[dict[str, Any]]:
-        rows = tx.execute(select(t.history).where(t.history.c.escalation_id == escalation_id)
-                          .order_by(t.history.c.version)).all()
-        return [dict(row._mapping) for row in rows]
+        """Every version still in the history, oldest first, rebuilt in full (core.history)."""
+        return history.history_of(tx, escalation_id)
 
     # -- links ----------------------------------------------------------------------------------
     def links_for(self, tx: Connection, tracker: str, remote_ids: list[str]) -> dict[str, LinkRow]:
@@ -287,9 +293,10 @@ class Store:
                 payload: dict[str, Any], now: datetime, remote_id: str | None = None,
                 dedupe_key: str | None = None, rule: str | None = None) -> int | None:
         """Add an action; returns its id, or None when ``dedupe_key`` was queued before."""
-        if dedupe_key is not None and tx.execute(select(t.outbox.c.id).where(
-                t.outbox.c.dedupe_key == dedupe_key)).first():
-            return None
+        if dedupe_key is not None and (tx.execute(select(t.outbox.c.id).where(
+                t.outbox.c.dedupe_key == dedupe_key)).first() or tx.execute(select(
+                t.done_keys.c.dedupe_key).where(t.done_keys.c.dedupe_key == dedupe_key)).first()):
+            return None  # queued before (or done and pruned since)
         try:
             with tx.begin_nested():
                 result = tx.execute(insert(t.outbox).values(
@@ -351,7 +358,7 @@ class Store:
     def finish_action(self, tx: Connection, action_id: int, state: str, now: datetime, *,
                       error: str | None = None, result: Any = None, attempts: int | None = None,
                       next_attempt_at: datetime | None = None) -> None:
-        values: dict[str, Any] = dict(state=state, updated_at=now, last_error=error)
+        values: dict[str, Any] = dict(state=state, updated_at=now, last_error=redact_text(error))
         if result is not None:
             values["result"] = result
         if attempts is not None:
@@ -389,8 +396,8 @@ class Store:
         try:
             with tx.begin_nested():
                 tx.execute(insert(t.quarantine).values(
-                    connector=connector, remote_id=remote_id, remote_version=version, reason=reason,
-                    payload=payload, run_id=run_id, created_at=now))
+                    connector=connector, remote_id=remote_id, remote_version=version,
+                    reason=redact_text(reason), payload=redact(payload), run_id=run_id, created_at=now))
         except IntegrityError:
             return False
         return True
@@ -413,7 +420,7 @@ class Store:
     def finish_run(self, tx: Connection, run_id: str, status: str, stats: dict[str, Any],
                    now: datetime) -> None:
         tx.execute(update(t.runs).where(t.runs.c.run_id == run_id).values(
-            finished_at=now, status=status, stats=stats))
+            finished_at=now, status=status, stats=redact(stats)))
 
 
 def _stored(row: Any) -> StoredEscalation:

@@ -60,3 +60,29 @@ def test_second_process_on_same_postgres_store_is_refused(pg_url):
         with pytest.raises(StoreLocked, match="in use"):
             with StoreLock.for_url(pg_url).held():
                 pass
+
+
+def test_history_changes_and_prune_on_postgres(pg_url):
+    from datetime import timedelta
+    from core.audit import AuditLog
+    from core.prune import prune
+    from tests.engine_helpers import Clock
+    clock = Clock()
+    engine, t = make_engine(pg_url, clock=clock)
+    ticket = t["zendesk"].put(partner_ticket())
+    engine.run_cycle()
+    for severity in ("sev_3", "sev_4"):
+        clock.advance(minutes=5)
+        record = t["zendesk"].records[ticket.id]
+        t["zendesk"].put({**record.data, "custom_fields.360010000002": severity}, remote_id=ticket.id)
+        engine.run_cycle()
+    store = engine.store
+    with store.transaction() as tx:
+        [eid] = [e for e, _ in store.open_versions(tx)]
+        severities = [h["data"]["severity"] for h in store.history_of(tx, eid)]
+        assert severities[-1] == 4 and 3 in severities
+        result = prune(tx, clock.advance(days=1), clock())
+        assert result.outbox > 0 and result.history > 0
+        [newest] = store.history_of(tx, eid)
+        assert newest["data"]["severity"] == 4 and AuditLog().verify(tx) == []
+    store.close()

@@ -1,0 +1,72 @@
+"""Redaction where tracker data enters and leaves tiersync, per mapping (``redact_secrets``).
+
+Rules:
+- Every record a connector returns (pulled pages, reads, the replies to creates and updates) is
+  redacted before the engine sees it, unless its tracker's mapping says ``redact_secrets:
+  false``. Escalation data, history, link snapshots, outbox payloads, quarantine and audit are
+  all derived from those records, so the store never holds a credential, and echo and change
+  detection compare redacted text with redacted text (redaction is idempotent).
+- Text tiersync copies into a tracker (fields, comment copies, notes) is redacted unless that
+  tracker's mapping says ``redact_secrets: false``; this matters only when the text comes from a
+  tracker whose own switch is off.
+- The origin keeps its text: tiersync never writes a value back only because redaction changed
+  it (the snapshot it compares against is redacted the same way).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Iterator
+
+from connectors.base import Connector, Page, RemoteRecord
+from core.model import Escalation
+from core.redact import redact, redact_text
+
+
+def redact_record(record: RemoteRecord) -> RemoteRecord:
+    """``record`` with every string of its native view and every comment body redacted."""
+    comments = tuple(dataclasses.replace(c, body=redact_text(c.body)) for c in record.comments)
+    return dataclasses.replace(record, data=redact(record.data), comments=comments)
+
+
+def redact_escalation(escalation: Escalation) -> Escalation:
+    """The escalation as tiersync may copy it into a tracker with redaction on."""
+    data = escalation.model_dump(mode="json")
+    cleaned = redact(data)
+    return escalation if cleaned == data else Escalation.model_validate(cleaned)
+
+
+class RedactingConnector:
+    """Wraps a connector so that every record it returns is redacted; the rest passes through."""
+
+    def __init__(self, inner: Connector):
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def fetch_changes(self, cursor: str | None) -> Iterator[Page]:
+        for page in self.inner.fetch_changes(cursor):
+            yield dataclasses.replace(page, records=[redact_record(r) for r in page.records])
+
+    def get(self, remote_id: str) -> RemoteRecord:
+        return redact_record(self.inner.get(remote_id))
+
+    def create(self, fields: dict[str, Any], **kwargs: Any) -> RemoteRecord:
+        return redact_record(self.inner.create(fields, **kwargs))
+
+    def update(self, remote_id: str, fields: dict[str, Any], **kwargs: Any) -> RemoteRecord:
+        return redact_record(self.inner.update(remote_id, fields, **kwargs))
+
+    def find_by_idempotency_key(self, idempotency_key: str) -> RemoteRecord | None:
+        record = self.inner.find_by_idempotency_key(idempotency_key)
+        return redact_record(record) if record is not None else None
+
+
+def redacting(connectors: dict[str, Connector], mappings: dict[str, Any]) -> dict[str, Any]:
+    """Each connector wrapped when its mapping redacts (the default)."""
+    return {name: RedactingConnector(c) if _redacts(mappings.get(name)) and
+            not isinstance(c, RedactingConnector) else c for name, c in connectors.items()}
+
+
+def _redacts(mapping: Any) -> bool:
+    return getattr(mapping, "redact_secrets", True)
