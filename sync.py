@@ -35,7 +35,8 @@ EXIT_CODES = "\n\n".join([
     "2: configuration or connection error: the configuration, a mapping or the policy is "
     "invalid, a secret is missing, or a tracker could not be reached (`tiersync check` prints "
     "every problem at once).",
-    "3: another tiersync process holds the store.",
+    "3: another tiersync process holds the store (SQLite: one process per store; "
+    "`daemon --standby` waits instead; on PostgreSQL several daemons share the work).",
 ])
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Keep support escalations in sync across Zendesk, Jira and Azure DevOps.\n\n"
