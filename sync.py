@@ -444,16 +444,22 @@ def demo(store: Optional[Path] = typer.Option(None, "--store", help="SQLite file
 
 
 @app.command()
-def simulate(workdir: Optional[Path] = typer.Option(None, "--workdir", help="folder for the generated config")) -> None:
+def simulate(workdir: Optional[Path] = typer.Option(None, "--workdir", help="folder for the generated config"),
+             lenient: bool = typer.Option(False, "--lenient", help="switch the vendors' realistic "
+                                          "behaviours off (README: what the simulators reproduce)"),
+             time_scale: float = typer.Option(1.0, "--time-scale", min=0.0001, max=1.0,
+                                              help="vendor time windows (export hold-back, rate "
+                                                   "windows, index lag) times this")) -> None:
     """Start the three tracker simulators alone and print how to point tiersync at them."""
     import tempfile
+    from simulators.profile import Profile
     from simulators.sandbox import Sandbox
     _setup_logging("WARNING")
     folder = workdir or Path(tempfile.mkdtemp(prefix="tiersync-sim-"))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    with Sandbox(folder) as box:
+    with Sandbox(folder, profile=Profile(realistic=not lenient, time_scale=time_scale)) as box:
         for name, sim in box.sims.items():
             out.print(f"{name:13} {sim.base_url}", markup=False)
         out.print(f"\nconfiguration: {box.config_path}", markup=False)
@@ -464,6 +470,8 @@ def simulate(workdir: Optional[Path] = typer.Option(None, "--workdir", help="fol
                   markup=False)
         out.print(f"\ntry: set -a; . {env_file}; set +a; tiersync run --once --config {box.config_path}",
                   markup=False)
+        out.print(f"profile: {'lenient' if lenient else 'realistic'}, time scale {time_scale:g} "
+                  "(GET/POST /_sim/profile)", markup=False)
         out.print("fault injection: POST /_sim/faults on any simulator; Ctrl-C stops", markup=False)
         stop.wait()
 

@@ -41,6 +41,7 @@ from bench.chaos_measure import compare, self_duplicates
 from bench.chaos_process import StoreProbe, SyncProcess, utcnow, wait_until
 from bench.chaos_scenario import PHASES, People, make_cases
 from bench.chaos_workers import Fleet, Killer
+from simulators.profile import Profile
 from simulators.sandbox import Sandbox
 
 log = logging.getLogger("tiersync.bench.chaos")
@@ -72,6 +73,10 @@ class Options:
     store: str = "sqlite"  # sqlite | postgresql (a throwaway server) | a postgresql URL
     kill_every: float = 20.0  # with several workers: one is SIGKILLed this often
     lease_seconds: float = 15.0
+    # the simulators' realistic profile (simulators/profile.py) with the vendors' time windows
+    # (Zendesk's one-minute export hold-back, rate windows, index lag) at this scale
+    time_scale: float = 0.02
+    lenient: bool = False
 
     @property
     def timeout(self) -> float:
@@ -116,7 +121,8 @@ def run_trial(name: str, options: Options, workdir: Path, *, chaos: bool,
     children, me = _cpu(resource.RUSAGE_CHILDREN), _cpu(resource.RUSAGE_SELF)
     cases = make_cases(options.escalations, options.seed)
     fleet_size = options.workers if chaos and store_url else 1
-    with Sandbox(workdir, engine=ENGINE, store_url=store_url) as box:
+    profile = Profile(realistic=not options.lenient, time_scale=options.time_scale)
+    with Sandbox(workdir, engine=ENGINE, profile=profile, store_url=store_url) as box:
         _tune_config(box.config_path, options)
         box.sims["zendesk"].export_page_size = options.page_size
         if fleet_size > 1:
@@ -382,6 +388,10 @@ def parse_args(argv: list[str] | None = None) -> Options:
                    help="cycles watched after convergence; any write or new action in them is a loop")
     p.add_argument("--phase-timeout", type=float, default=None,
                    help="seconds to wait for tiersync to catch up with a phase (default 90 + 0.6 x escalations)")
+    p.add_argument("--time-scale", type=float, default=d.time_scale,
+                   help="vendor time windows of the realistic simulators times this (1: real)")
+    p.add_argument("--lenient", action="store_true",
+                   help="switch the simulators' realistic vendor behaviours off")
     p.add_argument("--workdir", type=Path, default=None, help="keep the stores, configs, logs and report.json here")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (printed at the end)")
     p.add_argument("--sequential", action="store_true",

@@ -8,11 +8,13 @@ work item back to its origin with a Hyperlink relation. docs/azure_devops.md has
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Iterator, Literal
 from urllib.parse import quote
 
-from azure.devops.v7_1.work_item_tracking import TeamContext, Wiql, WorkItemBatchGetRequest
+from azure.devops.v7_1.work_item_tracking import (CommentCreate, TeamContext, Wiql,
+                                                  WorkItemBatchGetRequest)
 from pydantic import Field, field_validator
 
 from connectors import azure_devops_view as view
@@ -21,10 +23,12 @@ from connectors.azure_devops_feed import EPOCH, ChangeFeed, Cursor, floor_second
 from connectors.azure_devops_online import check_online
 from connectors.base import (Capabilities, Connector, OriginRef, Page, RemoteComment, RemoteRecord,
                              TrackerConfig, register)
+from connectors.records import MISSING, build_each
 from connectors.retry import call_with_retry
-from core.errors import Conflict, NotFound, Retryable
+from core.errors import Conflict, NotFound, RateLimited, Retryable, UnknownOutcome
 from core.secrets import read_secret
 
+COMMENT_LOOKBACK = timedelta(minutes=5)  # clock skew allowed when looking for our own comment
 log = logging.getLogger("tiersync.azure_devops")
 
 
@@ -99,10 +103,10 @@ class AzureDevOpsConnector(Connector):
 
     def _record(self, item: Any, comments: tuple[RemoteComment, ...] = ()) -> RemoteRecord:
         fields = item.fields or {}
-        type_name = fields.get("System.WorkItemType") or self.config.work_item_type
+        type_name = fields.get("System.WorkItemType")  # never guessed: requested with every read
         state = fields.get("System.State")
-        categories = self.categories(type_name)
-        if state is not None and state not in categories and type_name not in self._reread:
+        categories = self.categories(type_name) if type_name else {}
+        if type_name and state is not None and state not in categories and type_name not in self._reread:
             self._reread.add(type_name)  # the process changed since we read it: once more
             self._categories.pop(type_name, None)
             categories = self.categories(type_name)
@@ -147,8 +151,23 @@ class AzureDevOpsConnector(Connector):
         feed = ChangeFeed(self.client, self.config.project, types, page_size=self.config.page_size,
                           cap=self.config.wiql_max_results, fetch_batch=self._batch)
         for items, position in feed.pages(state):
-            records = [self._with_comments(item) for item in items]
-            yield Page(records=records, cursor=position.encode())
+            records, unreadable = build_each(self.name, items, self._record, ident=_ident,
+                                             shape=ITEM_SHAPE, plain=_plain)
+            yield Page(records=records, cursor=position.encode(), unreadable=unreadable)
+
+    def load_details(self, records: list[RemoteRecord]) -> list[RemoteRecord]:
+        """The records with their comments (read only for the records the engine asks for)."""
+        if not self.config.read_comments:
+            return records
+        return [replace(r, comments=self._comments_if_found(int(r.id))) for r in records]
+
+    def _comments_if_found(self, item_id: int) -> tuple[RemoteComment, ...]:
+        """An item deleted since the batch was read has no comments, not an error that would
+        stop the feed."""
+        try:
+            return self._comments(item_id)
+        except NotFound:
+            return ()
 
     def get(self, remote_id: str) -> RemoteRecord:
         if not str(remote_id).isdigit():
@@ -225,32 +244,30 @@ class AzureDevOpsConnector(Connector):
         return self._record(item)
 
     def add_comment(self, remote_id: str, body: str, *, public: bool) -> str:
+        """Comments API (Comments - Add): one POST, no ``test /rev``, so a comment never meets a
+        rev conflict and needs no read first (docs/azure_devops.md, "Comments"). After an
+        unknown outcome the comments are read back before sending again."""
         if public:
             log.debug("%s: Azure DevOps has no public comments; writing an internal one", self.name)
-        base_changed: datetime | None = None  # ChangedDate of the rev the first try was based on
+        since = datetime.now(timezone.utc) - COMMENT_LOOKBACK
+        unknown = False
 
         def attempt() -> str:
-            nonlocal base_changed
-            if base_changed is not None:  # the last try may have landed: look before resending
-                found = self._find_comment(int(remote_id), body, base_changed)
+            nonlocal unknown
+            if unknown:  # the last try may have landed: look before resending
+                found = self._find_comment(int(remote_id), body, since)
                 if found is not None:
                     return found
-            item = self.client.get_work_item(int(remote_id), project=self.config.project,
-                                             fields=["System.Rev", "System.ChangedDate"])
-            if base_changed is None:
-                base_changed = view.parse_date(item.fields["System.ChangedDate"])
-            ops = [view.rev_test(item.rev), view.history_op(body)]
             try:
-                result = self.client.update_work_item(ops, int(remote_id), project=self.config.project,
-                                                      suppress_notifications=True)
-            except Conflict as exc:  # edited between our read and write; nothing was written
-                raise Retryable(f"work item {remote_id} changed while commenting: {exc}",
-                                tracker=self.name) from exc
-            ref = result.comment_version_ref
-            if ref is not None and ref.comment_id is not None:
-                return str(ref.comment_id)
-            found = self._find_comment(int(remote_id), body, base_changed)
-            return found or f"{remote_id}-rev{result.rev}"
+                comment = self.client.add_comment(CommentCreate(text=view.text_to_html(body)),
+                                                  self.config.project, int(remote_id))
+            except RateLimited:
+                raise  # refused before processing: safe to send again
+            except Retryable as exc:
+                unknown = True
+                raise UnknownOutcome(f"comment on {remote_id} has an unknown outcome: {exc}",
+                                     tracker=self.name, status=exc.status) from exc
+            return str(comment.id)
 
         return self._retry(attempt, f"comment on {remote_id}")
 
@@ -273,3 +290,20 @@ class AzureDevOpsConnector(Connector):
         if self._client is not None:
             self._client._client.close()
             self._client = None
+
+
+# what a work item must look like before it is built (connectors/records.py)
+ITEM_SHAPE: dict[str, tuple[Any, ...]] = {
+    "id": (int,), "rev": (int,), "fields": (dict,), "fields.System.ChangedDate": (str, MISSING),
+    "fields.System.WorkItemType": (str, MISSING), "fields.System.State": (str, MISSING),
+    "fields.System.Title": (str, type(None), MISSING)}
+
+
+def _plain(item: Any) -> dict[str, Any]:
+    """A work item model as plain data (for the shape check and the quarantine payload)."""
+    return {"id": getattr(item, "id", None), "rev": getattr(item, "rev", None),
+            "fields": getattr(item, "fields", None)}
+
+
+def _ident(item: Any) -> tuple[Any, Any]:
+    return getattr(item, "id", None), getattr(item, "rev", None)

@@ -29,10 +29,23 @@ from msrest.exceptions import ClientRequestError  # noqa: E402
 from urllib3.util.retry import Retry  # noqa: E402
 
 from connectors import retry  # noqa: E402
+from connectors.answers import check_answer, has_list, is_object  # noqa: E402
 from core.errors import (Conflict, ConnectorError, NotFound, PermanentError,  # noqa: E402
                          Retryable)
 
 log = logging.getLogger("tiersync.azure_devops")
+
+
+# what each endpoint answers (learn.microsoft.com/rest/api/azure/devops/wit, and the recorded
+# examples in ../shared/specs/azure-devops/examples); anything else is not Azure DevOps' API
+ADO_SHAPES = [
+    ("OPTIONS", r"/_apis/?$", has_list("value")),
+    ("POST", r"/wiql", has_list("workItems")),
+    ("POST", r"/workitemsbatch", has_list("value")),
+    ("GET", r"/workitems/\d+/comments", has_list("comments")),
+    ("GET", r"/states", has_list("value")),
+    ("GET", r".", is_object),
+]
 
 
 class _NoDiskCache(dict):
@@ -113,6 +126,7 @@ class WitClient(WorkItemTrackingClient):
             raise
         except ClientRequestError as exc:
             raise self._transport_error(exc) from exc
+        check_answer(self.tracker, response, ADO_SHAPES)
         self._note_delay(response)
         return response
 

@@ -25,7 +25,7 @@ from azure.devops.v7_1.work_item_tracking import TeamContext, Wiql
 
 from connectors.azure_devops_client import QueryTooLarge
 from connectors.azure_devops_view import parse_date
-from core.errors import BadRecord, PermanentError
+from core.errors import PermanentError
 
 SECOND = timedelta(seconds=1)
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -110,10 +110,11 @@ class ChangeFeed:
                 for item in self.fetch_batch(window.ids[start:start + self.page_size], window.as_of):
                     if item is None:
                         continue
-                    changed = _changed(item)
-                    last = changed if last is None else max(last, changed)
+                    changed = _changed(item)  # None: unreadable, the connector quarantines it
+                    if changed is not None:
+                        last = changed if last is None else max(last, changed)
                     if not cursor.delivered(item.id, item.rev):
-                        cursor.add(item.id, item.rev, changed)
+                        cursor.add(item.id, item.rev, changed or lower)
                         fresh.append(item)
                 if fresh:
                     yield fresh, cursor
@@ -166,8 +167,8 @@ class ChangeFeed:
                 " ORDER BY [System.ChangedDate] ASC, [System.Id] ASC")
 
 
-def _changed(item: Any) -> datetime:
+def _changed(item: Any) -> datetime | None:
     try:
         return parse_date(item.fields["System.ChangedDate"])
-    except (KeyError, TypeError, ValueError):
-        raise BadRecord("work item has no readable System.ChangedDate", record_id=str(item.id)) from None
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None

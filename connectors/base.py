@@ -54,6 +54,8 @@ class Page:
     records: list[RemoteRecord]
     cursor: str | None
     stream: str = "records"
+    # records the connector could not build (connectors/records.py): quarantined, not fatal
+    unreadable: list[Any] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,11 @@ class Connector(abc.ABC):
     @abc.abstractmethod
     def fetch_changes(self, cursor: str | None) -> Iterator[Page]:
         """Pages of records changed since ``cursor`` (None: from the configured start)."""
+
+    def load_details(self, records: list[RemoteRecord]) -> list[RemoteRecord]:
+        """The same records with what ``fetch_changes`` leaves out to save requests (Zendesk's
+        comments); the engine calls it only for the records it found relevant."""
+        return records
 
     @abc.abstractmethod
     def get(self, remote_id: str) -> RemoteRecord:

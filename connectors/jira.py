@@ -25,6 +25,7 @@ from connectors.jira_client import JiraApi
 from connectors.jira_cursor import ChangeCursor, jql_minute, parse_jira_time, to_ms, zone
 from connectors.jira_view import FieldCatalog, comments_of, flat_view
 from connectors.jira_writes import JiraWrites
+from connectors.jira_records import read_page
 from core.errors import BadRecord
 
 log = logging.getLogger("tiersync.connectors.jira")
@@ -86,15 +87,10 @@ class JiraConnector(Connector):
         window, token = state.window_start(overlap), None
         while True:
             result = self.search(self._changes_jql(window), token)
-            fresh = []
-            for raw in result.get("issues") or []:
-                key, updated_ms = self._identity(raw)
-                if state.is_new(key, updated_ms):
-                    fresh.append(self.record(raw))
-                    state.accept(key, updated_ms)
+            fresh, unreadable = read_page(self, result.get("issues") or [], state)
             state.prune(overlap)
-            if fresh:
-                yield Page(records=fresh, cursor=state.encode())
+            if fresh or unreadable:
+                yield Page(records=fresh, cursor=state.encode(), unreadable=unreadable)
             token = result.get("nextPageToken")
             if not token or result.get("isLast"):
                 return

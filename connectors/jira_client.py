@@ -18,6 +18,7 @@ import requests
 from jira import JIRA, JIRAError
 from jira.utils import json_loads
 
+from connectors.answers import has_list, has_object, is_list, is_object, response_hook
 from connectors.jira_cursor import parse_jira_time
 from connectors.retry import call_with_retry, classify_status, classify_transport
 from core.errors import ConnectorError, PermanentError, RateLimited, Retryable
@@ -25,6 +26,19 @@ from core.secrets import read_secret
 
 log = logging.getLogger("tiersync.connectors.jira")
 T = TypeVar("T")
+# what each endpoint answers (../shared/specs/jira/jira-cloud-platform-v3.json); anything else
+# is not Jira's API (a login or proxy page), see connectors/answers.py
+JIRA_SHAPES = [
+    ("GET", r"/search/jql$", has_list("issues")),
+    ("POST", r"/search/jql$", has_list("issues")),
+    ("GET", r"/serverInfo$", is_object),
+    ("GET", r"/field$", is_list),
+    ("GET", r"/issue/[^/]+/comment$", has_list("comments")),
+    ("GET", r"/issue/[^/]+/transitions$", has_list("transitions")),
+    ("GET", r"/issue/[^/]+/remotelink$", is_list),
+    ("GET", r"/issue/([A-Za-z][A-Za-z0-9_]*-\d+|\d+)$", has_object("fields")),
+    ("GET", r".", lambda body: None if isinstance(body, (dict, list)) else is_object(body)),
+]
 
 
 class JiraApi:
@@ -51,10 +65,20 @@ class JiraApi:
                                     purpose="the Jira account email")
                 token = read_secret(self.config.token_env, tracker=self.name,
                                     purpose="the Jira API token")
-                self._client = self.call("connect", lambda: JIRA(
-                    server=self.config.base_url, basic_auth=(email, token), max_retries=0,
-                    timeout=self.config.timeout_seconds, options={"check_update": False}))
+                self._client = self.call("connect", lambda: self._connect(email, token))
             return self._client
+
+    def _connect(self, email: str, token: str) -> JIRA:
+        """The library client with our answer check on its session before its first request
+        (``serverInfo``, read here as the library would: it decides the search endpoint)."""
+        client = JIRA(server=self.config.base_url, basic_auth=(email, token), max_retries=0,
+                      timeout=self.config.timeout_seconds, options={"check_update": False},
+                      get_server_info=False)
+        client._session.hooks["response"].append(response_hook(self.name, JIRA_SHAPES))
+        info = client.server_info()
+        client._version = tuple(info.get("versionNumbers") or (0, 0, 0))
+        client.deploymentType = info.get("deploymentType")
+        return client
 
     def close(self) -> None:
         with self._lock:

@@ -8,6 +8,7 @@ The flat native view is described in ``connectors/zendesk_view.py``.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, ClassVar, Iterator, Literal, TypeVar
 
@@ -16,18 +17,25 @@ from pydantic import Field, field_validator
 from connectors import retry
 from connectors.base import (TIERSYNC_COMMENT_MARK, Capabilities, Connector, OriginRef, Page,
                              RemoteComment, RemoteRecord, TrackerConfig, register)
+from connectors.records import MISSING, UnreadableRecord, build_each
 from connectors.zendesk_client import SHOW_MANY_LIMIT, TicketBatch, ZendeskClient, split_base_url
 from connectors.zendesk_support import (BoundedCache, BulkResult, ExportCursor, comment_id,
                                         find_comment, job_results, origin_note, parse_time,
                                         start_timestamp, wait_for_job)
 from connectors.zendesk_view import PATH_PATTERN, check_paths, flatten, people_ids, write_payload
-from core.errors import (AuthError, ConfigError, Conflict, ConnectorError, NotFound, RateLimited,
+from core.errors import (AuthError, BadRecord, ConfigError, Conflict, ConnectorError, NotFound, RateLimited,
                          Retryable, UnknownOutcome)
 from core.secrets import read_secret
 
 log = logging.getLogger("tiersync.zendesk")
 T = TypeVar("T")
 COMMENT_LOOKBACK = timedelta(minutes=5)  # clock skew allowed when looking for our own comment
+# what a ticket of the export must look like before it is built (connectors/records.py)
+TICKET_SHAPE: dict[str, tuple[Any, ...]] = {
+    "id": (int,), "updated_at": (str,), "status": (str,), "tags": (list, MISSING),
+    "custom_fields": (list, MISSING), "subject": (str, type(None), MISSING),
+    "requester_id": (int, type(None), MISSING), "assignee_id": (int, type(None), MISSING),
+    "organization_id": (int, type(None), MISSING), "via": (dict, type(None), MISSING)}
 
 
 class ZendeskConfig(TrackerConfig):
@@ -93,14 +101,15 @@ class ZendeskConnector(Connector):
                 start = start_timestamp(self.config.start_at)
                 batch = self._retry(lambda: self.client.export_page(start_time=start), "export page")
             fresh = [t for t in batch.tickets if t.get("status") != "deleted"
-                     and state.is_new(str(t["id"]), str(t.get("updated_at")))]
+                     and state.is_new(str(t.get("id")), str(t.get("updated_at")))]
             for ticket in fresh:
-                state.remember(str(ticket["id"]), str(ticket.get("updated_at")))
-            records = self._records(TicketBatch(fresh, batch.users, batch.organizations))
+                state.remember(str(ticket.get("id")), str(ticket.get("updated_at")))
+            records, unreadable = self._records(TicketBatch(fresh, batch.users, batch.organizations),
+                                                with_comments=False)
             state.after = batch.after_cursor or state.after
             dumped = state.dump()
-            if records or dumped != last:
-                yield Page(records=records, cursor=dumped)
+            if records or unreadable or dumped != last:
+                yield Page(records=records, cursor=dumped, unreadable=unreadable)
             last = dumped
             if batch.end_of_stream or not batch.after_cursor or batch.after_cursor == after:
                 return
@@ -111,7 +120,7 @@ class ZendeskConnector(Connector):
         batch.tickets = [t for t in batch.tickets if t.get("id") == ticket_id]
         if not batch.tickets:
             raise NotFound(f"ticket {remote_id} not found", tracker=self.name, status=404)
-        return self._records(batch)[0]
+        return self._one(batch)
 
     def find_by_idempotency_key(self, idempotency_key: str) -> RemoteRecord | None:
         batch = self._retry(lambda: self.client.tickets_by_external_id(idempotency_key),
@@ -120,18 +129,48 @@ class ZendeskConnector(Connector):
         if not matches:
             return None
         batch.tickets = [min(matches, key=lambda t: t["id"])]
-        return self._records(batch)[0]
+        return self._one(batch)
 
-    def _records(self, batch: TicketBatch) -> list[RemoteRecord]:
-        """Full records: sideloaded people (others fetched once per page) and comments."""
+    def _one(self, batch: TicketBatch) -> RemoteRecord:
+        records, unreadable = self._records(batch, with_comments=True)
+        if unreadable:
+            raise BadRecord(unreadable[0].reason, tracker=self.name, record_id=unreadable[0].id)
+        return records[0]
+
+    def _records(self, batch: TicketBatch, *, with_comments: bool
+                 ) -> tuple[list[RemoteRecord], list[UnreadableRecord]]:
+        """Records with sideloaded people (others fetched once per page); comments only when
+        asked (the feed leaves them to :meth:`load_details`). Unbuildable tickets come back as
+        unreadable records."""
         self._users.update_from(batch.users.values())
         self._organizations.update_from(batch.organizations.values())
-        comments = {t["id"]: self._comments(t["id"]) for t in batch.tickets} \
-            if self.config.include_comments else {}
-        wanted = set().union(*(people_ids(t) for t in batch.tickets)) if batch.tickets else set()
+        tickets = [t for t in batch.tickets if isinstance(t, dict)]
+        comments = {t.get("id"): self._comments(t["id"]) for t in tickets} \
+            if with_comments and self.config.include_comments else {}
+        wanted = set().union(*(_safe_people(t) for t in tickets)) if tickets else set()
         wanted |= {c.get("author_id") for cs in comments.values() for c in cs}
-        self._load_people(wanted, {t.get("organization_id") for t in batch.tickets})
-        return [self._record(t, comments.get(t["id"], [])) for t in batch.tickets]
+        self._load_people({w for w in wanted if isinstance(w, int)},
+                          {t.get("organization_id") for t in tickets
+                           if isinstance(t.get("organization_id"), int)})
+        return build_each(self.name, batch.tickets, lambda t: self._record(t, comments.get(t["id"], [])),
+                          ident=lambda t: (t.get("id"), t.get("updated_at")), shape=TICKET_SHAPE)
+
+    def load_details(self, records: list[RemoteRecord]) -> list[RemoteRecord]:
+        """The records with their comments (read only for the records the engine asks for)."""
+        if not self.config.include_comments:
+            return records
+        comments = {r.id: self._comments_if_found(int(r.id)) for r in records}
+        self._load_people({c.get("author_id") for cs in comments.values() for c in cs}, set())
+        return [replace(r, comments=tuple(self._comment(c) for c in comments[r.id][1:]))
+                for r in records]
+
+    def _comments_if_found(self, ticket_id: int) -> list[dict[str, Any]]:
+        """A ticket deleted since the export page was read has no comments, not an error that
+        would stop the feed."""
+        try:
+            return self._comments(ticket_id)
+        except NotFound:
+            return []
 
     def _comments(self, ticket_id: int) -> list[dict[str, Any]]:
         return self._retry(lambda: self.client.comments(ticket_id), "list comments")
@@ -301,3 +340,11 @@ class ZendeskConnector(Connector):
     def _log_ignored(self, ignored: list[str]) -> None:
         if ignored:
             log.debug("%s: not writable through the API, left out: %s", self.name, ", ".join(ignored))
+
+
+def _safe_people(ticket: dict[str, Any]) -> set[Any]:
+    """The people a ticket names, or none when the ticket is too broken to say."""
+    try:
+        return people_ids(ticket)
+    except Exception:  # noqa: BLE001 - the ticket is reported unreadable when it is built
+        return set()

@@ -26,6 +26,7 @@ from zenpy.lib.api import BaseApi
 from zenpy.lib.api_objects import Comment, Ticket, User
 from zenpy.lib.exception import APIException, RatelimitBudgetExceeded, ZenpyException
 
+from connectors.answers import has_list, has_object, is_object, response_hook
 from connectors.retry import classify_status, classify_transport
 from core.errors import ConfigError, ConnectorError, PermanentError, RateLimited, Retryable
 
@@ -33,6 +34,22 @@ log = logging.getLogger("tiersync.zendesk")
 T = TypeVar("T")
 SIDELOADS = ["users", "organizations"]
 SHOW_MANY_LIMIT = 100
+# what each endpoint answers (developer.zendesk.com/api-reference/ticketing/...): anything else
+# is not Zendesk's API (a login or proxy page), see connectors/answers.py
+ZENDESK_SHAPES = [
+    ("GET", r"/incremental/tickets", has_list("tickets")),
+    ("GET", r"/tickets/show_many", has_list("tickets")),
+    ("GET", r"/tickets/\d+/comments", has_list("comments")),
+    ("GET", r"/tickets/\d+/audits", has_list("audits")),
+    ("GET", r"/tickets/\d+(\.json)?$", has_object("ticket")),
+    ("GET", r"/tickets(\.json)?$", has_list("tickets")),
+    ("GET", r"/ticket_fields", has_list("ticket_fields")),
+    ("GET", r"/users/me", has_object("user")),
+    ("GET", r"/users/show_many", has_list("users")),
+    ("GET", r"/organizations/show_many", has_list("organizations")),
+    ("GET", r"/job_statuses/", has_object("job_status")),
+    ("GET", r".", is_object),
+]
 
 
 class HttpStatusError(Exception):
@@ -83,6 +100,7 @@ class ZendeskClient:
         protocol, subdomain, domain = split_base_url(base_url)
         self.session = requests.Session()
         self.session.hooks["response"].append(_raise_for_status)
+        self.session.hooks["response"].append(response_hook(tracker, ZENDESK_SHAPES))
         self.zenpy = Zenpy(subdomain=subdomain, domain=domain, email=email, token=token,
                            session=self.session, timeout=timeout, disable_cache=True,
                            ratelimit_budget=1)

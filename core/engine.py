@@ -28,6 +28,8 @@ from core.planner import Planner, idempotency_key, parse_idempotency_key
 from core.reconcile import absorb_sent, apply_changes, merge, observe, stamp_field_times
 from core.redact import redact
 from core.redact_records import redacting
+from core.relevance import (complete_page, guarded_pages, quarantine_unreadable,
+                            relevant_records)
 from core.store import LinkRow, Store, StoreConflict, StoredEscalation, data_hash
 
 log = logging.getLogger("tiersync.engine")
@@ -140,7 +142,7 @@ class SyncEngine:
                 cursor = self.store.get_cursor(tx, name)
             pages = 0
             try:
-                for page in connector.fetch_changes(cursor):
+                for page in guarded_pages(name, connector.fetch_changes(cursor)):
                     self.process_page(name, page, report)
                     pages += 1
                     if stop():
@@ -168,8 +170,12 @@ class SyncEngine:
         log.error("pulling %s failed: %s", name, exc)
 
     def process_page(self, name: str, page: Page, report: CycleReport) -> None:
+        records = complete_page(self, name, page.records)  # before the write transaction
         with self.store.transaction() as tx:
-            self.process_records(tx, name, page.records, report)
+            for bad in page.unreadable:
+                report.pulled += 1
+                quarantine_unreadable(self, tx, bad, report)
+            self.process_records(tx, name, records, report)
             self.store.set_cursor(tx, name, page.stream, page.cursor, self.clock())
 
     # -- records --------------------------------------------------------------------------------
@@ -185,8 +191,8 @@ class SyncEngine:
             if record.id not in links and parsed and parsed[1] == name:
                 escalation_ids.add(parsed[0])
         stored = self.store.get_escalations(tx, list(escalation_ids))
-        for record in latest.values():
-            report.pulled += 1
+        report.pulled += len(latest)
+        for record in relevant_records(self, name, latest, links, stored, report):
             try:
                 with tx.begin_nested():  # a record that fails leaves no partial writes
                     self._process_record(tx, name, record, links.get(record.id), stored, report)

@@ -72,3 +72,9 @@ class AuthError(ConnectorError):
 
 class PermanentError(ConnectorError):
     """The tracker rejected the request (4xx other than the above); retrying will not help."""
+
+
+class NotTheApi(PermanentError):
+    """The tracker's URL answered with something that is not its API's answer: an HTML page (a
+    login or proxy page), an empty body or JSON of an unexpected shape. Not retried: the pull stops
+    with the cursor where it was (exit code 2)."""

@@ -57,6 +57,9 @@ class RedactingConnector:
     def update(self, remote_id: str, fields: dict[str, Any], **kwargs: Any) -> RemoteRecord:
         return redact_record(self.inner.update(remote_id, fields, **kwargs))
 
+    def load_details(self, records: list[RemoteRecord]) -> list[RemoteRecord]:
+        return [redact_record(r) for r in self.inner.load_details(records)]
+
     def find_by_idempotency_key(self, idempotency_key: str) -> RemoteRecord | None:
         record = self.inner.find_by_idempotency_key(idempotency_key)
         return redact_record(record) if record is not None else None

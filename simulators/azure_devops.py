@@ -22,12 +22,17 @@ from simulators import azure_devops_api as api
 from simulators.azure_devops_store import Store, identity
 from simulators.azure_devops_types import ProjectDef, SimError, format_date, parse_date
 from simulators.base import Faults, Simulator
+from simulators.profile import Profile, Window, retry_after_text
 
 DEFAULT_PAT = "sim-azure-devops-pat"
 HUMAN = "tier2.agent@fabrikam.example"
 _ORG = r"/(?P<org>[^/]+)"
 _PROJ = r"/(?P<project>[^/]+)"
 _WIT = r"/_apis/wit"
+_COMMENTS = re.compile(r"/_apis/wit/workitems/\d+/comments", re.IGNORECASE)
+# Azure DevOps' global limit is 200 TSTUs per five minutes; a request costs a fraction of one,
+# depending on the work it makes. The simulator counts requests, harsher than most real loads.
+DELAY_AFTER = 3000
 _READ_ONLY_POST = re.compile(r"/_apis/wit/(wiql|workitemsbatch)/?$", re.IGNORECASE)
 
 
@@ -41,14 +46,17 @@ class AzureDevOpsSimulator(Simulator):
 
     def __init__(self, faults: Faults | None = None, *, pat: str | None = None,
                  fixture: dict[str, Any] | None = None, wiql_cap: int = 20000,
-                 wiql_honours_top: bool = True):
+                 wiql_honours_top: bool = True, profile: Profile | None = None):
         self.pat = pat  # None: any non-empty PAT is accepted
         self.wiql_cap = wiql_cap
         # False: answer VS402337 past the cap even when $top is given (exercises window halving)
         self.wiql_honours_top = wiql_honours_top
         self._fixture = fixture if fixture is not None else load_default_fixture()
         self.routes = self._route_table()
-        super().__init__(faults)
+        # realistic throttling: answers past this many per five minutes come back delayed
+        self.delay_after = DELAY_AFTER
+        self._delay_window: Window | None = None
+        super().__init__(faults, profile)
 
     # -- state ----------------------------------------------------------------------------------
     def reset(self) -> None:
@@ -143,6 +151,9 @@ class AzureDevOpsSimulator(Simulator):
                                              b, self._caller())),
             ("GET", _ORG + _PROJ + _WIT + r"/workitems/(?P<id>\d+)/comments/?",
              lambda m, p, b: api.comments(self.store, self._base(m), m["project"], m["id"], p)),
+            ("POST", _ORG + _PROJ + _WIT + r"/workitems/(?P<id>\d+)/comments/?",
+             lambda m, p, b: api.add_comment(self.store, self._base(m), m["project"], m["id"], b,
+                                             self._caller())),
             ("GET", _ORG + _PROJ + _WIT + r"/workitemtypes/(?P<type>[^/]+)/states/?",
              lambda m, p, b: api.states(self.store, m["project"], m["type"])),
             ("GET", _ORG + _PROJ + _WIT + r"/workitemtypes/(?P<type>[^/]+)/fields(?:/(?P<field>[^/]+))?/?",
@@ -177,10 +188,11 @@ class AzureDevOpsSimulator(Simulator):
                     return Response("TF400813: Resource not available for anonymous access. Client "
                                     "authentication required.", status=401, mimetype="text/plain",
                                     headers={"WWW-Authenticate": 'Basic realm="https://dev.azure.com/"'})
+                self._check_preview(request.path)
                 body = request.get_json(force=True, silent=True) if request.data else None
                 with self.lock:
                     result = handler(match, request.args.to_dict(), body)
-                return jsonify(result)
+                return self._throttled(jsonify(result))
             raise SimError(404, f"The resource {request.method} {request.path} is not supported by "
                            "the simulator.", "ApiResourceNotFoundException")
         except SimError as exc:
@@ -208,6 +220,43 @@ class AzureDevOpsSimulator(Simulator):
         (Azure DevOps ignores it; here it says who made a change, e.g. the demo's engineer)."""
         user = self._basic()[0]
         return identity(user, self.store.users) if user else self.service_user
+
+    def _check_preview(self, path: str) -> None:
+        """The Comments API is a preview API: Azure DevOps answers 400 when the api-version (in
+        the query or, as the SDK sends it, in ``Accept``) lacks ``-preview``
+        (learn.microsoft.com/azure/devops/integrate/concepts/rest-api-versioning: "Preview
+        APIs ... you must opt in by appending -preview")."""
+        if not self.profile.realistic or not _COMMENTS.search(path):
+            return
+        version = request.args.get("api-version") or _accept_version(request.headers.get("Accept"))
+        if version and "-preview" not in version:
+            raise SimError(400, f"VS403256: The requested REST API version of {version} is in "
+                           "preview. Specify -preview to use it.",
+                           "VssInvalidPreviewVersionException")
+
+    def _throttled(self, response: Response) -> Response:
+        """Azure DevOps delays a user over the rate-limit threshold before blocking: a 200 with
+        ``Retry-After`` and the ``X-RateLimit-*`` headers (learn.microsoft.com/azure/devops/
+        integrate/concepts/rate-limits: "Retry-After ... X-RateLimit-Resource, X-RateLimit-Delay,
+        X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset"); past the hard limit the
+        base class answers 429 (TF400733). Realistic only, ``delay_after`` requests per
+        (scaled) five-minute window, then each answer is delayed."""
+        if not self.profile.realistic or not self.delay_after:
+            return response
+        with self.lock:
+            window = self._delay_window
+            if window is None or window.limit != self.delay_after:
+                self._delay_window = Window(self.delay_after, self.profile.seconds(300))
+            wait = self._delay_window.take()
+            reset = time.time() + self.profile.seconds(300)
+        if wait:
+            response.headers["Retry-After"] = retry_after_text(wait, self.profile)
+            response.headers["X-RateLimit-Resource"] = "Core"
+            response.headers["X-RateLimit-Delay"] = f"{wait:.3f}"
+            response.headers["X-RateLimit-Limit"] = str(self.delay_after)
+            response.headers["X-RateLimit-Remaining"] = "0"
+            response.headers["X-RateLimit-Reset"] = str(int(reset))
+        return response
 
     # -- rate limits: Azure DevOps' headers and TF400733 ------------------------------------------
     def _rate_limit_headers(self, response: Response) -> Response:
@@ -246,6 +295,15 @@ class AzureDevOpsSimulator(Simulator):
     def now_text(self) -> str:
         with self.lock:
             return format_date(self.store.now())
+
+
+def _accept_version(accept: str | None) -> str | None:
+    """The api-version the SDK puts in ``Accept`` (``application/json;api-version=7.1-preview.4``)."""
+    for part in (accept or "").split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == "api-version":
+            return value
+    return None
 
 
 def connector_config(sim: AzureDevOpsSimulator, **overrides: Any) -> dict[str, Any]:

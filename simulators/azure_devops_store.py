@@ -197,6 +197,10 @@ class Store:
     @staticmethod
     def _test(op: dict[str, Any], path: str, fields: dict[str, Any], current_rev: int) -> None:
         if path.lower() == "/rev":
+            # learn.microsoft.com/rest/api/azure/devops/wit/work-items/update documents the
+            # "test" operation but no error status, and the 7.1 spec lists only 200: answered
+            # 412 with TF26071 and WorkItemRevisionMismatchException, as Azure DevOps Services
+            # does; the connector takes 400 or 409 carrying that message the same way
             if str(op.get("value")) != str(current_rev):
                 raise SimError(412, "TF26071: This work item has been changed by someone else "
                                "since you opened it. You will need to refresh it and discard your "

@@ -20,6 +20,8 @@ from typing import Any
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.serving import make_server
 
+from simulators.profile import REALISTIC, Profile
+
 log = logging.getLogger("tiersync.simulators")
 
 
@@ -32,6 +34,8 @@ class FailRule:
     status: int = 500
     method: str | None = None
     retry_after: float | None = None
+    body: str | None = None  # answer this instead of the tracker's JSON (e.g. a login page)
+    content_type: str = "text/html; charset=utf-8"
 
 
 @dataclass
@@ -84,7 +88,9 @@ class Simulator:
     # requests whose path matches are never faulted (route discovery and the admin API)
     fault_exempt = re.compile(r"^/_sim/")
 
-    def __init__(self, faults: Faults | None = None):
+    def __init__(self, faults: Faults | None = None, profile: Profile | None = None):
+        self.profile = profile or REALISTIC
+        self.visible_at = 0.0  # wall time from which every change so far shows in the feeds
         self.app = Flask(f"tiersync-sim-{self.name}")
         self.lock = threading.RLock()
         self.faults = faults or Faults()
@@ -140,6 +146,23 @@ class Simulator:
     def __exit__(self, *exc: Any) -> None:
         self.stop()
 
+    # -- realism --------------------------------------------------------------------------------
+    def changes_visible_after(self, vendor_seconds: float) -> None:
+        """A change just made shows in the feeds only after ``vendor_seconds`` (scaled)."""
+        with self.lock:
+            self.visible_at = max(self.visible_at, time.time() + self.profile.seconds(vendor_seconds))
+
+    def settle_seconds(self) -> float:
+        """Seconds until every change made so far shows in the feeds (export hold-back, index
+        lag); the sandbox waits that long before a cycle, as a patient person would."""
+        with self.lock:
+            return max(0.0, self.visible_at - time.time())
+
+    def set_profile(self, **changes: Any) -> Profile:
+        with self.lock:
+            self.profile = self.profile.changed(changes)
+            return self.profile
+
     # -- request record -----------------------------------------------------------------------
     def write_requests(self) -> list[RecordedRequest]:
         with self.lock:
@@ -148,6 +171,12 @@ class Simulator:
     def clear_requests(self) -> None:
         with self.lock:
             self.requests.clear()
+
+    def clear_faults(self) -> None:
+        """Every fault setting back to its default (no faults), rules dropped."""
+        with self.lock:
+            self.faults.__init__()  # type: ignore[misc]
+            self._window = []
 
     def set_faults(self, **changes: Any) -> None:
         with self.lock:
@@ -184,6 +213,8 @@ class Simulator:
             time.sleep(delay / 1000.0)
         if rule is not None:
             entry.fault = f"fail_next:{rule.status}"
+            if rule.body is not None:  # a proxy's or a login page's answer, not the API's
+                return Response(rule.body, status=rule.status, content_type=rule.content_type)
             return self._fault_response(rule.status, rule.retry_after)
         if limited:
             entry.fault = "rate_limit"
@@ -268,12 +299,38 @@ class Simulator:
 
         @app.post("/_sim/faults")
         def _post_faults() -> Response:
+            """Change fault settings: JSON with or without a content type; ``"clear": true``
+            first resets every setting and rule, ``"fail_next": null`` drops the rules."""
             try:
-                self.set_faults(**(request.get_json(force=True) or {}))
-            except (KeyError, TypeError) as exc:
+                changes = _json_body()
+                if changes.pop("clear", False):
+                    self.clear_faults()
+                if "fail_next" in changes and changes["fail_next"] is None:
+                    changes.pop("fail_next")
+                    with self.lock:
+                        self.faults.fail_next.clear()
+                self.set_faults(**changes)
+            except (KeyError, TypeError, ValueError) as exc:
                 return jsonify({"error": str(exc)}), 400
             with self.lock:
                 return jsonify(asdict(self.faults))
+
+        @app.delete("/_sim/faults")
+        def _delete_faults() -> Response:
+            self.clear_faults()
+            with self.lock:
+                return jsonify(asdict(self.faults))
+
+        @app.get("/_sim/profile")
+        def _get_profile() -> Response:
+            return jsonify(asdict(self.profile))
+
+        @app.post("/_sim/profile")
+        def _post_profile() -> Response:
+            try:
+                return jsonify(asdict(self.set_profile(**_json_body())))
+            except (KeyError, TypeError, ValueError) as exc:
+                return jsonify({"error": str(exc)}), 400
 
         @app.get("/_sim/requests")
         def _get_requests() -> Response:
@@ -290,3 +347,13 @@ class Simulator:
             with self.lock:
                 self.seed(request.get_json(force=True) or {})
                 return jsonify({"ok": True})
+
+
+def _json_body() -> dict[str, Any]:
+    """The request's JSON object, whatever its content type says; {} for an empty body."""
+    if not request.data.strip():
+        return {}
+    body = json.loads(request.data)
+    if not isinstance(body, dict):
+        raise ValueError("expected a JSON object")
+    return body

@@ -10,6 +10,7 @@ Used by ``tiersync demo``, ``tiersync simulate``, the end-to-end tests and the b
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,12 @@ from simulators.base import Faults, Simulator
 from simulators.jira import JiraSimulator
 from simulators.jira import connector_config as jira_config
 from simulators.people import People
+from simulators.profile import Profile
 from simulators.zendesk import ZendeskSimulator
 from simulators.zendesk import connector_config as zendesk_config
 
 TRACKERS = ("zendesk", "azure_devops", "jira")
+SANDBOX_TIME_SCALE = 0.01  # vendor time windows at 1/100: a minute is 0.6 s
 
 
 def _section(result: Any) -> tuple[dict[str, Any], dict[str, str]]:
@@ -38,7 +41,11 @@ def _section(result: Any) -> tuple[dict[str, Any], dict[str, str]]:
 
 class Sandbox:
     def __init__(self, workdir: Path, *, store_url: str | None = None, policy: str = "policy",
-                 faults: dict[str, Faults] | None = None, engine: dict[str, Any] | None = None):
+                 faults: dict[str, Faults] | None = None, engine: dict[str, Any] | None = None,
+                 profile: Profile | None = None):
+        """``profile``: the simulators' realism (simulators/profile.py); realistic by default,
+        at ``SANDBOX_TIME_SCALE`` so that Zendesk's one-minute export hold-back is 0.6 s."""
+        self.profile = profile or Profile(time_scale=SANDBOX_TIME_SCALE)
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.store_url = store_url or f"sqlite:///{self.workdir / 'tiersync.db'}"
@@ -46,10 +53,14 @@ class Sandbox:
         self.engine_options = engine or {}
         faults = faults or {}
         self.sims: dict[str, Simulator] = {
-            "zendesk": ZendeskSimulator(faults=faults.get("zendesk")),
-            "azure_devops": AzureDevOpsSimulator(faults=faults.get("azure_devops")),
+            "zendesk": ZendeskSimulator(faults=faults.get("zendesk"), profile=self.profile),
+            "azure_devops": AzureDevOpsSimulator(faults=faults.get("azure_devops"),
+                                                 profile=self.profile),
             "jira": JiraSimulator(faults=faults.get("jira")),
         }
+        for sim in self.sims.values():
+            if sim.profile != self.profile:
+                sim.set_profile(realistic=self.profile.realistic, time_scale=self.profile.time_scale)
         self.config_path = self.workdir / "tiersync.yaml"
         self.env: dict[str, str] = {}
         self.people: People | None = None
@@ -111,7 +122,18 @@ class Sandbox:
         return SyncEngine(self._store, connectors, config.mappings, config.policy,
                           settings=settings, **kwargs)
 
-    def cycle(self, clock=None):
+    def settle(self) -> float:
+        """Wait until every change made in the simulators shows in their feeds (Zendesk's export
+        hold-back, index lag); returns the seconds waited."""
+        wait = max((sim.settle_seconds() for sim in self.sims.values()), default=0.0)
+        if wait > 0:
+            time.sleep(wait)
+        return wait
+
+    def cycle(self, clock=None, *, settle: bool = True):
+        """One real sync cycle; first waits for the feeds to show every change (``settle``)."""
+        if settle:
+            self.settle()
         engine = self.engine(clock)
         try:
             return engine.run_cycle()

@@ -5,22 +5,30 @@ Routes (``.json`` optional, as on Zendesk): tickets (create, show, show_many, li
 incremental ticket export, comments, audits, tags, ticket fields, users (incl. ``me``) and
 organizations, with sideloading of users/organizations. Basic auth ``{email}/token:{token}``.
 Rate limits: the base class's ``faults.rate_limit_per_minute`` plus Zendesk's headers
-(``X-Rate-Limit``, ``X-Rate-Limit-Remaining``, ``Retry-After`` in seconds), and the export's own
-endpoint limit in ``export_limit_per_minute`` (Zendesk: 10).
+(``X-Rate-Limit``, ``X-Rate-Limit-Remaining``, ``Retry-After`` in seconds).
+
+Realistic profile (simulators/profile.py; windows scaled by its ``time_scale``): ``updated_at``
+in whole seconds (simulators/zendesk_state.py), the incremental export leaves out the last minute
+(simulators/zendesk_render.py), and the export and Update Ticket limits and the export for admins
+only (simulators/zendesk_limits.py), each citing its developer.zendesk.com page.
+``export_limit_per_minute`` / ``update_limits`` override the export and Update Ticket limits
+(0 / None: off).
 """
 from __future__ import annotations
 
 import json
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import wraps
 from pathlib import Path
 from typing import Any, Callable
 
 from flask import Response, g, jsonify, request
 
+from simulators import zendesk_limits as limits
 from simulators.base import Faults, Simulator
+from simulators.profile import REALISTIC, Profile, Window
 from simulators.zendesk_render import (EXPORT_MAX_PAGE, cbp_page, export_page, job_json, lookup,
                                        many, seed, sideloads, snapshot, ticket_fields, ticket_json,
                                        ui_body)
@@ -31,6 +39,7 @@ DEFAULT_FIXTURE = Path(__file__).with_name("fixtures") / "zendesk.json"
 DEFAULT_EMAIL = "tiersync@tier1.example.com"
 DEFAULT_TOKEN = "sim-zendesk-token"
 UPDATE_MANY_LIMIT = 100
+EXPORT_HOLD_BACK = limits.EXPORT_HOLD_BACK
 
 
 def load_default_fixture() -> dict[str, Any]:
@@ -41,21 +50,40 @@ class ZendeskSimulator(Simulator):
     name = "zendesk"
 
     def __init__(self, faults: Faults | None = None, *, fixture: dict[str, Any] | None = None,
-                 email: str | None = None, token: str | None = None):
+                 email: str | None = None, token: str | None = None,
+                 profile: Profile | None = None):
         self.email = email  # None: any non-empty credentials are accepted
         self.token = token
         self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
         self.export_page_size = EXPORT_MAX_PAGE
-        self.export_limit_per_minute = 0
+        self.export_limit_per_minute: int | None = None  # None: the profile's (10 / off)
+        self.update_limits: tuple[int, int] | None = None  # (per account/min, per ticket/10 min)
         self.job_polls_before_complete = 1  # a job reports "queued" this many times first
-        super().__init__(faults)
+        super().__init__(faults, profile)
         self.seed(load_default_fixture() if fixture is None else fixture)
 
     # -- state -----------------------------------------------------------------------------------
     def reset(self) -> None:
-        self.state = ZendeskState(lambda: self.clock())
+        profile = getattr(self, "profile", None) or REALISTIC
+        quantum = timedelta(seconds=max(0.001, profile.seconds(1))) if profile.realistic \
+            else timedelta(milliseconds=1)
+        self.state = ZendeskState(lambda: self.clock(), quantum)
+        self.state.on_change = self._changed
         self.jobs: dict[str, dict[str, Any]] = {}
-        self._export_window: list[float] = []
+        self._export_window: Window | None = None
+        self._update_windows: dict[Any, Window] = {}
+
+    def set_profile(self, **changes: Any) -> Profile:
+        profile = super().set_profile(**changes)
+        with self.lock:
+            self.state.quantum = timedelta(seconds=max(0.001, profile.seconds(1))) \
+                if profile.realistic else timedelta(milliseconds=1)
+            self._export_window, self._update_windows = None, {}
+        return profile
+
+    def _changed(self) -> None:
+        if self.profile.realistic:
+            self.changes_visible_after(EXPORT_HOLD_BACK + 1)  # + one stamp's precision
 
     def seed(self, fixture: dict[str, Any]) -> None:
         with self.lock:
@@ -136,24 +164,6 @@ class ZendeskSimulator(Simulator):
             response.headers["X-Rate-Limit-Remaining"] = str(max(0, limit - used))
         return response
 
-    def _export_limited(self) -> Response | None:
-        limit = self.export_limit_per_minute
-        if not limit:
-            return None
-        now = time.time()
-        with self.lock:
-            self._export_window = [t for t in self._export_window if now - t < 60]
-            if len(self._export_window) >= limit:
-                wait = int(60 - (now - self._export_window[0])) + 1
-                response = jsonify({"error": "APIRateLimitExceeded",
-                                    "description": "Number of allowed incremental export API "
-                                                   "requests per minute exceeded"})
-                response.status_code = 429
-                response.headers["Retry-After"] = str(wait)
-                return response
-            self._export_window.append(now)
-        return None
-
     # -- routes ----------------------------------------------------------------------------------
     def add_routes(self) -> None:
         self.app.after_request(self._headers)
@@ -180,6 +190,9 @@ class ZendeskSimulator(Simulator):
         @route(f"{v2}/tickets/<int:ticket_id>", ["GET", "PUT"])
         def ticket(ticket_id: int) -> Any:
             if request.method == "PUT":
+                limited = limits.update_limited(self, ticket_id)
+                if limited is not None:
+                    return limited
                 body = request.get_json(force=True, silent=True) or {}
                 row, audit = self.state.update_ticket(ticket_id, body.get("ticket") or {}, self._actor())
                 return jsonify({"ticket": ticket_json(self.state, ticket_id, row, self._base()),
@@ -210,14 +223,18 @@ class ZendeskSimulator(Simulator):
 
         @route(f"{v2}/incremental/tickets/cursor", ["GET"])
         def export() -> Any:
-            limited = self._export_limited()
+            refused = limits.export_refused(self)
+            if refused is not None:
+                return refused
+            limited = limits.export_limited(self)
             if limited is not None:
                 return limited
             args = request.args
             per_page = min(int(args.get("per_page") or self.export_page_size), EXPORT_MAX_PAGE)
+            hold_back = self.profile.seconds(EXPORT_HOLD_BACK) if self.profile.realistic else 0.0
             return jsonify(export_page(self.state, self._base(), start_time=args.get("start_time"),
                                        cursor=args.get("cursor"), per_page=per_page,
-                                       include=args.get("include")))
+                                       include=args.get("include"), hold_back=hold_back))
 
         @route(f"{v2}/tickets/<int:ticket_id>/comments", ["GET"])
         def comments(ticket_id: int) -> Any:

@@ -25,7 +25,7 @@ def ticket_json(state: ZendeskState, ticket_id: int, row: TicketRow, base: str) 
     ticket = {
         "id": ticket_id, "url": f"{base}/api/v2/tickets/{ticket_id}.json",
         "external_id": d.get("external_id"), "via": d["via"], "created_at": iso(row.created_at),
-        "updated_at": iso_ms(row.updated_at), "type": d.get("type"), "subject": d.get("subject"),
+        "updated_at": state.stamp_text(row.updated_at), "type": d.get("type"), "subject": d.get("subject"),
         "raw_subject": d.get("subject"),
         "description": row.comments[0]["body"] if row.comments else "",
         "priority": d.get("priority"), "status": d["status"], "recipient": None,
@@ -70,8 +70,14 @@ def decode_cursor(text: str) -> int:
 
 
 def export_page(state: ZendeskState, base: str, *, start_time: str | None, cursor: str | None,
-                per_page: int, include: str | None) -> dict[str, Any]:
-    """Each changed ticket's latest state once, in change order, ``per_page`` at a time."""
+                per_page: int, include: str | None, hold_back: float = 0.0) -> dict[str, Any]:
+    """Each changed ticket's latest state once, in change order, ``per_page`` at a time.
+
+    Tickets changed within the last ``hold_back`` seconds are left out, and the cursor stays
+    before them: "any items that were created or changed within the minute prior to your
+    request are excluded" (developer.zendesk.com/documentation/ticketing/managing-tickets/
+    using-the-incremental-export-api/; support.zendesk.com/hc/en-us/articles/8143500919322).
+    """
     if cursor:
         after = decode_cursor(cursor)
         rows = [(r.seq, tid, r) for tid, r in state.tickets.items() if r.seq > after]
@@ -88,9 +94,15 @@ def export_page(state: ZendeskState, base: str, *, start_time: str | None, curso
     else:
         raise ApiError(400, "InvalidValue", "start_time or cursor is required")
     rows.sort(key=lambda item: item[0])
+    cutoff = state.clock().timestamp() - hold_back
+    first_held = next((i for i, r in enumerate(rows) if r[2].updated_at.timestamp() > cutoff),
+                      len(rows)) if hold_back > 0 else len(rows)
+    rows, held = rows[:first_held], rows[first_held:]  # change order: what follows waits too
     page = rows[:per_page]
     if page:
         next_cursor = encode_cursor(page[-1][0], page[-1][1])
+    elif held:  # stay before the tickets held back: they come with a later request
+        next_cursor = cursor or encode_cursor(held[0][0] - 1, 0)
     else:
         next_cursor = cursor or encode_cursor(state.seq if not cursor else after, 0)
     tickets = [ticket_json(state, tid, row, base) for _, tid, row in page]
@@ -212,7 +224,7 @@ def snapshot(state: ZendeskState) -> dict[str, Any]:
             "assignee": email(d.get("assignee_id")),
             "organization": (state.organizations.get(d.get("organization_id")) or {}).get("name"),
             "via": d["via"]["channel"], "created_at": iso(row.created_at),
-            "updated_at": iso_ms(row.updated_at),
+            "updated_at": state.stamp_text(row.updated_at),
             "custom_fields": {str(k): v for k, v in sorted(d["custom"].items()) if v is not None},
             "comments": [{"id": c["id"], "author": email(c["author_id"]), "body": c["body"],
                           "public": c["public"], "created_at": c["created_at"]} for c in row.comments],

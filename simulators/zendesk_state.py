@@ -4,10 +4,15 @@ simulator's lock. Errors are :class:`ApiError` carrying Zendesk's status and err
 
 Behaviour copied from Zendesk: the first comment is the ticket's description; a drop-down
 (tagger) field adds its option's tag to the ticket's tags; ``safe_update`` with a stale
-``updated_stamp`` answers 409; a closed ticket cannot be updated. One deviation: ``updated_at``
-carries milliseconds (Zendesk sends whole seconds) and every change moves it forward by at least
-one millisecond, so two versions of a ticket never share an ``updated_at`` (``safe_update`` can
-tell them apart) while the stamps stay on the wall clock.
+``updated_stamp`` answers 409; a closed ticket cannot be updated.
+
+``updated_at`` has the precision of ``quantum``: whole seconds in the realistic profile, as
+Zendesk sends them (developer.zendesk.com/api-reference/ticketing/tickets/tickets/: "updated_at
+... ISO 8601"; every recorded example in ../shared/specs/zendesk/tickets.yml is whole seconds),
+one second times the profile's time scale when scaled, one millisecond in the lenient profile.
+One deviation: every change moves a ticket's ``updated_at`` forward by at least one quantum, so
+two versions of a ticket never share an ``updated_at`` (``safe_update`` can tell them apart);
+under a burst of changes to one ticket the stamp can run ahead of the wall clock.
 """
 from __future__ import annotations
 
@@ -16,7 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
-from simulators.zendesk_values import ApiError, field_tags, field_value, invalid, iso, parse_iso
+from simulators.zendesk_values import (ApiError, field_tags, field_value, invalid, iso, iso_ms,
+                                       parse_iso)
 
 STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
 PRIORITIES = ("low", "normal", "high", "urgent")
@@ -36,8 +42,10 @@ class TicketRow:
 
 
 class ZendeskState:
-    def __init__(self, clock: Callable[[], datetime]):
+    def __init__(self, clock: Callable[[], datetime], quantum: timedelta = timedelta(milliseconds=1)):
         self.clock = clock
+        self.quantum = quantum  # precision of updated_at
+        self.on_change: Callable[[], None] = lambda: None  # called after every ticket change
         self.users: dict[int, dict[str, Any]] = {}
         self.organizations: dict[int, dict[str, Any]] = {}
         self.fields: dict[int, dict[str, Any]] = {}
@@ -98,7 +106,7 @@ class ZendeskState:
         if not body:
             raise invalid("description", "Description: cannot be blank")
         requester_id = self._requester_id(t, author)
-        now = _to_ms(created_at or self.clock())
+        now = self._quantize(created_at or self.clock())
         data: dict[str, Any] = {"requester_id": requester_id, "submitter_id": int(author["id"]),
                                 "organization_id": self.users[requester_id].get("organization_id"),
                                 "status": "new", "priority": None, "type": None, "tags": [],
@@ -154,7 +162,19 @@ class ZendeskState:
         return row
 
     def _next_stamp(self, row: TicketRow) -> datetime:
-        return max(_to_ms(self.clock()), row.updated_at + timedelta(milliseconds=1))
+        return max(self._quantize(self.clock()), row.updated_at + self.quantum)
+
+    def _quantize(self, moment: datetime) -> datetime:
+        """``moment`` floored to the precision of ``updated_at``."""
+        step = self.quantum.total_seconds()
+        if step >= 1 and step.is_integer():
+            return moment.replace(microsecond=0)
+        epoch = moment.timestamp()
+        return datetime.fromtimestamp(round(epoch - epoch % step, 3), tz=moment.tzinfo)
+
+    def stamp_text(self, moment: datetime) -> str:
+        """``updated_at`` on the wire: whole seconds at full precision, else milliseconds."""
+        return iso(moment) if self.quantum >= timedelta(seconds=1) else iso_ms(moment)
 
     def _apply(self, row: TicketRow, t: dict[str, Any], *, creating: bool) -> list[dict[str, Any]]:
         """Validate and apply ticket attributes; returns Change/Create events."""
@@ -230,6 +250,7 @@ class ZendeskState:
         if comment and (comment.get("body") or comment.get("html_body")):
             events.append(self._comment(row, comment, author, channel, stamp, audit_id))
         row.updated_at = stamp
+        self.on_change()
         self.seq += 1
         row.seq = self.seq
         audit = {"id": audit_id, "ticket_id": ticket_id, "created_at": iso(stamp),
@@ -253,6 +274,3 @@ class ZendeskState:
             row.data["is_public"] = False
         return event
 
-
-def _to_ms(moment: datetime) -> datetime:
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)

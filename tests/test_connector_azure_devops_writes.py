@@ -3,6 +3,7 @@ front of the real azure-devops SDK; asserts on the JSON Patch documents sent."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 
 import pytest
 import responses
@@ -115,36 +116,33 @@ def test_a_mapping_mistake_is_a_permanent_error(conn, api, waits):
     assert waits == []
 
 
-def test_comment_is_one_patch_with_the_rev_test_and_system_history(conn, api):
-    api.add(responses.GET, f"{WIT}/workitems/301", json=work_item(301, 3, "2026-01-05T10:00:00Z"))
-    updated = work_item(301, 4, "2026-01-05T10:01:00Z")
-    updated["commentVersionRef"] = {"commentId": 46, "version": 1}
-    api.add(responses.PATCH, f"{WIT}/workitems/301", json=updated)
+def test_comment_is_one_post_to_the_comments_api_without_a_rev_test(conn, api):
+    # Microsoft's recorded Comments - Add answer (5.1 names the id commentId; 7.1's Comment: id)
+    created = load("comment_created.json")
+    created.update(id=46, workItemId=301)
+    api.add(responses.POST, f"{WIT}/workItems/301/comments", json=created)
     assert conn.add_comment("301", "[tiersync] Status: a <b>\nnext", public=False) == "46"
-    assert query(calls(api, "GET", "/workitems/301")[0]) == {"fields": "System.Rev,System.ChangedDate"}
-    assert body(calls(api, "PATCH", "/workitems/301")[0]) == [
-        {"op": "test", "path": "/rev", "value": 3},
-        {"op": "add", "path": "/fields/System.History",
-         "value": "[tiersync] Status: a &lt;b&gt;<br>next"}]
+    [call] = calls(api, "POST", "/comments")
+    assert body(call) == {"text": "[tiersync] Status: a &lt;b&gt;<br>next"}
+    assert "api-version=7.1-preview.4" in call.request.headers["Accept"]  # a preview API
+    assert calls(api, "PATCH", "/workitems/301") == [] and calls(api, "GET", "/workitems/301") == []
 
 
 def test_comment_with_unknown_outcome_is_looked_for_before_resending(conn, api, waits):
-    api.add(responses.GET, f"{WIT}/workitems/301", json=work_item(301, 3, "2026-01-05T09:00:00Z"))
-    api.add(responses.PATCH, f"{WIT}/workitems/301", status=502, json=load("error_server.json"))
-    comments = load("comments.json")  # 45 was written at 09:12, after the rev we based it on
-    api.add(responses.GET, f"{WIT}/workItems/301/comments", json=comments)
+    api.add(responses.POST, f"{WIT}/workItems/301/comments", status=502, json=load("error_server.json"))
+    comments = load("comments.json")
     text = "Johnnie is going to take this work over."
+    for comment in comments["comments"]:  # written just now: the lost reply's comment
+        comment["createdDate"] = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+    api.add(responses.GET, f"{WIT}/workItems/301/comments", json=comments)
     assert conn.add_comment("301", text, public=False) == "45"
-    assert len(calls(api, "PATCH", "/workitems/301")) == 1
+    assert len(calls(api, "POST", "/comments")) == 1
 
 
-def test_comment_conflict_rereads_the_rev_and_tries_again(conn, api, waits):
-    api.add(responses.GET, f"{WIT}/workitems/301", json=work_item(301, 3, "2026-01-05T09:00:00Z"))
-    api.add(responses.PATCH, f"{WIT}/workitems/301", status=412, json=load("error_conflict.json"))
-    api.add(responses.GET, f"{WIT}/workItems/301/comments", json={"totalCount": 0, "count": 0, "comments": []})
-    api.add(responses.GET, f"{WIT}/workitems/301", json=work_item(301, 4, "2026-01-05T09:05:00Z"))
-    done = work_item(301, 5, "2026-01-05T09:06:00Z")
-    done["commentVersionRef"] = {"commentId": 47, "version": 1}
-    api.add(responses.PATCH, f"{WIT}/workitems/301", json=done)
-    assert conn.add_comment("301", "hello", public=False) == "47"
-    assert [json.loads(c.request.body)[0]["value"] for c in calls(api, "PATCH", "/workitems/301")] == [3, 4]
+def test_comment_refused_with_429_is_sent_again_without_looking(conn, api, waits):
+    api.add(responses.POST, f"{WIT}/workItems/301/comments", status=429,
+            json=load("error_rate_limited.json"), headers={"Retry-After": "2"})
+    api.add(responses.POST, f"{WIT}/workItems/301/comments", json=load("comment_created.json"))
+    assert conn.add_comment("301", "hello", public=False) == "50"
+    assert len(calls(api, "POST", "/comments")) == 2 and waits == [2.0]
+    assert calls(api, "GET", "/comments") == []

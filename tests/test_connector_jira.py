@@ -20,7 +20,7 @@ import responses
 
 from connectors.base import OriginRef
 from connectors.jira import JiraConfig, JiraConnector
-from core.errors import AuthError, BadRecord, Conflict, PermanentError, RateLimited, UnknownOutcome
+from core.errors import NotTheApi, AuthError, BadRecord, Conflict, PermanentError, RateLimited, UnknownOutcome
 
 BASE = "https://jira.example.test"
 API = f"{BASE}/rest/api/2"
@@ -443,19 +443,26 @@ def test_create_whose_status_move_fails_still_returns_the_created_issue(http, ca
     assert "created ENG-2 but could not move it to 'Resolved'" in caplog.text
 
 
-def test_search_result_without_updated_is_a_bad_record(http):
+def test_search_result_without_updated_is_an_unreadable_record_and_the_page_goes_on(http):
     broken = load("issue.json")
     del broken["fields"]["updated"]
-    http.get(f"{API}/search/jql", json=search_page(broken))
+    fine = load("issue.json")
+    fine.update(key="ENG-3", id="10003")
+    http.get(f"{API}/search/jql", json=search_page(broken, fine))
 
-    with pytest.raises(BadRecord, match="ENG-2"):
-        list(make().fetch_changes(None))
+    pages = list(make().fetch_changes(None))
+
+    assert [r.id for p in pages for r in p.records] == ["ENG-3"]
+    [bad] = [u for p in pages for u in p.unreadable]
+    assert bad.id == "ENG-2" and "fields.updated: missing" in bad.reason
 
 
-def test_html_instead_of_json_is_retried_and_a_bad_base_url_is_permanent(http, sleeps):
+def test_html_instead_of_json_is_not_the_api_and_a_bad_base_url_is_permanent(http, sleeps):
     http.get(f"{API}/issue/ENG-2", body="<html>proxy error</html>", status=200)
-    http.get(f"{API}/issue/ENG-2", json=load("issue.json"))
-    assert make().get("ENG-2").id == "ENG-2" and len(sleeps) == 1
+    with pytest.raises(NotTheApi, match=r"\[jira\] https://jira.example.test/rest/api/2/issue/"
+                                        r"ENG-2 answered HTTP 200 with an HTML page.*proxy error"):
+        make().get("ENG-2")
+    assert sleeps == []  # a login or proxy page is not retried
 
     with pytest.raises(PermanentError, match="check base_url"):
         make(base_url="jira.example.test").get("ENG-2")  # no scheme

@@ -2,10 +2,13 @@
 connector (zenpy underneath), plus end-to-end checks of what only a live server can show."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from connectors.zendesk import ZendeskConfig, ZendeskConnector
 from core.errors import AuthError, Conflict
+from simulators.profile import Profile
 from simulators.zendesk import ZendeskSimulator, connector_config
 from tests.contract import ConnectorContract
 
@@ -14,7 +17,8 @@ SEVERITY = "custom_fields.360010000002"
 
 @pytest.fixture(scope="module")
 def sim():
-    with ZendeskSimulator(email="tiersync@tier1.example.com", token="s3cret-token") as server:
+    with ZendeskSimulator(email="tiersync@tier1.example.com", token="s3cret-token",
+                          profile=Profile(time_scale=0.01)) as server:
         yield server
 
 
@@ -36,6 +40,10 @@ def make_connector(sim, monkeypatch):
 
 
 class TestZendeskContract(ConnectorContract):
+    @pytest.fixture
+    def settle(self, sim):
+        return lambda: time.sleep(sim.settle_seconds())  # the export's (scaled) hold-back
+
     @pytest.fixture
     def connector(self, make_connector):
         return make_connector()

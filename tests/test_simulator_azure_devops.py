@@ -211,7 +211,7 @@ def test_metadata_routes(org):
                           params={"$expand": "allowedValues"}, auth=AUTH, timeout=10).json()
     by_ref = {f["referenceName"]: f for f in fields["value"]}
     assert by_ref["Custom.SupportTier"]["allowedValues"] == ["L1", "L2", "L3", "L4"]
-    missing = requests.get(f"{wit(org)}/workitemtypes/Bug/states", auth=AUTH, timeout=10)
+    missing = requests.get(f"{wit(org)}/workitemtypes/Epic/states", auth=AUTH, timeout=10)
     assert missing.status_code == 404
     areas = requests.get(f"{wit(org)}/classificationnodes/areas", params={"$depth": 2},
                          auth=AUTH, timeout=10).json()
