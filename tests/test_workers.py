@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, text
 from bench.chaos_process import StoreProbe, SyncProcess, wait_until
 from bench.chaos_scenario import PHASES, People, make_cases
 from core.engine import SyncEngine
+from simulators.profile import Profile
 from simulators.sandbox import Sandbox
 
 URL = os.environ.get("TIERSYNC_TEST_POSTGRES_URL")
@@ -156,7 +157,8 @@ SLOW_MS = 4000
 
 
 def test_a_slow_tracker_does_not_delay_another_trackers_records(tmp_path):
-    with Sandbox(tmp_path, engine=FAST) as box:
+    # lenient profile: Zendesk's export hold-back would keep the new ticket out of this cycle
+    with Sandbox(tmp_path, engine=FAST, profile=Profile(realistic=False)) as box:
         People(box, make_cases(1, seed=5)).intake()
         for slow in ("azure_devops", "jira"):
             box.sims[slow].set_faults(latency_ms=SLOW_MS)
