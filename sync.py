@@ -163,6 +163,8 @@ def check(config: Path = ConfigOption,
         _fail(problems)
     for warning in missing:
         err.print(f"warning: {warning} (needed to run)", markup=False)
+    for warning in cfg.policy.warnings():
+        err.print(f"warning: {warning}", markup=False)
     out.print(f"ok: {config}: {len(cfg.trackers)} trackers "
               f"({', '.join(f'{n}={t.kind}' for n, t in cfg.trackers.items())}), "
               f"{sum(len(m.fields) for m in cfg.mappings.values())} mapped fields, "
@@ -334,13 +336,21 @@ def quarantine(config: Path = ConfigOption,
 
 @app.command()
 def status(config: Path = ConfigOption, as_json: bool = typer.Option(False, "--json"),
-           all_: bool = typer.Option(False, "--all", help="closed and rejected escalations too")) -> None:
-    """Open escalations: links, state, tier, queue, each SLA's due time and remaining business time."""
-    from core.policy.report import status_rows
+           all_: bool = typer.Option(False, "--all", help="closed and rejected escalations too"),
+           not_converted: bool = typer.Option(False, "--not-converted",
+                                              help="records of unregistered senders, left alone"),
+           abuse: bool = typer.Option(False, "--abuse", help="priority-abuse counters")) -> None:
+    """Open escalations in queue order: links, state, rank, SLA and review due times, abuse flags."""
+    from core.policy.report import abuse_report, not_converted_rows, status_rows
     cfg = _load(config)
     store = _store(cfg)
-    escalations = [item.escalation for batch in store.iter_escalations(open_only=not all_)
+    everything = not_converted or abuse or all_
+    escalations = [item.escalation for batch in store.iter_escalations(open_only=not everything)
                    for item in batch]
+    if not_converted or abuse:
+        data = not_converted_rows(escalations) if not_converted else abuse_report(escalations, cfg.policy)
+        _print_extra(data, as_json, not_converted)
+        return
     rows = status_rows(escalations, cfg.policy, datetime.now(timezone.utc))
     if as_json:
         write_json(rows, sys.stdout)
@@ -349,13 +359,47 @@ def status(config: Path = ConfigOption, as_json: bool = typer.Option(False, "--j
         out.print(nothing_line("no open escalation" + ("" if all_ else " (--all: closed ones too)")),
                   markup=False)
         return
-    table = Table("escalation", "links", "state", "tier", "queue", "acknowledgement",
-                  "first solution", "close")
+    table = Table("escalation", "links", "state", "rank", "tier", "queue", "acknowledgement",
+                  "first solution", "close", "review", "abuse")
     for row in rows:
         table.add_row(cell(row["id"], row["sr_number"] or ""), cell(*row["links"]),
-                      cell(row["state"]), cell(row["tier"]), cell(row["queue"] or ""),
-                      *(_sla_cell(row["sla"].get(m)) for m in ("acknowledgement", "first_solution", "close")))
+                      cell(row["state"]), str(row["queue_rank"] or "-"), cell(row["tier"]),
+                      cell(row["queue"] or ""),
+                      *(_sla_cell(row["sla"].get(m)) for m in ("acknowledgement", "first_solution", "close")),
+                      _review_cell(row["review"]), cell(row["priority_abuse"] or ""))
     out.print(table)
+    counters = abuse_report(escalations, cfg.policy)
+    if counters["requesters"]:
+        out.print(escape_control("priority abuse flags: " + ", ".join(
+            f"{k}: {v}" for k, v in counters["requesters"].items())), markup=False)
+
+
+def _print_extra(data, as_json: bool, not_converted: bool) -> None:
+    if as_json:
+        write_json(data, sys.stdout)
+        return
+    if not_converted:
+        table = Table("record", "requester", "seen", "reason")
+        for row in data:
+            table.add_row(cell(row["record"] or ""), cell(row["requester"] or ""),
+                          row["seen_at"].strftime("%Y-%m-%d %H:%M"), cell(row["reason"]))
+        out.print(table)
+        return
+    table = Table("by", "who", "flagged cases / urgent share")
+    for kind in ("requesters", "partners"):
+        for who, count in data[kind].items():
+            table.add_row(kind[:-1], cell(who), str(count))
+    for who, share in data["share"].items():
+        table.add_row("urgent share", cell(who), f"{share:.0%}")
+    out.print(table)
+
+
+def _review_cell(review: dict) -> str:
+    if not review.get("status"):
+        return "-"
+    due = review["due_at"]
+    due_text = due.strftime("%Y-%m-%d %H:%M") if hasattr(due, "strftime") else (due or "-")
+    return cell(f"L{review['level']} {review['status']}", due_text)
 
 
 def _sla_cell(metric: Optional[dict]) -> str:
@@ -364,8 +408,8 @@ def _sla_cell(metric: Optional[dict]) -> str:
     due = metric.get("due_at")
     due_text = due.strftime("%Y-%m-%d %H:%M") if hasattr(due, "strftime") else (due or "-")
     remaining = metric.get("remaining_seconds")
-    left = "" if remaining is None else f"\n{remaining / 3600:+.1f} h left"
-    return cell(f"{metric['status']}\n{due_text}{left}")
+    left = [] if remaining is None else [f"{remaining / 3600:+.1f} h left"]
+    return cell(metric["status"], due_text, *left)  # one line each (cell escapes a "\n")
 
 
 @app.command()

@@ -19,6 +19,7 @@ from pydantic import Field, field_validator
 
 from connectors import azure_devops_view as view
 from connectors.azure_devops_client import WitClient
+from connectors.azure_devops_notify import IdentityApi, Mentions, identity_base
 from connectors.azure_devops_feed import EPOCH, ChangeFeed, Cursor, floor_second, wiql_text
 from connectors.azure_devops_online import check_online
 from connectors.base import (Capabilities, Connector, OriginRef, Page, RemoteComment, RemoteRecord,
@@ -48,6 +49,8 @@ class AzureDevOpsConfig(TrackerConfig):
     read_comments: bool = True
     html_fields: list[str] = Field(default_factory=lambda: ["System.Description"])
     wiql_max_results: int = Field(default=20000, ge=2, le=20000)
+    identity_url: str | None = Field(
+        default=None, description="identity service for @mentions; default vssps.dev.azure.com/<org>")
 
     @field_validator("base_url")
     @classmethod
@@ -72,6 +75,7 @@ class AzureDevOpsConnector(Connector):
         super().__init__(name, config)
         self.config: AzureDevOpsConfig = config
         self._client: WitClient | None = None
+        self._mentions: Mentions | None = None
         self._categories: dict[str, dict[str, str]] = {}  # work item type -> state -> category
         self._reread: set[str] = set()  # types whose states were read again for an unknown state
 
@@ -86,6 +90,18 @@ class AzureDevOpsConnector(Connector):
                                      timeout=self.config.timeout_seconds,
                                      max_wait=self.config.max_wait_seconds)
         return self._client
+
+    @property
+    def mentions(self) -> Mentions:
+        if self._mentions is None:
+            pat = read_secret(self.config.pat_env, tracker=self.name,
+                              purpose="the Azure DevOps personal access token")
+            api = IdentityApi(identity_base(self.config.base_url, self.config.identity_url), pat,
+                              tracker=self.name,
+                              credential=f"the Azure DevOps PAT in {self.config.pat_env}",
+                              timeout=self.config.timeout_seconds)
+            self._mentions = Mentions(api, self.name)
+        return self._mentions
 
     def _retry(self, fn: Any, what: str) -> Any:
         return call_with_retry(fn, max_attempts=self.config.max_attempts,
@@ -243,10 +259,18 @@ class AzureDevOpsConnector(Connector):
             f"update {remote_id}")
         return self._record(item)
 
-    def add_comment(self, remote_id: str, body: str, *, public: bool) -> str:
+    def add_comment(self, remote_id: str, body: str, *, public: bool,
+                    notify: tuple[str, ...] = ()) -> str:
         """Comments API (Comments - Add): one POST, no ``test /rev``, so a comment never meets a
         rev conflict and needs no read first (docs/azure_devops.md, "Comments"). After an
-        unknown outcome the comments are read back before sending again."""
+        unknown outcome the comments are read back before sending again. ``notify``: the people
+        are @mentioned in it, and Azure DevOps notifies whom a comment mentions
+        (connectors/azure_devops_notify.py)."""
+        markup = view.text_to_html(body)
+        if notify:
+            line, _mentioned = self.mentions.html(notify)
+            markup = f"{markup}<br><br>{line}"
+        text = view.html_to_text(markup)  # how the comment reads back
         if public:
             log.debug("%s: Azure DevOps has no public comments; writing an internal one", self.name)
         since = datetime.now(timezone.utc) - COMMENT_LOOKBACK
@@ -255,11 +279,11 @@ class AzureDevOpsConnector(Connector):
         def attempt() -> str:
             nonlocal unknown
             if unknown:  # the last try may have landed: look before resending
-                found = self._find_comment(int(remote_id), body, since)
+                found = self._find_comment(int(remote_id), text, since)
                 if found is not None:
                     return found
             try:
-                comment = self.client.add_comment(CommentCreate(text=view.text_to_html(body)),
+                comment = self.client.add_comment(CommentCreate(text=markup),
                                                   self.config.project, int(remote_id))
             except RateLimited:
                 raise  # refused before processing: safe to send again

@@ -133,8 +133,13 @@ class Connector(abc.ABC):
         """Write ``fields``; raises Conflict when the record is no longer at ``expected_version``."""
 
     @abc.abstractmethod
-    def add_comment(self, remote_id: str, body: str, *, public: bool) -> str:
-        """Add a comment (public) or internal note (not public); returns the comment id."""
+    def add_comment(self, remote_id: str, body: str, *, public: bool,
+                    notify: tuple[str, ...] = ()) -> str:
+        """Add a comment (public) or internal note (not public); returns the comment id.
+
+        ``notify``: addresses of people the tracker should notify of it, its own way (Zendesk
+        followers, Jira watchers and mentions, Azure DevOps mentions); someone the tracker does
+        not know is left out (and logged), the comment is still added."""
 
     @abc.abstractmethod
     def capabilities(self) -> Capabilities:

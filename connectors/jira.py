@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Iterator, Literal
 
 from pydantic import Field, field_validator
 
+from connectors import jira_notify
 from connectors.base import (Capabilities, Connector, OriginRef, Page, RemoteRecord, TrackerConfig,
                              register)
 from connectors.jira_client import JiraApi
@@ -65,7 +66,7 @@ class JiraConnector(Connector):
     config_model: ClassVar[type[TrackerConfig]] = JiraConfig
     field_path_pattern: ClassVar[re.Pattern[str]] = re.compile(
         r"^(summary|description|status|status\.category|priority|labels|components|assignee|"
-        r"project|issuetype|customfield_\d+)$")
+        r"project|issuetype|created|customfield_\d+)$")
 
     def __init__(self, name: str, config: JiraConfig):
         super().__init__(name, config)
@@ -189,8 +190,13 @@ class JiraConnector(Connector):
         self.writes.update(remote_id, fields, expected_version)
         return self.get(remote_id)
 
-    def add_comment(self, remote_id: str, body: str, *, public: bool) -> str:
-        return self.writes.add_comment(remote_id, body, public)
+    def add_comment(self, remote_id: str, body: str, *, public: bool,
+                    notify: tuple[str, ...] = ()) -> str:
+        people = jira_notify.accounts(self, notify) if notify else []
+        comment_id = self.writes.add_comment(remote_id, jira_notify.with_mentions(body, people),
+                                             public)
+        jira_notify.add_watchers(self, remote_id, people)
+        return comment_id
 
     def capabilities(self) -> Capabilities:
         sm = self.config.service_management

@@ -1,6 +1,6 @@
 """Jira issue JSON <-> the flat native view the Jira mapping uses.
 
-Read: ``summary``, ``description`` (v2 plain text), ``status`` (name), ``status.category``
+Read: ``summary``, ``description`` (v2 plain text), ``created`` (ISO 8601 UTC), ``status`` (name), ``status.category``
 (statusCategory key: new / indeterminate / done), ``priority`` (name), ``labels`` (list),
 ``components`` (list of names), ``assignee`` (email address, or the accountId when the user's
 privacy settings hide the email), ``project`` (key), ``issuetype`` (name) and every
@@ -22,8 +22,8 @@ from connectors.jira_cursor import format_jira_time, iso_utc, parse_jira_time
 from core.errors import PermanentError
 
 SYSTEM_PATHS = ("summary", "description", "status", "status.category", "priority", "labels",
-                "components", "assignee", "project", "issuetype")
-READ_ONLY = ("status.category",)
+                "components", "assignee", "project", "issuetype", "created")
+READ_ONLY = ("status.category", "created")
 CREATE_ONLY = ("project", "issuetype")
 
 
@@ -70,6 +70,7 @@ def flat_view(fields: dict[str, Any], catalog: FieldCatalog,
         "assignee": user_ref(fields.get("assignee")),
         "project": (fields.get("project") or {}).get("key"),
         "issuetype": (fields.get("issuetype") or {}).get("name"),
+        "created": iso_utc(parse_jira_time(fields["created"])) if fields.get("created") else None,
     }
     for field_id, value in fields.items():
         if field_id.startswith("customfield_"):

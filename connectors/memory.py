@@ -121,7 +121,8 @@ class MemoryConnector(Connector):
         self.calls.append(("update", remote_id))
         return record
 
-    def add_comment(self, remote_id: str, body: str, *, public: bool) -> str:
+    def add_comment(self, remote_id: str, body: str, *, public: bool,
+                    notify: tuple[str, ...] = ()) -> str:
         current = self.get(remote_id)
         comment = RemoteComment(id=f"{remote_id}-c{len(current.comments) + 1}", body=body,
                                 public=public, created_at=self.tick(), author="tiersync")
@@ -129,6 +130,8 @@ class MemoryConnector(Connector):
             self._store(replace(current, comments=current.comments + (comment,),
                                 version=str(int(current.version) + 1), updated_at=self.clock))
         self.calls.append(("comment", remote_id))
+        if notify:
+            self.calls.append(("notify", remote_id, tuple(notify)))
         return comment.id
 
     def capabilities(self) -> Capabilities:

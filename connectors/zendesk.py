@@ -274,8 +274,15 @@ class ZendeskConnector(Connector):
                           {ticket.get("organization_id")})
         return self._record(ticket, comments)
 
-    def add_comment(self, remote_id: str, body: str, *, public: bool) -> str:
+    def add_comment(self, remote_id: str, body: str, *, public: bool,
+                    notify: tuple[str, ...] = ()) -> str:
+        """Add the comment; ``notify`` addresses become followers of the ticket in the same
+        update, so Zendesk notifies them (Setting followers: ``{"user_email", "action": "put"}``;
+        followers must be agents, Zendesk leaves end users out)."""
         ticket_id = self._ticket_id(remote_id)
+        update: dict[str, Any] = {"comment": {"body": body, "public": public}}
+        if notify:
+            update["followers"] = [{"user_email": who, "action": "put"} for who in notify]
         since = datetime.now(timezone.utc) - COMMENT_LOOKBACK
         unknown = False
 
@@ -286,8 +293,7 @@ class ZendeskConnector(Connector):
                 if existing:
                     return existing
             try:
-                _, audit = self.client.update_ticket(ticket_id, {"comment": {"body": body,
-                                                                             "public": public}})
+                _, audit = self.client.update_ticket(ticket_id, update)
             except RateLimited:
                 raise
             except Retryable as exc:

@@ -2,7 +2,8 @@
 
 Reading: ticket attributes keep their names (``subject``, ``status``, ``tags``, ...), people and
 organisations come from the sideloaded users/organizations (``requester.email``,
-``assignee.email``, ``organization.name``), ``via.channel`` from the ticket's ``via`` and every
+``assignee.email``, ``organization.name``, and each organisation field as
+``organization.fields.<key>``, e.g. the account's CSM), ``via.channel`` from the ticket's ``via`` and every
 custom field as ``custom_fields.<id>`` with the value as Zendesk stores it (a drop-down's option
 tag, a checkbox's bool, a text field's string).
 
@@ -41,7 +42,8 @@ ENUM_VALUES = {"status": STATUSES, "priority": PRIORITIES, "type": TYPES}
 CUSTOM_FIELD = re.compile(r"^custom_fields\.(\d+)$")
 PATH_PATTERN = re.compile(
     r"^(custom_fields\.\d+|(requester|assignee|submitter)\.(email|name)|organization\.name"
-    r"|via\.channel|[a-z_]+)$")
+    r"|organization\.fields\.[A-Za-z0-9_]+|via\.channel|[a-z_]+)$")
+ORG_FIELD = re.compile(r"^organization\.fields\.[A-Za-z0-9_]+$")
 
 
 # -- reading -------------------------------------------------------------------------------------
@@ -62,6 +64,8 @@ def flatten(ticket: Mapping[str, Any], users: Mapping[int, Mapping[str, Any]],
     data["assignee.name"] = assignee.get("name")
     data["submitter.email"] = submitter.get("email")
     data["organization.name"] = organization.get("name")
+    for key, value in (organization.get("organization_fields") or {}).items():
+        data[f"organization.fields.{key}"] = value
     data["via.channel"] = (ticket.get("via") or {}).get("channel")
     for custom in ticket.get("custom_fields") or []:
         data[f"custom_fields.{custom['id']}"] = custom.get("value")
@@ -89,7 +93,7 @@ def write_payload(fields: Mapping[str, Any], *, creating: bool,
             payload["assignee_email"] = value
         elif creating and path in ("requester.email", "requester.name"):
             payload.setdefault("requester", {})[path.split(".")[1]] = value
-        elif path in READ_ONLY_PATHS:
+        elif path in READ_ONLY_PATHS or ORG_FIELD.match(path):
             ignored.append(path)
         else:
             raise PermanentError(f"cannot write field path {path!r}: not a Zendesk ticket "
@@ -128,7 +132,7 @@ def check_paths(field_paths: list[str], values: Mapping[str, list[Any]],
                          f"{', '.join(ENUM_VALUES[path])})"
                          for v in values.get(path) or [] if v is not None
                          and v not in ENUM_VALUES[path]]
-        elif not (path in READ_ATTRIBUTES or path in PEOPLE_PATHS):
+        elif not (path in READ_ATTRIBUTES or path in PEOPLE_PATHS or ORG_FIELD.match(path)):
             problems.append(f"{path}: not a Zendesk ticket attribute (expected one of "
                             f"{', '.join(READ_ATTRIBUTES + PEOPLE_PATHS)} or custom_fields.<id>)")
     return problems

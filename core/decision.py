@@ -56,6 +56,9 @@ class Note:
     rule: str
     public: bool = False
     key: str | None = None  # de-duplication key: the same key is posted at most once per record
+    # people (addresses from the directory) each tracker notifies of this note: Zendesk
+    # followers, Jira watchers and mentions, Azure DevOps mentions
+    notify: tuple[str, ...] = ()
 
 
 @dataclass

@@ -148,6 +148,18 @@ class SlaClock(StrictModel):
     policy: str | None = None  # name of the SLA policy that set the targets
 
 
+class EscalationAnswer(StrictModel):
+    """One management escalation request and the answer it got (seed 002), for the audit."""
+
+    at: AwareDatetime
+    requested: int  # the level asked for
+    from_level: int
+    to_level: int
+    outcome: str  # accepted | refused | top
+    rule: str
+    reason: str
+
+
 class Escalation(StrictModel):
     """One support escalation across trackers."""
 
@@ -161,6 +173,7 @@ class Escalation(StrictModel):
 
     # case
     sr_number: str | None = None
+    case_created_at: AwareDatetime | None = None  # when the origin record was created
     title: str | None = None
     description: str | None = None
     comments: list[Comment] = Field(default_factory=list)
@@ -175,6 +188,7 @@ class Escalation(StrictModel):
     seller_id: str | None = None
     contact_name: str | None = None
     contact_email: str | None = None
+    csm_email: str | None = None  # the account's Customer Success Manager (seed 002)
 
     # classification
     source: str | None = None
@@ -182,6 +196,7 @@ class Escalation(StrictModel):
     offer_type: str | None = None
     offer_ids: list[str] = Field(default_factory=list)
     offer_names: list[str] = Field(default_factory=list)
+    tenant_domain: str | None = None  # the onmicrosoft domain name (seed 001)
     product: str | None = None
     scope: Scope | None = None
     security_incident: bool = False
@@ -202,6 +217,18 @@ class Escalation(StrictModel):
     routing_rule: str | None = None
     assignee_group: str | None = None
     routed_at: AwareDatetime | None = None  # first routed by the policy: starts the ack clock
+    queue_rank: int | None = None  # lower is worked first (priority x plan x age)
+    escalation_history: list[EscalationAnswer] = Field(default_factory=list)
+    escalation_decision: str | None = None  # an Escalation Manager's decision (tracker field)
+
+    # Escalation Manager review of the current level (seed 002: within 4 business hours)
+    review_level: int = Field(default=0, ge=0, le=4)
+    review_started_at: AwareDatetime | None = None
+    review_due_at: AwareDatetime | None = None
+    review_met_at: AwareDatetime | None = None
+    review_met_by: str | None = None
+    review_warned_at: AwareDatetime | None = None
+    review_breached_at: AwareDatetime | None = None
 
     # state
     state: State = State.NEW
@@ -210,6 +237,8 @@ class Escalation(StrictModel):
     last_tier2_update_at: AwareDatetime | None = None
     update_reminded_at: AwareDatetime | None = None  # last daily-update reminder (policy)
     solution_proposed_by: str | None = None  # assignee who proposed the solution (seed 000)
+    not_converted_reason: str | None = None  # seed 003: an unregistered sender, left alone
+    priority_abuse: str | None = None  # the abuse rule that flagged the customer priority
 
     # SLA
     sla_clock: SlaClock = Field(default_factory=SlaClock)
@@ -244,7 +273,7 @@ MAPPABLE_FIELDS: frozenset[str] = frozenset(
     for name in Escalation.model_fields
     if name
     not in {"id", "version", "links", "created_at", "updated_at", "updated_by", "comments",
-            "attachments", "sla_clock", "sla"}
+            "attachments", "sla_clock", "sla", "escalation_history"}
 ) | frozenset(
     f"sla.{metric.value}.{part}"
     for metric in SlaMetricName

@@ -172,14 +172,16 @@ class OutboxApplier:
             return
         with self.store.transaction() as tx:
             self.store.note_sent(tx, action.id, {"comment": link.remote_id}, self.engine.clock())
-        comment_id = connector.add_comment(link.remote_id, body, public=public)
+        notify = tuple(action.payload.get("notify") or ())  # people the tracker notifies
+        extra = {"notify": notify} if notify else {}
+        comment_id = connector.add_comment(link.remote_id, body, public=public, **extra)
         record = self._reread_before_update(link, connector)
         with self.store.transaction() as tx:
             self._after_comment(tx, link, comment_id, record)
             self.store.finish_action(tx, action.id, "done", self.engine.clock(),
                                      result={"comment_id": comment_id, "remote_id": link.remote_id})
             self._audit_tx(tx, action, "commented", f"comment {comment_id}", remote_id=link.remote_id,
-                           after={"public": public, "body": body})
+                           after={"public": public, "body": body, **extra})
         report.actions_done += 1
 
     def _read_before_comment(self, action: OutboxRow, connector, link: LinkRow,

@@ -53,6 +53,8 @@ class Planner:
 
     def plan(self, tx: Connection, escalation: Escalation, links: list[LinkRow], run_id: str,
              *, decision: Decision | None = None, observation: Observation | None = None) -> None:
+        if escalation.not_converted_reason:
+            return  # seed 003: an unregistered sender's record is not converted: leave it alone
         now = self.clock()
         for link in links:
             self._plan_update(tx, escalation, link, now)
@@ -138,15 +140,18 @@ class Planner:
             digest = hashlib.sha256(note.body.encode("utf-8")).hexdigest()[:12]
             key = f"note:{escalation.id}:{target}:{note.key or f'v{escalation.version}-{digest}'}"
             self._enqueue_comment(tx, escalation.id, target, f"{TIERSYNC_COMMENT_MARK} {note.body}",
-                                  note.public, key, note.rule, now)
+                                  note.public, key, note.rule, now, note.notify)
 
     def _enqueue_comment(self, tx: Connection, escalation_id: str, target: str, body: str,
-                         public: bool, key: str, rule: str, now: datetime) -> None:
+                         public: bool, key: str, rule: str, now: datetime,
+                         notify: tuple[str, ...] = ()) -> None:
         if self.mappings[target].redact_secrets:
             body = redact_text(body)
+        payload: dict[str, Any] = {"body": body, "public": public}
+        if notify:
+            payload["notify"] = list(notify)
         self.store.enqueue(tx, escalation_id=escalation_id, connector=target, kind="comment",
-                           payload={"body": body, "public": public}, now=now, dedupe_key=key,
-                           rule=rule)
+                           payload=payload, now=now, dedupe_key=key, rule=rule)
 
     def _targets(self, escalation: Escalation, links: list[LinkRow], target: str,
                  observation: Observation | None) -> list[str]:

@@ -3,6 +3,7 @@ the management escalation decisions in the audit log. Each read uses an index (c
 history by escalation, audit by action and time), so a report over a long log stays fast."""
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +14,9 @@ from core import schema as t
 from core.model import Escalation
 
 BATCH = 500
+# the answers to management escalation requests (not the review clock or other escalation rules)
+ANSWER_RULE = re.compile(r"^escalation\.(level_\d+|refused\..+|top)$")
+TOP_LEVEL = 4
 
 
 def opened_escalations(tx: Connection, start: datetime, end: datetime) -> list[Escalation]:
@@ -38,7 +42,7 @@ def history_states(tx: Connection, ids: list[str]) -> dict[str, list[tuple[datet
 
 
 def _parts(rule: str | None) -> list[str]:
-    return [part for part in (rule or "").split(",") if part.startswith("escalation.")]
+    return [part for part in (rule or "").split(",") if ANSWER_RULE.match(part)]
 
 
 def management_decisions(tx: Connection, start: datetime, end: datetime) -> list[dict[str, Any]]:
@@ -76,6 +80,8 @@ def _levels(tx: Connection, keys: list[tuple[str, int]]) -> dict[tuple[str, int]
 
 def _decision(item: dict[str, Any], levels: dict[tuple[str, int], int]) -> dict[str, Any]:
     rule = item["rule"].removeprefix("escalation.")
+    if rule == "top":  # asked again at level 4: answered automatically (issue 14)
+        return dict(item, rule="top", outcome="refused", level=TOP_LEVEL)
     if rule.startswith("refused."):
         level = levels.get((item["escalation_id"], item["version"]), 0) + 1
         return dict(item, rule=rule.removeprefix("refused."), outcome="refused", level=level)

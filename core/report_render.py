@@ -67,6 +67,9 @@ def csv_rows(data: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield dict(section="refused_escalation", value=rule, count=count)
     for reason, count in data["rejections"].items():
         yield dict(section="rejected", value=reason, count=count)
+    for kind in ("requesters", "partners"):  # priority abuse flags (seed 003, issue 14)
+        for who, count in data.get("priority_abuse", {}).get(kind, {}).items():
+            yield dict(section=f"priority_abuse_{kind[:-1]}", value=who, count=count)
     for row in data["volume"]:
         for kind in ("opened", "closed", "rejected"):
             yield dict(section="volume", value=row["bucket"], outcome=kind, count=row[kind])

@@ -85,6 +85,11 @@ by tiersync</p>
 {% for reason, n in data.rejections.items() %}<tr><td>{{ reason }}</td><td class="n">{{ n }}</td></tr>
 {% else %}<tr><td colspan="2">none</td></tr>{% endfor %}</table></section>
 
+<section><h2>Priority abuse flags</h2>
+<table><tr><th>by</th><th>who</th><th>flagged cases</th></tr>
+{% for kind in ["requesters", "partners"] %}{% for who, n in data.priority_abuse[kind].items() %}<tr><td>{{ kind[:-1] }}</td><td>{{ who }}</td><td class="n">{{ n }}</td></tr>
+{% endfor %}{% endfor %}{% if not data.priority_abuse.requesters %}<tr><td colspan="3">none</td></tr>{% endif %}</table></section>
+
 <section><h2>Escalation volume over time</h2>
 <div class="chart">{{ charts.volume | safe }}</div>
 <table><tr><th>period</th><th>opened</th><th>closed</th><th>rejected</th></tr>

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 
 from core.errors import TiersyncError
 from core.model import Escalation, SlaMetricName, State
+from core.policy.abuse import counters as abuse_counters
 from core.report_data import history_states, management_decisions, opened_escalations
 
 METRICS = [m.value for m in SlaMetricName]
@@ -173,9 +174,14 @@ def escalation_summary(decisions: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def rejections(escalations: list[Escalation]) -> dict[str, int]:
-    reasons = Counter(e.rejection_reason or "no reason recorded"
+    reasons = Counter(e.rejection_reason or _not_converted(e) or "no reason recorded"
                       for e in escalations if e.state is State.REJECTED)
     return dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _not_converted(escalation: Escalation) -> str | None:
+    reason = escalation.not_converted_reason  # seed 003: an unregistered sender (issue 14)
+    return f"not converted: {reason}" if reason else None
 
 
 def _bucket(at: datetime, period: Period) -> str:
@@ -229,4 +235,5 @@ def assemble(escalations: list[Escalation], versions: dict[str, list[tuple[datet
             "breaches": breaches(escalations, now, ended_times(versions)),
             "state_hours": state_hours(versions, period, now),
             "management_escalations": escalation_summary(decisions),
-            "rejections": rejections(escalations), "volume": volume(escalations, versions, period)}
+            "rejections": rejections(escalations), "volume": volume(escalations, versions, period),
+            "priority_abuse": abuse_counters(escalations, None)}

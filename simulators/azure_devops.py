@@ -19,6 +19,7 @@ from typing import Any, Callable
 from flask import Response, jsonify, request
 
 from simulators import azure_devops_api as api
+from simulators import azure_devops_identities as identities
 from simulators.azure_devops_store import Store, identity
 from simulators.azure_devops_types import ProjectDef, SimError, format_date, parse_date
 from simulators.base import Faults, Simulator
@@ -76,6 +77,7 @@ class AzureDevOpsSimulator(Simulator):
             for project in fixture.get("projects", []):
                 store.projects[project["name"].lower()] = ProjectDef.from_fixture(project)
             self.store = store
+            self.notifications: list[dict[str, Any]] = []  # @mention notifications "sent"
             for spec in fixture.get("work_items", []):
                 self._seed_item(spec)
 
@@ -94,7 +96,10 @@ class AzureDevOpsSimulator(Simulator):
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
             return {"organization": self.store.organization,
-                    "work_items": [self._item_snapshot(item) for item in self.store.items.values()]}
+                    "work_items": [self._item_snapshot(item) for item in self.store.items.values()],
+                    "notifications": [dict(n) for n in self.notifications],
+                    "identities": {user["uniqueName"]: identities.identity_id(user["uniqueName"])
+                                   for user in self.store.users.values()}}
 
     @staticmethod
     def _item_snapshot(item: Any) -> dict[str, Any]:
@@ -106,7 +111,8 @@ class AzureDevOpsSimulator(Simulator):
                 "tags": [t.strip() for t in str(fields.get("System.Tags") or "").split(";") if t.strip()],
                 "fields": fields,
                 "comments": [{"id": c["id"], "text": c["text"], "by": c["by"]["uniqueName"],
-                              "created": c["created"]} for c in item.comments],
+                              "created": c["created"], "mentions": identities.mentions(c["text"])}
+                             for c in item.comments],
                 "links": [{"rel": r["rel"], "url": r["url"],
                            "comment": r.get("attributes", {}).get("comment")}
                           for r in item.current.relations],
@@ -147,13 +153,15 @@ class AzureDevOpsSimulator(Simulator):
             ("GET", _ORG + r"(?:" + _PROJ + r")?" + _WIT + r"/workitems/(?P<id>\d+)",
              lambda m, p, b: api.get_item(self.store, self._base(m), m["project"], m["id"], p)),
             ("PATCH", _ORG + r"(?:" + _PROJ + r")?" + _WIT + r"/workitems/(?P<id>\d+)",
-             lambda m, p, b: api.update_item(self.store, self._base(m), m["project"], m["id"], p,
-                                             b, self._caller())),
+             lambda m, p, b: self._notify(m["id"], p, b, api.update_item(
+                 self.store, self._base(m), m["project"], m["id"], p, b, self._caller()))),
+            ("GET", _ORG + r"/_apis/identities/?",
+             lambda m, p, b: identities.read_identities(self.store.users, p)),
             ("GET", _ORG + _PROJ + _WIT + r"/workitems/(?P<id>\d+)/comments/?",
              lambda m, p, b: api.comments(self.store, self._base(m), m["project"], m["id"], p)),
             ("POST", _ORG + _PROJ + _WIT + r"/workitems/(?P<id>\d+)/comments/?",
-             lambda m, p, b: api.add_comment(self.store, self._base(m), m["project"], m["id"], b,
-                                             self._caller())),
+             lambda m, p, b: self._notify(m["id"], {}, identities.as_history(b), api.add_comment(
+                 self.store, self._base(m), m["project"], m["id"], b, self._caller()))),
             ("GET", _ORG + _PROJ + _WIT + r"/workitemtypes/(?P<type>[^/]+)/states/?",
              lambda m, p, b: api.states(self.store, m["project"], m["type"])),
             ("GET", _ORG + _PROJ + _WIT + r"/workitemtypes/(?P<type>[^/]+)/fields(?:/(?P<field>[^/]+))?/?",
@@ -165,6 +173,11 @@ class AzureDevOpsSimulator(Simulator):
              lambda m, p, b: api.areas(self.store, m["project"], m["group"], m["path"])),
         ]
         return [(method, re.compile(f"^{pattern}$", re.IGNORECASE), fn) for method, pattern, fn in table]
+
+    def _notify(self, item_id: str, params: dict[str, str], body: Any, result: Any) -> Any:
+        """Record the @mention notifications of an update that went through."""
+        self.notifications += identities.notifications(item_id, params, body)
+        return result
 
     def _base(self, match: re.Match[str]) -> str:
         return f"{request.host_url.rstrip('/')}/{match['org']}"

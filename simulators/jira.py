@@ -25,6 +25,7 @@ from simulators.jira_fixture import human_edit, seed_issue, snapshot
 from simulators.jira_routes import add_routes
 from simulators.jira_site import Site
 from simulators.jira_state import FieldErrors, JiraStore, SimIssue
+from simulators.jira_watchers import add_watcher_routes, mentions
 
 DEFAULT_FIXTURE = Path(__file__).with_name("fixtures") / "jira.json"
 DEFAULT_EMAIL = "tiersync-bot@engineering.example.com"
@@ -57,6 +58,7 @@ class JiraSimulator(Simulator):
     def reset(self) -> None:
         self.site = Site(self._config)
         self.store = JiraStore(self.site)
+        self.watchers: dict[str, list[str]] = {}  # issue key -> accountIds (jira_watchers)
 
     def seed(self, fixture: dict[str, Any]) -> None:
         """Site keys (``projects``, ``fields``, ``workflow``...) replace the configuration and
@@ -70,7 +72,12 @@ class JiraSimulator(Simulator):
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
-            return snapshot(self.store)
+            snap = snapshot(self.store)
+        for issue in snap["issues"]:
+            issue["watchers"] = list(self.watchers.get(issue["key"], []))
+            for comment in issue["comments"]:
+                comment["mentions"] = mentions(comment["body"])
+        return snap
 
     # -- helpers for tests and the demo (changes "made by a person in the UI") -----------------
     def issue(self, key: str) -> SimIssue:
@@ -143,6 +150,7 @@ class JiraSimulator(Simulator):
 
     def add_routes(self) -> None:
         add_routes(self)
+        add_watcher_routes(self)
 
 
 def error(status: int, messages: list[str] | None = None, errors: dict[str, str] | None = None) -> Response:

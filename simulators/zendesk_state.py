@@ -203,6 +203,8 @@ class ZendeskState:
         tags = list(dict.fromkeys(str(x) for x in t["tags"])) if t.get("tags") is not None else None
         if tags is not None and creating:  # the requester's and organization's tags stay
             tags = list(dict.fromkeys(row.data["tags"] + tags))
+        if t.get("followers"):
+            changes["follower_ids"] = self._followers(row, t["followers"])
         custom = self._custom_values(t.get("custom_fields") or t.get("fields") or [])
         events = [self._event("Create" if creating else "Change", k, v, row.data.get(k))
                   for k, v in changes.items() if creating or row.data.get(k) != v]
@@ -210,6 +212,25 @@ class ZendeskState:
         if tags is not None or custom:
             events += self._apply_tags_and_custom(row, tags, custom, creating)
         return events
+
+    def _followers(self, row: TicketRow, items: list[Any]) -> list[int]:
+        """Setting followers (developer.zendesk.com, "Creating and updating tickets", Setting
+        followers): ``[{"user_id" | "user_email", "action": "put" | "delete"}]``, put being the
+        default; followers must be agents ("end users cannot be added as followers"): others
+        are left out. Unknown addresses are not created (harsher than CCs, which create them)."""
+        current = list(row.data.get("follower_ids") or [])
+        for item in items:
+            if not isinstance(item, dict) or item.get("action", "put") not in ("put", "delete"):
+                raise invalid("followers", f"Followers: {item!r} is not a follower object")
+            user = (self.users.get(int(item["user_id"])) if item.get("user_id")
+                    else self.user_by_email(item.get("user_email")))
+            if user is None or user.get("role") not in ("agent", "admin"):
+                continue
+            if item.get("action", "put") == "delete":
+                current = [uid for uid in current if uid != user["id"]]
+            elif user["id"] not in current:
+                current.append(int(user["id"]))
+        return current
 
     def _custom_values(self, items: list[dict[str, Any]]) -> dict[int, Any]:
         values: dict[int, Any] = {}

@@ -14,9 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from core.errors import ConfigError
 from core.mapping import format_validation_errors, load_yaml
 from core.model import SupportPlan
+from core.policy.abuse import PriorityAbuseConfig
 from core.policy.basic import Routing
 from core.policy.calendar import BusinessCalendar, CalendarConfig
 from core.policy.escalation import ManagementEscalation
+from core.policy.people import PeopleConfig
+from core.policy.queue import QueueRankConfig
 from core.policy.sla_config import SlaConfig
 from core.policy.tiers import TiersConfig
 from core.policy.validation import ValidationConfig
@@ -33,6 +36,9 @@ class PolicyFile(BaseModel):
     sla: SlaConfig = Field(default_factory=SlaConfig)
     management_escalation: ManagementEscalation = Field(default_factory=ManagementEscalation)
     tiers: TiersConfig = Field(default_factory=TiersConfig)
+    people: PeopleConfig = Field(default_factory=PeopleConfig)
+    queue_rank: QueueRankConfig | None = None
+    priority_abuse: PriorityAbuseConfig | None = None
 
     def build_calendars(self) -> dict[str, BusinessCalendar]:
         return {name: BusinessCalendar.from_config(name, cal) for name, cal in self.calendars.items()}
@@ -58,6 +64,8 @@ def reference_problems(config: PolicyFile) -> list[str]:
     escalation = config.management_escalation
     if escalation.age_clock == "business":
         need_calendar("management_escalation.calendar", escalation.calendar)
+    if escalation.review is not None:
+        need_calendar("management_escalation.review.calendar", escalation.review.calendar)
     return problems
 
 

@@ -6,11 +6,13 @@ non-premium, Sev3 8 h / 16 h, Sev4 16 h / 24 h. Severity 1 is already at outage 
 escalated. A refused request gets an automatic reply. An accepted one raises the level by one
 (levels 1-4) and notifies that level's audience, which includes every lower level's.
 
-Decisions taken here (documented in docs/policy.md): age counts wall-clock hours since the
-escalation was created (the seed says "hours"; ``age_clock: business`` counts business hours of
-a calendar instead); a case exactly at the minimum age may be escalated; "premium" is the list
-``premium_plans``. The request is consumed by the decision: ``escalation_requested`` is set to the
-resulting level, so a request is answered once and asking again means setting the field again.
+Decisions taken here (documented in docs/policy.md): age counts wall-clock hours since the case
+was created in its origin tracker (``case_created_at``; tiersync's first sight when unmapped; the
+seed says "hours"; ``age_clock: business`` counts business hours of a calendar instead); a case
+exactly at the minimum age may be escalated; "premium" is the list ``premium_plans``. A request is
+the origin's request field changing to a level (1-4); every answer sets it back to 0, which the
+mapping writes to the origin, so asking again is always a new, visible change. Level 4 is the top:
+a further request gets an automatic answer. Every answer is kept in ``escalation_history``.
 """
 from __future__ import annotations
 
@@ -19,12 +21,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, field_validator
 
-from core.decision import Decision, Note, RuleHit
-from core.model import Escalation, Severity, SupportPlan
+from core.decision import Decision, Note, Observation, RuleHit
+from core.model import Escalation, EscalationAnswer, Severity, SupportPlan
 from core.policy.calendar import BusinessCalendar
+from core.policy.people import NO_DIRECTORY, Directory, notify_list
+from core.policy.review import ReviewConfig
 from core.policy.text import when_text
 
 REFUSAL_FIELDS = {"severity", "plan_class", "minimum_hours", "eligible_at", "state", "level"}
+TOP_LEVEL = 4
 
 
 class _Strict(BaseModel):
@@ -51,8 +56,10 @@ class Refusal(_Strict):
                    "them at the highest level, so they are not escalated further.")
     closed: str = "This case is {state} and can no longer be escalated."
     no_severity: str = "This case has no severity yet, so it cannot be escalated."
+    top: str = ("This case is already at the highest escalation level (4): the VP of Support "
+                "is involved and drives it to completion. There is no higher level to escalate to.")
 
-    @field_validator("too_early", "outage", "closed", "no_severity")
+    @field_validator("too_early", "outage", "closed", "no_severity", "top")
     @classmethod
     def _placeholders(cls, template: str) -> str:
         try:
@@ -75,6 +82,7 @@ class ManagementEscalation(_Strict):
     never_for: list[Severity] = Field(default_factory=lambda: [Severity.SEV1])
     levels: dict[int, Level] = Field(default_factory=dict)
     refusal: Refusal = Field(default_factory=Refusal)
+    review: ReviewConfig | None = None  # the Escalation Manager review clock
 
     @field_validator("levels")
     @classmethod
@@ -92,18 +100,38 @@ class ManagementEscalation(_Strict):
         return seen
 
 
+def case_start(escalation: Escalation) -> datetime:
+    """When the case was created: in its origin tracker, else when tiersync first saw it."""
+    return escalation.case_created_at or escalation.created_at
+
+
+def origin_age_step(before: Escalation | None, escalation: Escalation,
+                    observation: Observation | None) -> Decision:
+    """The case age counts from the origin record's creation: a mirror's creation time (a Jira
+    issue's ``created``) never replaces it."""
+    origin = escalation.origin()
+    if (before is None or observation is None or origin is None
+            or observation.tracker == origin.tracker
+            or "case_created_at" not in observation.changes
+            or escalation.case_created_at == before.case_created_at):
+        return Decision()
+    return Decision(changes={"case_created_at": before.case_created_at},
+                    hits=[RuleHit("escalation", "case_age.origin_only",
+                                  f"{observation.tracker}'s creation time is not the case's")])
+
+
 def age_seconds(escalation: Escalation, config: ManagementEscalation,
                 calendar: BusinessCalendar | None, at: datetime) -> float:
     if config.age_clock == "business" and calendar is not None:
-        return calendar.business_seconds(escalation.created_at, at)
-    return (at - escalation.created_at).total_seconds()
+        return calendar.business_seconds(case_start(escalation), at)
+    return (at - case_start(escalation)).total_seconds()
 
 
 def eligible_at(escalation: Escalation, config: ManagementEscalation,
                 calendar: BusinessCalendar | None, hours: float) -> datetime:
     if config.age_clock == "business" and calendar is not None:
-        return calendar.add(escalation.created_at, hours * 3600)
-    return escalation.created_at + timedelta(hours=hours)
+        return calendar.add(case_start(escalation), hours * 3600)
+    return case_start(escalation) + timedelta(hours=hours)
 
 
 class Verdict(_Strict):
@@ -113,15 +141,22 @@ class Verdict(_Strict):
     values: dict[str, str] = Field(default_factory=dict)
 
 
+def is_request(escalation: Escalation, observation: Observation | None) -> bool:
+    """A tracker just set the request field to a level (1-4): a new request to answer."""
+    return (observation is not None and "escalation_requested" in observation.changes
+            and escalation.escalation_requested > 0)
+
+
 def escalation_step(escalation: Escalation, config: ManagementEscalation,
                     premium_plans: list[SupportPlan], calendar: BusinessCalendar | None,
-                    at: datetime) -> Decision:
-    if escalation.escalation_requested <= escalation.escalation_level:
+                    observation: Observation | None, at: datetime,
+                    directory: Directory = NO_DIRECTORY) -> Decision:
+    if not is_request(escalation, observation):
         return Decision()
     verdict = assess(escalation, config, premium_plans, calendar, at)
     if verdict.refusal is not None:
         return _refuse(escalation, config, verdict, at)
-    return _accept(escalation, config)
+    return _accept(escalation, config, verdict, at, directory)
 
 
 def assess(escalation: Escalation, config: ManagementEscalation,
@@ -129,6 +164,9 @@ def assess(escalation: Escalation, config: ManagementEscalation,
            at: datetime) -> Verdict:
     """Whether a request made at ``at`` is accepted, with the rule and the reply's values."""
     values = {"state": escalation.state.value, "level": str(escalation.escalation_level + 1)}
+    if escalation.escalation_level >= TOP_LEVEL:
+        return Verdict(refusal="top", rule="top", detail=f"level {TOP_LEVEL} is the top",
+                       values=values)
     if not escalation.state.is_open:
         return Verdict(refusal="closed", rule="closed", detail="case is not open", values=values)
     severity = escalation.severity
@@ -157,22 +195,38 @@ def _refuse(escalation: Escalation, config: ManagementEscalation, verdict: Verdi
     template = getattr(config.refusal, verdict.refusal)
     body = template.format(**{name: verdict.values.get(name, "-") for name in REFUSAL_FIELDS})
     requested = escalation.escalation_requested
+    outcome = "top" if verdict.refusal == "top" else "refused"
+    rule = "top" if outcome == "top" else f"refused.{verdict.rule}"
     note = Note(target=config.refusal.target, body=body, public=config.refusal.public,
-                rule=f"escalation.refused.{verdict.rule}",
-                key=f"escalation-refused:{requested}:{at.isoformat()}")
-    return Decision(changes={"escalation_requested": escalation.escalation_level}, notes=[note],
-                    hits=[RuleHit("escalation", f"refused.{verdict.rule}", verdict.detail)])
+                rule=f"escalation.{rule}", key=f"escalation-refused:{requested}:{at.isoformat()}")
+    answer = _answer(escalation, escalation.escalation_level, outcome, verdict,
+                     f"{verdict.detail}: {body}", at)
+    return Decision(changes={"escalation_requested": 0, "escalation_history": answer},
+                    notes=[note], hits=[RuleHit("escalation", rule, verdict.detail)])
 
 
-def _accept(escalation: Escalation, config: ManagementEscalation) -> Decision:
+def _answer(escalation: Escalation, to_level: int, outcome: str, verdict: Verdict, reason: str,
+            at: datetime) -> list[EscalationAnswer]:
+    entry = EscalationAnswer(at=at, requested=escalation.escalation_requested,
+                             from_level=escalation.escalation_level, to_level=to_level,
+                             outcome=outcome, rule=verdict.rule, reason=reason)
+    return [*escalation.escalation_history, entry]
+
+
+def _accept(escalation: Escalation, config: ManagementEscalation, verdict: Verdict,
+            at: datetime, directory: Directory) -> Decision:
     level = escalation.escalation_level + 1
     audience = config.audience(level)
     target = config.levels[level].notify if level in config.levels else "all"
     who = ", ".join(audience) if audience else "the escalation managers"
+    people = notify_list(directory, audience, escalation)
     note = Note(target=target, rule=f"escalation.level_{level}", key=f"escalation-level:{level}",
-                body=f"Management escalation accepted: level {level}. Notified: {who}.")
-    detail = f"level {escalation.escalation_level} -> {level}"
+                body=f"Management escalation accepted: level {level}. Notified: {who}.",
+                notify=people)
+    detail = f"level {escalation.escalation_level} -> {level}; {verdict.detail}"
     if escalation.escalation_requested > level:
         detail += f" (requested {escalation.escalation_requested}; one level per request)"
-    return Decision(changes={"escalation_level": level, "escalation_requested": level},
+    answer = _answer(escalation, level, "accepted", verdict, detail, at)
+    return Decision(changes={"escalation_level": level, "escalation_requested": 0,
+                             "escalation_history": answer},
                     notes=[note], hits=[RuleHit("escalation", f"level_{level}", detail)])

@@ -8,7 +8,10 @@ from core.decision import Decision, Observation
 from core.model import Escalation, SlaMetric
 from core.policy import validation
 from core.policy.conditions import describe
-from core.policy.escalation import assess
+from core.policy import queue
+from core.policy.escalation import TOP_LEVEL, assess, case_start
+from core.policy.people import notify_list, unmapped
+from core.policy.review import review_status
 from core.policy.sla import MetricClock
 from core.policy.text import METRIC_LABELS, duration_text, hours_text, when_text
 from core.policy.tiers import held_tier
@@ -74,12 +77,55 @@ def escalation_lines(escalation: Escalation, policy: "EscalationPolicy",
     config = policy.config.management_escalation
     lines = [f"escalation: level {escalation.escalation_level}, requested "
              f"{escalation.escalation_requested}"]
-    verdict = assess(escalation, config, policy.config.premium_plans,
-                     policy.escalation_calendar, now)
-    outcome = f"refused ({verdict.refusal})" if verdict.refusal else "accepted"
-    lines.append(f"escalation: a request now would be {outcome}: {verdict.detail}"
-                 + (f"; eligible from {verdict.values['eligible_at']}"
-                    if "eligible_at" in verdict.values else ""))
+    lines.append(f"escalation: case age counts from {when_text(case_start(escalation))} ("
+                 + ("created in the origin tracker)" if escalation.case_created_at
+                    else "first seen by tiersync)"))
+    if escalation.escalation_level >= TOP_LEVEL:
+        lines.append(f"escalation: level {TOP_LEVEL} is the top: a further request gets the "
+                     f"automatic answer: {config.refusal.top}")
+    else:
+        verdict = assess(escalation, config, policy.config.premium_plans,
+                         policy.escalation_calendar, now)
+        outcome = f"refused ({verdict.refusal})" if verdict.refusal else "accepted"
+        lines.append(f"escalation: a request now would be {outcome}: {verdict.detail}"
+                     + (f"; eligible from {verdict.values['eligible_at']}"
+                        if "eligible_at" in verdict.values else ""))
+        lines += _audience_lines(escalation, policy, escalation.escalation_level + 1)
+    lines += [f"escalation: request {a.at.isoformat()} level {a.requested}: {a.outcome} "
+              f"({a.rule}) {a.from_level} -> {a.to_level}" for a in escalation.escalation_history]
+    return lines + review_lines(escalation, policy, now)
+
+
+def _audience_lines(escalation: Escalation, policy: "EscalationPolicy", level: int) -> list[str]:
+    audience = policy.config.management_escalation.audience(level)
+    people = notify_list(policy.directory, audience, escalation)
+    lines = [f"escalation: level {level} would notify {', '.join(people) or 'nobody by address'}"]
+    missing = unmapped(policy.directory, audience, escalation)
+    if missing:
+        lines.append(f"escalation: no addresses in people for: {', '.join(missing)}")
+    return lines
+
+
+def review_lines(escalation: Escalation, policy: "EscalationPolicy", now: datetime) -> list[str]:
+    review = policy.config.management_escalation.review
+    if review is None:
+        return ["review: no Escalation Manager review clock configured"]
+    if escalation.review_due_at is None:
+        return [f"review: starts when a level is accepted ({review.hours:g} business hours, "
+                f"calendar {review.calendar})"]
+    return [f"review: level {escalation.review_level} {review_status(escalation, now)}: started "
+            f"{when_text(escalation.review_started_at)}, due "
+            f"{when_text(escalation.review_due_at, policy.review_calendar)}, met "
+            f"{when_text(escalation.review_met_at)} by {escalation.review_met_by or '-'}"]
+
+
+def queue_and_abuse_lines(escalation: Escalation, policy: "EscalationPolicy",
+                          now: datetime) -> list[str]:
+    lines = queue.explain(escalation, policy.config.queue_rank, now)
+    if escalation.priority_abuse:
+        lines.append(f"priority abuse: flagged by {escalation.priority_abuse!r}")
+    if escalation.not_converted_reason:
+        lines.append(f"validation: not converted: {escalation.not_converted_reason}")
     return lines
 
 
@@ -112,5 +158,6 @@ def explain_lines(after: Escalation, projected: Escalation, clocks: dict[str, Me
             + [f"routing: recorded rule {after.routing_rule!r}"]
             + sla_lines(projected, clocks, policy, now)
             + escalation_lines(after, policy, now)
+            + queue_and_abuse_lines(after, policy, now)
             + tier_lines(after, policy)
             + decision_lines(decision))

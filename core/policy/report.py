@@ -13,8 +13,11 @@ from typing import Any, Iterable
 
 from core.decision import Observation
 from core.model import Escalation, SlaMetric
+from core.policy import abuse
 from core.policy.escalation_policy import EscalationPolicy, apply_changes
 from core.policy.explain import explain_lines
+from core.policy.queue import queue_rank
+from core.policy.review import review_status
 from core.policy.sla import MetricClock, metric_clocks, sla_step
 
 STATUS_ORDER = {"breached": 0, "warning": 1, "paused": 2, "running": 3, "not started": 4,
@@ -74,6 +77,11 @@ def status_row(escalation: Escalation, policy: EscalationPolicy, now: datetime) 
             if row["due_at"] is not None and row["status"] in ("running", "warning", "breached",
                                                                 "paused")]
     origin = projected.origin()
+    return {**_row_head(projected, sla, statuses, dues, origin), **_row_extras(projected, policy, now)}
+
+
+def _row_head(projected: Escalation, sla: dict[str, Any], statuses: list[str], dues: list[Any],
+              origin: Any) -> dict[str, Any]:
     return {
         "id": projected.id, "title": projected.title, "sr_number": projected.sr_number,
         "links": [f"{link.tracker}:{link.key or link.remote_id}" for link in projected.links],
@@ -89,17 +97,58 @@ def status_row(escalation: Escalation, policy: EscalationPolicy, now: datetime) 
     }
 
 
+def _row_extras(escalation: Escalation, policy: EscalationPolicy, now: datetime) -> dict[str, Any]:
+    """Review clock, queue rank (evaluated at ``now``), priority abuse, not converted."""
+    config = policy.config.queue_rank
+    live = config and escalation.state.is_open and escalation.routing_rule
+    rank = queue_rank(escalation, config, now) if live else escalation.queue_rank
+    calendar = policy.review_calendar
+    remaining = None
+    if escalation.review_due_at and escalation.review_met_at is None and calendar is not None:
+        remaining = calendar.business_seconds(now, escalation.review_due_at)
+    return {"queue_rank": rank, "customer_priority": getattr(escalation.customer_priority,
+                                                             "value", None),
+            "requester": escalation.requester_email, "partner": escalation.partner_name,
+            "review": {"level": escalation.review_level, "due_at": escalation.review_due_at,
+                       "met_at": escalation.review_met_at, "met_by": escalation.review_met_by,
+                       "remaining_seconds": remaining,
+                       "status": review_status(escalation, now)},
+            "priority_abuse": escalation.priority_abuse,
+            "not_converted_reason": escalation.not_converted_reason}
+
+
 def _sort_key(row: dict[str, Any]) -> tuple:
     is_open = row["state"] not in ("closed", "rejected")
     far = datetime.max.replace(tzinfo=timezone.utc)
-    return (not is_open, row["next_due_at"] or far, row["id"])
+    rank = row["queue_rank"] if row["queue_rank"] is not None else float("inf")
+    return (not is_open, rank, row["next_due_at"] or far, row["id"])
 
 
 def status_rows(escalations: Iterable[Escalation], policy: EscalationPolicy,
                 now: datetime) -> list[dict[str, Any]]:
-    """The status board: open escalations first, the soonest SLA due first."""
+    """The status board in queue order: open escalations first, then by queue rank (seeds
+    002/003: priority x plan x age), then the soonest SLA due."""
     now = now.astimezone(timezone.utc)
     return sorted((status_row(e, policy, now) for e in escalations), key=_sort_key)
+
+
+def not_converted_rows(escalations: Iterable[Escalation]) -> list[dict[str, Any]]:
+    """Records left alone because their sender is not registered (seed 003)."""
+    rows = []
+    for item in escalations:
+        if not item.not_converted_reason:
+            continue
+        origin = item.origin()
+        rows.append({"id": item.id, "record": f"{origin.tracker}:{origin.key or origin.remote_id}"
+                     if origin else None, "requester": item.requester_email,
+                     "title": item.title, "seen_at": item.created_at,
+                     "reason": item.not_converted_reason})
+    return sorted(rows, key=lambda row: row["seen_at"])
+
+
+def abuse_report(escalations: Iterable[Escalation], policy: EscalationPolicy) -> dict[str, Any]:
+    """Priority-abuse counters per requester and partner (seed 003), for status and reports."""
+    return abuse.counters(escalations, policy.config.priority_abuse)
 
 
 def explain(before: Escalation | None, after: Escalation, observation: Observation | None,

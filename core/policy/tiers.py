@@ -8,7 +8,9 @@
   solution proposed to a working state) assigns it back to the agent who proposed the solution,
   with tier 1's feedback (seed 000 step 8).
 - Tier 2 gives a daily update (seed 000 step 5): ``last_tier2_update_at`` is set whenever a
-  tier-2 tracker reports a change or a comment; when an open case in a reminder state goes a
+  tier-2 tracker reports a change or a comment (``tier2_trackers``; by default the trackers the
+  routing rules mirror to, so it holds whichever side created the request: seed 000 step 1 has
+  tier 2 create it); when an open case in a reminder state goes a
   business day without one, a reminder note is posted (key per business day).
 """
 from __future__ import annotations
@@ -43,23 +45,30 @@ class TiersConfig(_Strict):
     hand_back_state: State = State.SOLUTION_PROPOSED
     not_resolved_states: list[State] = Field(
         default_factory=lambda: [State.ACTIVELY_WORKING, State.WAITING_ON_INTERNAL])
-    tier2_trackers: list[str] = Field(default_factory=list)  # empty: every non-origin tracker
+    tier2_trackers: list[str] = Field(default_factory=list)  # empty: the routing mirrors' trackers
     daily_update: DailyUpdate | None = None
 
 
-def is_tier2(escalation: Escalation, tracker: str, config: TiersConfig) -> bool:
+def tier2_set(config: TiersConfig, routing: Routing) -> frozenset[str]:
+    """The tier 2 trackers: configured, else every tracker a routing rule mirrors to."""
     if config.tier2_trackers:
-        return tracker in config.tier2_trackers
-    origin = escalation.origin()
+        return frozenset(config.tier2_trackers)
+    return frozenset(t for rule in routing.all_rules() for t in rule.mirror_to)
+
+
+def is_tier2(escalation: Escalation, tracker: str, tier2: frozenset[str]) -> bool:
+    if tier2:
+        return tracker in tier2
+    origin = escalation.origin()  # nothing configured or routed anywhere: any non-origin tracker
     return origin is None or origin.tracker != tracker
 
 
 def record_update_step(escalation: Escalation, observation: Observation | None,
-                       config: TiersConfig, at: datetime) -> Decision:
+                       tier2: frozenset[str], at: datetime) -> Decision:
     """Tier 2 touched the case: remember when (for the daily-update reminder)."""
     if observation is None or not (observation.changes or observation.new_comments):
         return Decision()
-    if not is_tier2(escalation, observation.tracker, config):
+    if not is_tier2(escalation, observation.tracker, tier2):
         return Decision()
     last = escalation.last_tier2_update_at
     if last is not None and last >= at:

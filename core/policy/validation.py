@@ -5,14 +5,21 @@ Seed 001: "validating who is the requester and if this one is entitled to receiv
 request will be closed and it will be explained why support can't be provided". Both run at
 intake: while the escalation is ``new`` or not yet routed. The scope check runs in every open
 state, because seed 001 also closes a case when investigation finds it is on-premise and the
-partner has no on-premise add-on. Seed 003: only registered requester addresses are converted,
-and partners need Professional or Enterprise support.
+partner has no on-premise add-on. Seed 003: partners need Professional or Enterprise support, and
+"any support request from another email address is not converted into a ticket": with
+``unregistered: not_converted`` (the default) an unregistered sender's record is left alone (no
+routing, no mirror, no reply; ``not_converted_reason`` says why, the audit log records it, and
+``tiersync status --not-converted`` lists it); once the address is registered, the record's next
+change converts it. ``formats`` checks field values against patterns at intake (seed 000's SR
+number: 14 or 15 digits, since the seed's text says 15 and its example has 14).
 """
 from __future__ import annotations
 
 import fnmatch
 import hashlib
+import re
 from dataclasses import dataclass
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -46,7 +53,28 @@ class PartnerContract(_Strict):
     addons: list[str] = Field(default_factory=list)  # e.g. on_premise (seed 001)
 
 
+class FieldFormat(_Strict):
+    """A value the field must match (``re.fullmatch``), with the reason given on a mismatch."""
+
+    pattern: str
+    description: str
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, pattern: str) -> str:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+        return pattern
+
+
+def _default_formats() -> dict[str, FieldFormat]:
+    return {"sr_number": FieldFormat(pattern=r"\d{14,15}", description="14 or 15 digits")}
+
+
 class Entitlement(_Strict):
+    unregistered: Literal["not_converted", "reject"] = "not_converted"
     plans: list[SupportPlan] = Field(
         default_factory=lambda: [SupportPlan.PROFESSIONAL, SupportPlan.ENTERPRISE])
     requesters: list[str] = Field(default_factory=list)  # glob patterns; empty: not checked
@@ -64,8 +92,17 @@ class Entitlement(_Strict):
 class ValidationConfig(_Strict):
     intake_states: list[State] = Field(default_factory=lambda: [State.NEW])
     mandatory: list[MandatoryFields] = Field(default_factory=list)
+    formats: dict[str, FieldFormat] = Field(default_factory=_default_formats)
     entitlement: Entitlement = Field(default_factory=Entitlement)
     note_public: bool = True  # the reason goes to the requester (seed 001)
+
+    @field_validator("formats")
+    @classmethod
+    def _format_fields(cls, formats: dict[str, FieldFormat]) -> dict[str, FieldFormat]:
+        unknown = [name for name in formats if name not in Escalation.model_fields]
+        if unknown:
+            raise ValueError(f"not fields of the escalation model: {unknown}")
+        return formats
 
 
 @dataclass(frozen=True)
@@ -95,13 +132,30 @@ def mandatory_failures(escalation: Escalation, config: ValidationConfig) -> list
     return failures
 
 
-def entitlement_failures(escalation: Escalation, config: Entitlement) -> list[Failure]:
+def format_failures(escalation: Escalation, config: ValidationConfig) -> list[Failure]:
     failures = []
+    for name, rule in config.formats.items():
+        value = getattr(escalation, name)
+        if not _empty(value) and re.fullmatch(rule.pattern, str(value).strip()) is None:
+            failures.append(Failure(f"format.{name}", f"{name} {str(value)!r} is not valid: "
+                                                      f"expected {rule.description}"))
+    return failures
+
+
+def requester_failure(escalation: Escalation, config: Entitlement) -> Failure | None:
     email = escalation.requester_email
     if config.requesters and email and not any(
             fnmatch.fnmatchcase(email.casefold(), p.casefold()) for p in config.requesters):
-        failures.append(Failure("entitlement.requester",
-                                f"the requester address {email} is not registered for support"))
+        return Failure("entitlement.requester",
+                       f"the requester address {email} is not registered for support")
+    return None
+
+
+def entitlement_failures(escalation: Escalation, config: Entitlement) -> list[Failure]:
+    failures = []
+    unregistered = requester_failure(escalation, config)
+    if unregistered is not None:
+        failures.append(unregistered)
     contract = config.contract(escalation.partner_name)
     if config.partners and escalation.partner_name and contract is None:
         failures.append(Failure("entitlement.partner",
@@ -141,6 +195,7 @@ def failures(escalation: Escalation, config: ValidationConfig) -> list[Failure]:
     if in_intake(escalation, config):
         found += entitlement_failures(escalation, config.entitlement)
         found += mandatory_failures(escalation, config)
+        found += format_failures(escalation, config)
     return found + scope_failures(escalation, config.entitlement)
 
 
@@ -153,7 +208,35 @@ def with_contract_plan(escalation: Escalation, config: ValidationConfig) -> Esca
     return escalation.model_copy(update={"support_plan": contract.plan})
 
 
+def not_converted_step(escalation: Escalation, config: ValidationConfig) -> Decision | None:
+    """Seed 003: an unregistered sender is not converted; a registered one (again) is."""
+    if config.entitlement.unregistered != "not_converted":
+        return None
+    if escalation.not_converted_reason and escalation.state is State.REJECTED:
+        if requester_failure(escalation, config.entitlement) is not None:
+            return Decision()
+        return Decision(changes={"state": State.NEW, "not_converted_reason": None},
+                        hits=[RuleHit("validation", "converted", "the requester is registered")])
+    if not in_intake(escalation, config) or escalation.routing_rule is not None:
+        return None  # converted before (it has mirrors): a failure now rejects it with notes
+    failure = requester_failure(escalation, config.entitlement)
+    if failure is None:
+        return None
+    return Decision(changes={"state": State.REJECTED, "not_converted_reason": failure.reason},
+                    hits=[RuleHit("validation", "not_converted", failure.reason)])
+
+
 def validate_step(escalation: Escalation, config: ValidationConfig) -> Decision:
+    early = not_converted_step(escalation, config)
+    if early is not None and (early.changes.get("state") is State.REJECTED or not early.changes):
+        return early
+    if early is not None:
+        escalation = escalation.model_copy(update=early.changes)
+    decision = _validate(escalation, config)
+    return early.merge(decision) if early is not None else decision
+
+
+def _validate(escalation: Escalation, config: ValidationConfig) -> Decision:
     filled = with_contract_plan(escalation, config)
     found = failures(filled, config)
     if found:
