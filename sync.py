@@ -186,6 +186,7 @@ def _online_problems(cfg, skip: set[str] = frozenset()) -> list[str]:
         values = {f.path: sorted(map(str, (f.values or {}).keys())) for f in mapping.fields.values()
                   if f.values}
         try:
+            connector.use_mapping(mapping)
             problems.extend(f"{mapping.source}: {p}" for p in connector.check_online(paths, values))
         except TiersyncError as exc:
             problems.append(f"trackers.{name}: {exc}")

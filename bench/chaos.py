@@ -269,6 +269,7 @@ class Summary:
     loops: int
     deadletters_unresolved: int
     converged: bool
+    missing_back_links: int = 0
     workers: int = 1
     worst_takeover: float | None = None  # seconds, several workers only
 
@@ -279,12 +280,14 @@ class Summary:
                 f"escalations={self.escalations} kills={self.kills} duplicates={self.duplicates} "
                 f"lost_updates={self.lost_updates} loops={self.loops} "
                 f"deadletters_unresolved={self.deadletters_unresolved} "
-                f"converged={'yes' if self.converged else 'no'}")
+                f"converged={'yes' if self.converged else 'no'} "
+                f"missing_back_links={self.missing_back_links}")
 
     @property
     def ok(self) -> bool:
         in_time = self.worst_takeover is None or self.worst_takeover <= 30.0
-        return self.converged and self.duplicates == self.lost_updates == self.loops == 0 and in_time
+        return (self.converged and self.duplicates == self.lost_updates == self.loops == 0
+                and self.missing_back_links == 0 and in_time)
 
 
 @contextlib.contextmanager
@@ -337,8 +340,9 @@ def run(options: Options) -> tuple[Summary, dict[str, Any]]:
         diff = compare(reference.snapshot, chaos.snapshot)
         loops = chaos.loop_writes + chaos.loop_actions
         summary = Summary(options.escalations, chaos.kills, diff.duplicates, diff.lost_updates,
-                          loops, chaos.dead_at_end, converged=False, workers=options.workers,
-                          worst_takeover=max(chaos.takeovers, default=None))
+                          loops, chaos.dead_at_end, converged=False,
+                          missing_back_links=diff.known_gaps.get("missing_back_links", 0),
+                          workers=options.workers, worst_takeover=max(chaos.takeovers, default=None))
         summary.converged = (diff.duplicates == diff.lost_updates == loops == chaos.dead_at_end == 0
                              and chaos.pending_at_end == 0 and not chaos.phase_timeouts)
         report = {"summary": asdict(summary), "details": diff.details[:200],

@@ -33,7 +33,7 @@ class RemoteRecord:
     """One tracker record as read from the tracker."""
 
     tracker: str  # connector name from the configuration
-    id: str  # remote id (Zendesk ticket id, Jira issue key, Azure DevOps work item id)
+    id: str  # remote id (Zendesk ticket id, Jira issue id, Azure DevOps work item id)
     version: str  # remote version: updated_at, Jira 'updated', Azure DevOps rev
     updated_at: datetime  # timezone-aware
     data: dict[str, Any]  # flat native view keyed by mapping field paths
@@ -77,6 +77,8 @@ class Capabilities:
     bulk_update: bool = False
     state_categories: bool = False
     max_page_size: int = 100
+    # seconds a created record may take to be found by find_by_idempotency_key (a search index)
+    lookup_lag_seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -148,6 +150,15 @@ class Connector(abc.ABC):
     def check_online(self, field_paths: list[str], values: dict[str, list[Any]]) -> list[str]:
         """Verify credentials and that the named fields/values exist; returns problems."""
         return []
+
+    def use_mapping(self, mapping: Any) -> None:
+        """The connector's mapping, handed over by the engine (for tracker sections such as
+        ``transition_fields``); unused by default."""
+
+    def repair(self) -> int:
+        """Re-add what tiersync owns on the tracker and was found missing while reading (back
+        links); called once per cycle after the outbox, never in a dry run. Returns how many."""
+        return 0
 
     def close(self) -> None:
         """Release sessions and files."""

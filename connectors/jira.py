@@ -2,13 +2,20 @@
 
 - Pull: ``project = X AND updated >= "<cursor minus overlap>" ORDER BY updated ASC`` page by
   page (see ``jira_cursor`` for the overlap and de-duplication).
+- Identity: records are keyed by the immutable issue id; the key (which changes when the issue
+  moves to another project) is kept for display and refreshed on every read.
 - Create: one ``POST /issue`` carrying the idempotency key as an issue property (atomic with
-  the issue), then a remote link back to the origin (idempotent by globalId) and, when asked
-  for, a status transition. Find by key: JQL on the property (or on a marker label).
+  the issue), then a remote link back to the origin (idempotent by globalId, repaired by a later
+  cycle when it failed: ``jira_links``) and, when asked for, a status transition. Find by key:
+  JQL on the property (or on a marker label); JQL is eventually consistent, so after a lost reply
+  "not found" only counts once ``search_lag_seconds`` have passed.
+- Status: through workflow transitions, several when there is no direct one, with the screen
+  fields the mapping's ``transition_fields`` give (``jira_workflow``).
 - Update: Jira has no ETag on issues; ``expected_version`` is checked by re-reading
   ``updated`` right before the write (a write landing between that read and ours is not
   detected: a window of one round trip). Status changes go through workflow transitions.
-- Comments: internal/public where Jira Service Management is in use (``sd.public.comment``).
+- Comments: internal notes always carry ``sd.public.comment = {"internal": true}``; the project
+  type (``projectTypeKey``) decides how comments read, whatever ``service_management`` says.
 """
 from __future__ import annotations
 
@@ -24,7 +31,10 @@ from connectors.base import (Capabilities, Connector, OriginRef, Page, RemoteRec
                              register)
 from connectors.jira_client import JiraApi
 from connectors.jira_cursor import ChangeCursor, jql_minute, parse_jira_time, to_ms, zone
+from connectors.jira_links import BackLinks
+from connectors.jira_site import SERVICE_DESK, SiteFacts
 from connectors.jira_view import FieldCatalog, comments_of, flat_view
+from connectors.jira_workflow import Walker
 from connectors.jira_writes import JiraWrites
 from connectors.jira_records import read_page
 from core.errors import BadRecord
@@ -47,6 +57,10 @@ class JiraConfig(TrackerConfig):
         "(works with an API token alone) or on the issue property (needs an app that indexes it)")
     start_at: datetime | Literal["epoch"] | None = Field(
         default=None, description="first sync starts here; default 30 days ago; 'epoch' = all")
+    search_lag_seconds: float = Field(
+        default=15.0, ge=0, le=600, description="how long a new or changed issue may take to be "
+        "found by JQL (Jira Cloud search is eventually consistent); after a lost create reply the "
+        "idempotency lookup waits this long before 'not found' counts")
     page_size: int = Field(default=50, ge=1, le=100)
     overlap_minutes: int = Field(default=2, ge=0, le=120)
     time_zone: str | None = Field(default=None, description="zone JQL dates are read in; "
@@ -65,15 +79,49 @@ class JiraConnector(Connector):
     kind: ClassVar[str] = "jira"
     config_model: ClassVar[type[TrackerConfig]] = JiraConfig
     field_path_pattern: ClassVar[re.Pattern[str]] = re.compile(
-        r"^(summary|description|status|status\.category|priority|labels|components|assignee|"
-        r"project|issuetype|created|customfield_\d+)$")
+        r"^(summary|description|status|status\.category|resolution|priority|labels|components|"
+        r"assignee|project|issuetype|created|customfield_\d+)$")
 
     def __init__(self, name: str, config: JiraConfig):
         super().__init__(name, config)
         self.config: JiraConfig = config
         self.api = JiraApi(name, config)
         self.writes = JiraWrites(self)
+        self.walker = Walker(self)
+        self.links = BackLinks(self)
+        self.site = SiteFacts(self.api)
+        self.transition_fields: dict[str, dict[str, Any]] = {}
         self._catalog: FieldCatalog | None = None
+
+    def use_mapping(self, mapping: Any) -> None:
+        self.transition_fields = {str(k).lower(): dict(v) for k, v in
+                                  (getattr(mapping, "transition_fields", None) or {}).items()}
+
+    def transition_fields_for(self, status: str) -> dict[str, Any]:
+        """The mapping's ``transition_fields`` for a target status (name, any case)."""
+        return self.transition_fields.get(status.lower(), {})
+
+    def status_id(self, ref: str) -> str | None:
+        found = self.site.status(ref)
+        return str(found["id"]) if found else None
+
+    def status_category(self, ref: str) -> str:
+        found = self.site.status(ref) or {}
+        return str((found.get("statusCategory") or {}).get("key", ""))
+
+    def is_service_desk_issue(self, ref: str) -> bool:
+        """Whether the issue's project is a Jira Service Management project."""
+        project = self.writes._read(ref).get("project") or {}
+        self.site.remember_project(project)
+        return self._service_desk(project)
+
+    def _service_desk(self, project: dict[str, Any]) -> bool:
+        """``projectTypeKey`` decides; the configuration only when Jira did not say."""
+        kind = project.get("projectTypeKey") or self.site.known_type(str(project.get("key", "")))
+        return kind == SERVICE_DESK if kind else self.config.service_management
+
+    def repair(self) -> int:
+        return self.links.repair()
 
     # -- reading --------------------------------------------------------------------------------
     @property
@@ -132,29 +180,33 @@ class JiraConnector(Connector):
                         len(matches), idempotency_key, ", ".join(r.id for r in matches))
         return matches[0] if matches else None
 
-    def _identity(self, raw: dict[str, Any]) -> tuple[str, int]:
-        """(key, updated in ms) of a search result; BadRecord when either is missing."""
-        key, updated = raw.get("key"), (raw.get("fields") or {}).get("updated")
+    def _identity(self, raw: dict[str, Any]) -> tuple[str, str, int]:
+        """(id, key, updated in ms) of an issue; BadRecord when one is missing."""
+        issue_id, key, updated = raw.get("id"), raw.get("key"), (raw.get("fields") or {}).get("updated")
         try:
-            if not key:
-                raise ValueError("no key")
-            return str(key), to_ms(parse_jira_time(updated))
+            if not issue_id or not key:
+                raise ValueError("no id or key")
+            return str(issue_id), str(key), to_ms(parse_jira_time(updated))
         except ValueError:
-            raise BadRecord(f"issue without a key or a readable 'updated' ({updated!r})",
-                            tracker=self.name, record_id=key or raw.get("id")) from None
+            raise BadRecord(f"issue {key or issue_id} without an id, a key or a readable 'updated' "
+                            f"({updated!r})",
+                            tracker=self.name, record_id=str(issue_id or key)) from None
 
     def record(self, raw: dict[str, Any]) -> RemoteRecord:
-        key, _ = self._identity(raw)
+        issue_id, key, _ = self._identity(raw)
         fields = raw.get("fields") or {}
         updated = fields["updated"]
         marker = (raw.get("properties") or {}).get(self.config.property_key)
+        self.links.notice(issue_id, marker, (fields.get("status") or {}).get("name"))
+        project = fields.get("project") or {}
+        self.site.remember_project(project)
         hide = self.is_marker_label if self.config.idempotency_lookup == "label" else (lambda _l: False)
         return RemoteRecord(
-            tracker=self.name, id=key, version=updated, updated_at=parse_jira_time(updated),
-            data=flat_view(fields, self.catalog, hide),
+            tracker=self.name, id=issue_id, key=key, version=updated,
+            updated_at=parse_jira_time(updated), data=_walk_hidden(flat_view(fields, self.catalog, hide), marker),
             url=f"{self.config.base_url.rstrip('/')}/browse/{key}",
-            comments=comments_of(self._all_comments(key, fields.get("comment")),
-                                 service_management=self.config.service_management),
+            comments=comments_of(self._all_comments(issue_id, fields.get("comment")),
+                                 service_management=self._service_desk(project)),
             idempotency_key=marker.get("key") if isinstance(marker, dict) else None)
 
     def _all_comments(self, key: str, field: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -199,11 +251,12 @@ class JiraConnector(Connector):
         return comment_id
 
     def capabilities(self) -> Capabilities:
-        sm = self.config.service_management
+        known = self.site.known_type(self.config.project)
+        sm = known == SERVICE_DESK if known else self.config.service_management
         return Capabilities(
             public_comments=sm, internal_comments=True, transitions=True,
             optimistic_concurrency=True, bulk_update=False, state_categories=True,
-            max_page_size=self.config.page_size,
+            max_page_size=self.config.page_size, lookup_lag_seconds=self.config.search_lag_seconds,
             extra={"service_management": sm, "idempotency_lookup": self.config.idempotency_lookup,
                    "concurrency": "emulated: 'updated' is re-read right before each write"})
 
@@ -214,6 +267,15 @@ class JiraConnector(Connector):
 
     def close(self) -> None:
         self.api.close()
+
+
+def _walk_hidden(data: dict[str, Any], marker: Any) -> dict[str, Any]:
+    """While tiersync walks the issue through other statuses (``walking`` in its marker, see
+    ``JiraWrites.transition``), the status it came from: an interrupted walk is not a change."""
+    walking = marker.get("walking") if isinstance(marker, dict) else None
+    if isinstance(walking, dict) and walking.get("from") and data.get("status") != walking.get("to"):
+        data.update({"status": walking["from"], "status.category": walking.get("from_category")})
+    return data
 
 
 def jql_string(value: str) -> str:

@@ -3,13 +3,14 @@
 Sources: ``GET /myself`` (credentials), ``GET /field`` (every field path exists), the create
 metadata of the configured project and issue type (fields on the create screen and their
 allowed values: priorities, components, select options) and ``GET /project/{key}/statuses``
-(status names). Workflow transitions can only be listed for an existing issue, so whether every
-status is reachable is not checked here (docs/jira.md describes the expected workflow).
+(status names); the workflow, its transition screens and the project type are checked in
+``jira_check_workflow`` (sampled from existing issues: Jira lists transitions only for one).
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from connectors.jira_check_workflow import project_type_problems, workflow_problems
 from connectors.jira_view import CREATE_ONLY, READ_ONLY, SYSTEM_PATHS
 from core.errors import AuthError, ConfigError, ConnectorError, NotFound
 
@@ -57,7 +58,10 @@ def _check(connector: "JiraConnector", paths: list[str], values: dict[str, list[
     for path, wanted in values.items():
         problems += _check_values(path, [v for v in wanted if v not in (None, "")], screen,
                                   statuses, target)
-    return problems
+    mapped = sorted({str(v) for v in values.get("status", [])} | set(connector.transition_fields))
+    mapped = [next((s for s in statuses if s.lower() == m.lower()), m) for m in mapped]
+    problems += project_type_problems(connector)
+    return problems + workflow_problems(connector, issue_type, statuses, mapped)
 
 
 def _known(connector: "JiraConnector") -> set[str]:

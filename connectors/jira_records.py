@@ -37,8 +37,10 @@ def read_page(connector: Any, issues: list[Any], state: Any) -> tuple[list[Any],
 
 
 def _identity(connector: Any, raw: Any) -> tuple[str, int] | None:
+    """(issue id, updated in ms): the cursor is keyed by the immutable id."""
     try:
-        return connector._identity(raw)
+        issue_id, _key, updated_ms = connector._identity(raw)
+        return issue_id, updated_ms
     except Exception:  # noqa: BLE001 - reported with its reason when the issue is built
         return None
 

@@ -1,7 +1,8 @@
 """Jira issue JSON <-> the flat native view the Jira mapping uses.
 
-Read: ``summary``, ``description`` (v2 plain text), ``created`` (ISO 8601 UTC), ``status`` (name), ``status.category``
-(statusCategory key: new / indeterminate / done), ``priority`` (name), ``labels`` (list),
+Read: ``summary``, ``description`` (v2 plain text), ``created`` (ISO 8601 UTC), ``status`` (name),
+``status.category`` (statusCategory key: new / indeterminate / done), ``resolution`` (name, or
+None), ``priority`` (name), ``labels`` (list),
 ``components`` (list of names), ``assignee`` (email address, or the accountId when the user's
 privacy settings hide the email), ``project`` (key), ``issuetype`` (name) and every
 ``customfield_NNNNN``: a select option as its value string, a multi-select as a list of value
@@ -21,9 +22,10 @@ from connectors.base import RemoteComment
 from connectors.jira_cursor import format_jira_time, iso_utc, parse_jira_time
 from core.errors import PermanentError
 
-SYSTEM_PATHS = ("summary", "description", "status", "status.category", "priority", "labels",
-                "components", "assignee", "project", "issuetype", "created")
-READ_ONLY = ("status.category", "created")
+SYSTEM_PATHS = ("summary", "description", "status", "status.category", "resolution", "priority",
+                "labels", "components", "assignee", "project", "issuetype", "created")
+# resolution is set by a transition screen (the mapping's transition_fields), never by an edit
+READ_ONLY = ("status.category", "resolution", "created")
 CREATE_ONLY = ("project", "issuetype")
 
 
@@ -64,6 +66,7 @@ def flat_view(fields: dict[str, Any], catalog: FieldCatalog,
         "description": fields.get("description"),
         "status": status.get("name"),
         "status.category": (status.get("statusCategory") or {}).get("key"),
+        "resolution": (fields.get("resolution") or {}).get("name"),
         "priority": (fields.get("priority") or {}).get("name"),
         "labels": [label for label in fields.get("labels") or [] if not hidden_labels(label)],
         "components": [c.get("name") for c in fields.get("components") or []],

@@ -8,12 +8,15 @@ not process the request, so it is resent after the wait Jira asked for.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from connectors.base import OriginRef
 from connectors.jira_cursor import parse_jira_time
+from connectors.jira_links import origin_marker
 from connectors.jira_view import api_fields
+from connectors.jira_workflow import MAX_STEPS, Position, target_is
 from connectors.retry import call_with_retry
 from core.errors import Conflict, ConnectorError, PermanentError, RateLimited, Retryable, UnknownOutcome
 
@@ -67,23 +70,39 @@ class JiraWrites:
 
     # -- create ---------------------------------------------------------------------------------
     def create(self, fields: dict[str, Any], key: str, origin: OriginRef | None) -> str:
+        """Create the issue; returns its id. After a lost reply the issue is looked up by its
+        idempotency key only once the search index has caught up (``search_lag_seconds`` after
+        the send): before that, "not found" proves nothing and a resend could duplicate it."""
         body = self._create_body(fields, key, origin)
+        sent_at: list[float] = []
 
         def already() -> str | None:
+            wait = self.config.search_lag_seconds - (time.monotonic() - sent_at[-1])
+            if wait > 0:
+                log.info("%s: create reply lost; waiting %.1fs for Jira's search index before "
+                         "looking it up", self.c.name, wait)
+                time.sleep(wait)
             found = self.c.find_by_idempotency_key(key)
             return found.id if found is not None else None
 
-        issue_key = self._unknown_outcome_safe(
-            "create issue", lambda: self.api.post_json("issue", body)["key"], already)
-        if origin is not None:
-            self._link_origin(issue_key, origin)
+        def send() -> str:
+            sent_at.append(time.monotonic())
+            return str(self.api.post_json("issue", body)["id"])
+
+        issue_id = self._unknown_outcome_safe("create issue", send, already)
+        marker = body["properties"][0]["value"]
+        if marker.get("origin_url"):
+            self.c.links.link(issue_id, marker)
+        elif origin is not None:
+            log.info("%s: origin %s:%s has no URL; no remote link on %s", self.c.name,
+                     origin.tracker, origin.remote_id, issue_id)
         if fields.get("status") not in (None, ""):
             try:
-                self.transition(issue_key, str(fields["status"]))
+                self.transition(issue_id, str(fields["status"]))
             except ConnectorError as exc:  # the issue exists: report it, the next update retries
                 log.warning("%s: created %s but could not move it to %r: %s", self.c.name,
-                            issue_key, fields["status"], exc)
-        return issue_key
+                            issue_id, fields["status"], exc)
+        return issue_id
 
     def _create_body(self, fields: dict[str, Any], key: str, origin: OriginRef | None) -> dict[str, Any]:
         api = api_fields(fields, self.c.catalog, self.account_id)
@@ -91,26 +110,8 @@ class JiraWrites:
         api["issuetype"] = {"name": str(fields.get("issuetype") or self.config.issue_type)}
         if self.config.idempotency_lookup == "label":
             api["labels"] = list(api.get("labels") or []) + [self.c.marker_label(key)]
-        marker: dict[str, Any] = {"key": key}
-        if origin is not None:
-            marker["origin"] = f"{origin.tracker}:{origin.remote_id}"
+        marker: dict[str, Any] = {"key": key, **(origin_marker(origin) if origin else {})}
         return {"fields": api, "properties": [{"key": self.config.property_key, "value": marker}]}
-
-    def _link_origin(self, issue_key: str, origin: OriginRef) -> None:
-        """Remote link back to the origin record; upserted by globalId, so safe to repeat."""
-        if not origin.url:
-            log.info("%s: origin %s:%s has no URL; no remote link on %s", self.c.name,
-                     origin.tracker, origin.remote_id, issue_key)
-            return
-        title = origin.title or f"{origin.tracker} {origin.remote_id}"
-        try:
-            self.api.retrying(f"link {issue_key} to its origin", lambda: self.api.client.add_remote_link(
-                issue_key, {"url": origin.url, "title": title[:255]},
-                globalId=f"tiersync:{origin.tracker}:{origin.remote_id}",
-                application={"type": "tiersync", "name": "tiersync"}, relationship="escalated from"))
-        except ConnectorError as exc:  # the issue exists; a missing back link must not undo that
-            log.warning("%s: created %s but could not add the remote link to %s:%s: %s",
-                        self.c.name, issue_key, origin.tracker, origin.remote_id, exc)
 
     # -- update ---------------------------------------------------------------------------------
     def update(self, key: str, fields: dict[str, Any], expected_version: str | None) -> None:
@@ -125,9 +126,13 @@ class JiraWrites:
             self.transition(key, str(fields["status"]), None if edit else expected_version)
 
     def _read(self, key: str) -> dict[str, Any]:
-        """The issue's status and ``updated``, read right before a write."""
-        return self.api.call(f"read {key}", lambda: self.api.get_json(
-            f"issue/{key}", {"fields": "status,updated"}))["fields"]
+        """The issue's status, ``updated``, project and type, read right before a write."""
+        return self._read_issue(key)["fields"]
+
+    def _read_issue(self, ref: str) -> dict[str, Any]:
+        return self.api.call(f"read {ref}", lambda: self.api.get_json(
+            f"issue/{ref}", {"fields": "status,updated,project,issuetype",
+                             "properties": self.config.property_key}))
 
     def _check_version(self, key: str, current: dict[str, Any], expected: str | None) -> None:
         if expected is not None and _instant(current["updated"]) != _instant(expected):
@@ -135,33 +140,65 @@ class JiraWrites:
                            tracker=self.c.name, status=409)
 
     def transition(self, key: str, wanted: str, expected_version: str | None = None) -> None:
-        """Move the issue to status ``wanted`` (name or id); no call when it is already there."""
+        """Move the issue to status ``wanted`` (name or id), through several transitions when
+        there is no direct one (``jira_workflow``); no call when it is already there. Each try
+        re-reads the status first, so a transition whose reply was lost is not repeated.
+
+        While a walk passes through other statuses, the ``tiersync`` property holds ``walking:
+        {from, from_category, to}``; reading the issue then shows the status it came from, so an
+        interrupted walk (a kill, a retry later) never reads as a change made in Jira. The mark
+        goes when the wanted status is reached."""
+        moved = False
+
         def attempt() -> None:
-            current = self._read(key)
-            status = current.get("status") or {}
-            if wanted.lower() in (str(status.get("name", "")).lower(), str(status.get("id", ""))):
-                return
-            self._check_version(key, current, expected_version)
-            transitions = self.api.call(f"list transitions of {key}",
-                                        lambda: self.api.client.transitions(key))
-            choice = _pick(transitions, wanted)
-            if choice is None:
-                raise PermanentError(
-                    f"issue {key}: no workflow transition from {status.get('name')!r} to "
-                    f"{wanted!r}; available: {', '.join(_describe(t) for t in transitions) or 'none'}",
-                    tracker=self.c.name)
-            self.api.call(f"transition {key}", lambda: self.api.post_json(
-                f"issue/{key}/transitions", {"transition": {"id": str(choice["id"])}}))
+            nonlocal moved
+            visited: set[str] = set()
+            for _ in range(MAX_STEPS):
+                issue = self._read_issue(key)
+                at, label = Position.of(issue["fields"]), str(issue.get("key") or key)
+                marker = dict((issue.get("properties") or {}).get(self.config.property_key) or {})
+                if at.is_(wanted):
+                    self._mark_walk(key, marker, None)
+                    return
+                if not moved:
+                    self._check_version(label, issue["fields"], expected_version)
+                visited.add(at.status_name)
+                choice = self.c.walker.step(key, label, at, wanted, visited)
+                body: dict[str, Any] = {"transition": {"id": str(choice["id"])}}
+                fields = self.c.walker.screen_fields(label, at, choice, wanted, self.account_id)
+                if fields:
+                    body["fields"] = fields
+                origin = _walk_origin(marker, at)
+                last_from_start = target_is(choice, wanted) and origin["from"] == at.status_name
+                self._mark_walk(key, marker, None if last_from_start else {**origin, "to": wanted})
+                self.api.call(f"transition {label}", lambda: self.api.post_json(
+                    f"issue/{key}/transitions", body))
+                moved = True
+            raise PermanentError(f"issue {key}: {wanted!r} not reached after {MAX_STEPS} "
+                                 f"transitions", tracker=self.c.name)
         self._retry(f"transition {key} to {wanted}", attempt)
+
+    def _mark_walk(self, key: str, marker: dict[str, Any], walking: dict[str, Any] | None) -> None:
+        """Set (or, with None, clear) the ``walking`` mark of the issue's ``tiersync`` property."""
+        if marker.get("walking") == walking:
+            return
+        value = {k: v for k, v in marker.items() if k != "walking"}
+        if walking is not None:
+            value["walking"] = walking
+        self.api.call(f"mark the walk of {key}", lambda: self.api.client.add_issue_property(
+            key, self.config.property_key, value))
 
     # -- comments -------------------------------------------------------------------------------
     def add_comment(self, key: str, body: str, public: bool) -> str:
-        if public and not self.config.service_management:
-            raise PermanentError("public comments need Jira Service Management (set "
-                                 "service_management: true for a JSM project)", tracker=self.c.name)
+        """An internal note always carries ``sd.public.comment = {"internal": true}``: in a Jira
+        Service Management project that keeps it from the customer whatever the configuration
+        says; in a software project the property does nothing (every comment is internal)."""
+        if public and not self.c.is_service_desk_issue(key):
+            raise PermanentError(f"issue {key}: public comments need a Jira Service Management "
+                                 f"project", tracker=self.c.name)
         nonce = uuid.uuid4().hex
         properties = [{"key": self.config.property_key, "value": {"nonce": nonce}}]
-        if self.config.service_management and not public:
+        if not public:
             properties.append({"key": SD_PUBLIC, "value": {"internal": True}})
         payload = {"body": body, "properties": properties}
 
@@ -198,11 +235,10 @@ def _instant(version: str) -> Any:
         return version
 
 
-def _pick(transitions: list[dict[str, Any]], wanted: str) -> dict[str, Any] | None:
-    by_id = [t for t in transitions if str((t.get("to") or {}).get("id")) == wanted]
-    by_name = [t for t in transitions if str((t.get("to") or {}).get("name", "")).lower() == wanted.lower()]
-    return (by_id or by_name or [None])[0]
-
-
-def _describe(transition: dict[str, Any]) -> str:
-    return f"{transition.get('name')} -> {(transition.get('to') or {}).get('name')}"
+def _walk_origin(marker: dict[str, Any], at: Position) -> dict[str, Any]:
+    """Where an unfinished walk started (kept across tries), else the current status (also when
+    the mark is left from a walk that arrived: the issue is at its ``to``)."""
+    walking = marker.get("walking") or {}
+    if walking.get("from") and not at.is_(str(walking.get("to", ""))):
+        return {"from": walking["from"], "from_category": walking.get("from_category")}
+    return {"from": at.status_name, "from_category": at.category}

@@ -173,6 +173,9 @@ def _mappings(path: Path, settings: Settings, trackers: dict[str, TrackerConfig]
                 if value and not pattern.fullmatch(value):
                     problems.append(f"{mapping.source}: fields.{field_name}.{key}: {value!r} is not a "
                                     f"{tracker.kind} field path")
+        problems.extend(f"{mapping.source}: transition_fields.{value}.{p}: {p!r} is not a "
+                        f"{tracker.kind} field path" for value, fields in mapping.transition_fields.items()
+                        for p in fields if not pattern.fullmatch(p))
         out[name] = mapping
     return out
 

@@ -30,6 +30,7 @@ from core.redact import redact
 from core.redact_records import redacting
 from core.relevance import (complete_page, guarded_pages, quarantine_unreadable,
                             relevant_records)
+from core.relink import relink
 from core.store import LinkRow, Store, StoreConflict, StoredEscalation, data_hash
 
 log = logging.getLogger("tiersync.engine")
@@ -101,6 +102,8 @@ class SyncEngine:
         self.worker = None  # core.worker.Worker when several daemons share the store
         self.worker_id = f"local-{os.getpid()}-{uuid.uuid4().hex[:6]}"  # who claims actions
         store.serialize_writes = True
+        for name, connector in connectors.items():
+            connector.use_mapping(mappings.get(name))
 
     # -- the cycle ------------------------------------------------------------------------------
     def run_cycle(self, *, dry_run: bool = False, stop: Callable[[], bool] = lambda: False,
@@ -115,6 +118,7 @@ class SyncEngine:
         if not dry_run and not report.stopped_early:
             from core.outbox import OutboxApplier
             OutboxApplier(self).apply(report, stop)
+            self.repair()
         if dry_run:
             with self.store.transaction() as tx:
                 report.planned = [a.__dict__ for a in self.store.actions(tx, state="pending")]
@@ -126,6 +130,16 @@ class SyncEngine:
     def may_pull(self, name: str) -> bool:
         """Whether this process pulls ``name`` now: always alone, else while holding its lease."""
         return self.worker is None or self.worker.holds(name)
+
+    def repair(self) -> None:
+        """Let each connector re-add what tiersync owns and found missing (back links); a
+        failure is reported and retried the next cycle."""
+        for name, connector in self.connectors.items():
+            try:
+                if connector.repair():
+                    log.info("%s: repaired back links", name)
+            except TiersyncError as exc:
+                log.warning("%s: repairing back links failed: %s", name, exc)
 
     def pull(self, name: str, report: CycleReport, stop: Callable[[], bool]) -> None:
         """Pull ``name`` page by page from its stored cursor.
@@ -185,6 +199,8 @@ class SyncEngine:
         for record in records:
             latest[record.id] = record  # a page may repeat a record: keep its newest version
         links = self.store.links_for(tx, name, list(latest))
+        links.update(relink(self.store, tx, name, [r for r in latest.values() if r.id not in links],
+                            lambda remote_id: self.connectors[name].get(remote_id)))
         escalation_ids = {link.escalation_id for link in links.values()}
         for record in latest.values():
             parsed = parse_idempotency_key(record.idempotency_key)
@@ -217,7 +233,7 @@ class SyncEngine:
         comment_ids = [c.id for c in record.comments]
         if link is not None and link.last_hash == data_hash(record.data, comment_ids):
             report.echoes += 1
-            link.last_version = record.version
+            link.key, link.last_version = record.key or link.key, record.version
             self.store.save_link(tx, link, now)
             return
         if link is not None:
@@ -399,6 +415,7 @@ class SyncEngine:
 
     @staticmethod
     def _remember(link: LinkRow, record: RemoteRecord) -> None:
+        link.key, link.url = record.key or link.key, record.url or link.url  # a key can change
         link.last_version = record.version
         link.last_data = dict(record.data)
         link.seen_comments = sorted(set(link.seen_comments) | {c.id for c in record.comments})

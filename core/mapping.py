@@ -99,6 +99,9 @@ class Mapping(_Strict):
     # (core.redact_records); false keeps its text verbatim, in the store and in copies
     redact_secrets: bool = True
     fields: dict[str, FieldMap]
+    # tracker value (e.g. a Jira status) -> tracker fields a change into it must carry, such as
+    # the Resolution a Jira transition screen requires: {Done: {resolution: Done}}
+    transition_fields: dict[str, dict[str, str | int | float | bool]] = Field(default_factory=dict)
 
     # set by load_mapping, not by the file
     source: str = Field(default="<memory>", exclude=True)
@@ -135,9 +138,23 @@ class Mapping(_Strict):
                                 f"fields.{seen[fmap.path]}")
             if fmap.outbound:
                 seen[fmap.path] = name
+        problems += self._transition_field_problems()
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _transition_field_problems(self) -> list[str]:
+        """Every ``transition_fields`` key is a tracker value some field maps, with fields."""
+        known = {str(v) for f in self.fields.values()
+                 for v in [*(f.values or {}), *f.outbound_values.values()]}
+        problems = []
+        for value, fields in self.transition_fields.items():
+            if value not in known:
+                problems.append(f"transition_fields.{value}: {value!r} is not a tracker value of "
+                                f"any mapped field (known: {', '.join(sorted(known))})")
+            elif not fields:
+                problems.append(f"transition_fields.{value}: name at least one field")
+        return problems
 
     def owned_fields(self) -> set[str]:
         return {name for name, fmap in self.fields.items() if fmap.owner}

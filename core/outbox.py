@@ -9,7 +9,7 @@ an action that keeps failing is dead-lettered; neither blocks other actions.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Callable
 
 from connectors.base import TIERSYNC_COMMENT_MARK, OriginRef, RemoteRecord
@@ -113,12 +113,17 @@ class OutboxApplier:
         if stored is None or existing is not None:
             self._finish(action, "done", "already linked")
             return
+        if self._lookup_too_early(action, connector, report):
+            return
         record = connector.find_by_idempotency_key(key)
         found = record is not None
         if record is None:
             origin = stored.escalation.origin()
             ref = OriginRef(origin.tracker, origin.remote_id, origin.url, stored.escalation.title) \
                 if origin else None
+            with self.store.transaction() as tx:
+                self.store.note_sent(tx, action.id, {"create_at": self.engine.clock().isoformat()},
+                                     self.engine.clock())
             record = connector.create(action.payload["fields"], idempotency_key=key, origin=ref)
         with self.store.transaction() as tx:
             stored = self.store.get_escalation(tx, action.escalation_id)
@@ -133,6 +138,22 @@ class OutboxApplier:
                            f"{action.connector}:{record.key or record.id}", remote_id=record.id)
             self._written(tx, action, record, action.payload["fields"], {})
         report.actions_done += 1
+
+    def _lookup_too_early(self, action: OutboxRow, connector, report: "CycleReport") -> bool:
+        """After a create that may have gone out (lost reply, or the process died), "not found"
+        by idempotency key only counts once the tracker's lookup can see it
+        (``Capabilities.lookup_lag_seconds``, Jira's search index); until then try later."""
+        sent = action.sent if isinstance(action.sent, dict) else {}
+        lag = connector.capabilities().lookup_lag_seconds
+        if not lag or "create_at" not in sent:
+            return False
+        waited = (self.engine.clock() - datetime.fromisoformat(sent["create_at"])).total_seconds()
+        if waited >= lag:
+            return False
+        self._retry_later(action, Retryable(f"{action.connector}: a create may have gone out "
+                                            f"{waited:.1f}s ago; looking it up after {lag:.0f}s",
+                                            tracker=action.connector), report, wait=lag - waited)
+        return True
 
     def _update(self, action: OutboxRow, connector, report: "CycleReport") -> None:
         link = self._link(action)

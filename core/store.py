@@ -270,6 +270,14 @@ class Store:
         if result.rowcount == 0:
             tx.execute(insert(t.links).values(tracker=link.tracker, remote_id=link.remote_id, **values))
 
+    def move_link(self, tx: Connection, tracker: str, old_id: str, new_id: str) -> None:
+        """Re-key a link (and the tracker's pending actions on it) to a record's new id."""
+        tx.execute(update(t.links).where((t.links.c.tracker == tracker) & (t.links.c.remote_id == old_id))
+                   .values(remote_id=new_id))
+        tx.execute(update(t.outbox).where((t.outbox.c.connector == tracker)
+                                          & (t.outbox.c.remote_id == old_id)
+                                          & (t.outbox.c.state == "pending")).values(remote_id=new_id))
+
     # -- cursors --------------------------------------------------------------------------------
     def get_cursor(self, tx: Connection, connector: str, stream: str = "records") -> str | None:
         return tx.execute(select(t.cursors.c.cursor).where(

@@ -14,6 +14,7 @@ State lives in ``jira_site`` (configuration), ``jira_state`` (issues), ``jira_fi
 from __future__ import annotations
 
 import json
+import random
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ from flask import Response, g, jsonify, request
 
 from simulators.base import Faults, Simulator
 from simulators.jira_fixture import human_edit, seed_issue, snapshot
+from simulators.jira_index import SearchIndex, move_issue
+from simulators.jira_control import add_control_routes
 from simulators.jira_routes import add_routes
 from simulators.jira_site import Site
 from simulators.jira_state import FieldErrors, JiraStore, SimIssue
@@ -42,12 +45,21 @@ class JiraSimulator(Simulator):
     name = "jira"
 
     def __init__(self, faults: Faults | None = None, *, fixture: dict[str, Any] | None = None,
-                 email: str | None = None, token: str | None = None):
+                 email: str | None = None, token: str | None = None,
+                 index_lag_seconds: float | None = None, time_scale: float = 1.0):
+        """``index_lag_seconds``: how long a change takes to become searchable (default: the
+        fixture's ``site.index_lag_seconds``, 2 s); ``time_scale`` multiplies it (benchmarks
+        shrink it; tests of the lag itself run at 1.0)."""
         self.email = email  # None: any non-empty email and token are accepted
         self.token = token
+        self.index_lag_seconds = index_lag_seconds
+        self.time_scale = time_scale
+        self.create_reply_loss = 0.0  # fraction of issue creates processed, then the reply lost
+        self._loss_rng = random.Random(0)
         self._config = load_default_fixture()
         super().__init__(faults)
         self.app.before_request(self._authenticate)  # after the base class's recording/faults
+        self.app.before_request(self._maybe_lose_create_reply)
         self.app.after_request(self._rate_headers)
         if fixture is not None:
             self.seed(fixture)
@@ -59,6 +71,33 @@ class JiraSimulator(Simulator):
         self.site = Site(self._config)
         self.store = JiraStore(self.site)
         self.watchers: dict[str, list[str]] = {}  # issue key -> accountIds (jira_watchers)
+        self.index = SearchIndex(self.effective_index_lag())
+
+    def effective_index_lag(self) -> float:
+        lag = self.site.index_lag_seconds if self.index_lag_seconds is None else self.index_lag_seconds
+        return lag * self.time_scale
+
+    def set_index_lag(self, seconds: float | None = None, time_scale: float | None = None) -> float:
+        """Change the index lag and/or the time scale while running; returns the lag in use."""
+        with self.lock:
+            if seconds is not None:
+                self.index_lag_seconds = float(seconds)
+            if time_scale is not None:
+                self.time_scale = float(time_scale)
+            self.index.set_lag(self.effective_index_lag())
+            return self.effective_index_lag()
+
+    def settle_index(self) -> None:
+        """Make every change so far searchable now, as if the index lag had passed (tests use
+        it instead of sleeping)."""
+        with self.lock:
+            self.index.settle(self.store.issues.values())
+
+    def move_issue(self, ref: str, project: str, issuetype: str | None = None) -> str:
+        """Move an issue to another project (new key, same id; the old key still resolves);
+        returns the new key."""
+        with self.lock:
+            return move_issue(self.store, ref, project, issuetype).key
 
     def seed(self, fixture: dict[str, Any]) -> None:
         """Site keys (``projects``, ``fields``, ``workflow``...) replace the configuration and
@@ -122,6 +161,18 @@ class JiraSimulator(Simulator):
             g.jira_user = self.site.user_for_login(user)
         return None
 
+    def set_create_reply_loss(self, rate: float, seed: int = 0) -> None:
+        """Lose the reply of ``rate`` of the issue creates after Jira made the issue (the
+        base class's ``drop_after_rate`` loses replies of every request alike)."""
+        with self.lock:
+            self.create_reply_loss, self._loss_rng = float(rate), random.Random(seed)
+
+    def _maybe_lose_create_reply(self) -> None:
+        if request.method == "POST" and request.path == "/rest/api/2/issue" and self.create_reply_loss:
+            with self.lock:
+                if self._loss_rng.random() < self.create_reply_loss:
+                    g.drop_after = True  # the base class drops the connection after the reply
+
     def _fault_response(self, status: int, retry_after: float | None) -> Response:
         message = "Rate limit exceeded." if status == 429 else f"Injected HTTP {status}."
         response = jsonify({"errorMessages": [message], "errors": {}})
@@ -151,6 +202,7 @@ class JiraSimulator(Simulator):
     def add_routes(self) -> None:
         add_routes(self)
         add_watcher_routes(self)
+        add_control_routes(self)
 
 
 def error(status: int, messages: list[str] | None = None, errors: dict[str, str] | None = None) -> Response:
@@ -177,6 +229,8 @@ def connector_config(sim: JiraSimulator, **overrides: Any) -> dict[str, Any]:
     config = {"kind": "jira", "base_url": sim.base_url, "mapping": "jira",
               "email_env": "JIRA_EMAIL", "token_env": "JIRA_API_TOKEN", "project": "ENG",
               "issue_type": "Escalation", "start_at": "epoch", "max_wait_seconds": 10.0,
+              # the idempotency lookup trusts "not found" once the simulator's index caught up
+              "search_lag_seconds": round(sim.effective_index_lag() + 0.5, 3),
               **overrides}
     env = {config["email_env"]: sim.email or DEFAULT_EMAIL,
            config["token_env"]: sim.token or DEFAULT_TOKEN}

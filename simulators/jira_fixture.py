@@ -75,6 +75,9 @@ def seed_issue(store: JiraStore, spec: dict[str, Any]) -> SimIssue:
     created = _time(spec["created"]) if spec.get("created") else None
     issue = store.create(body, _account(site, reporter) if reporter else None,
                          status=spec.get("status"), at=created)
+    if spec.get("status"):
+        set_resolution(site, issue, spec.get("resolution"))
+        issue.values["resolutiondate"] = issue.values["resolution"] and issue.updated
     for comment in spec.get("comments") or []:
         props = [{"key": "sd.public.comment", "value": {"internal": True}}] if comment.get("internal") else []
         author = _account(site, comment["author"]) if comment.get("author") else None
@@ -88,21 +91,38 @@ def seed_issue(store: JiraStore, spec: dict[str, Any]) -> SimIssue:
 
 
 def human_edit(store: JiraStore, issue: SimIssue, flat: dict[str, Any]) -> None:
-    """Save an issue as a person would in the UI: fields, and ``status`` set directly."""
+    """Save an issue as a person would in the UI: fields, and ``status`` set directly (with the
+    resolution a person picks on the screen: ``resolution`` by name, default the first one, for
+    a done status; none for any other)."""
     flat = dict(flat)
-    status = flat.pop("status", None)
+    status, resolution = flat.pop("status", None), flat.pop("resolution", None)
     if status is not None:
         if status not in store.site.statuses:
             raise ValueError(f"unknown status {status!r}")
         issue.status = status
+        set_resolution(store.site, issue, resolution)
     store.edit(issue, api_fields(store.site, flat), touch=True)
+    if issue.values.get("resolution") and not issue.values.get("resolutiondate"):
+        issue.values["resolutiondate"] = issue.updated
+
+
+def set_resolution(site: Site, issue: SimIssue, name: str | None) -> None:
+    """The resolution that goes with the issue's status (see ``human_edit``)."""
+    if site.statuses[issue.status]["category"] != "done" or not site.resolutions:
+        issue.values["resolution"], issue.values["resolutiondate"] = None, None
+        return
+    chosen = next((r for r in site.resolutions if r["name"] == name), None) if name else site.resolutions[0]
+    if chosen is None:
+        raise ValueError(f"unknown resolution {name!r}")
+    if issue.values.get("resolution") != chosen:
+        issue.values["resolution"], issue.values["resolutiondate"] = chosen, None
 
 
 def flat_of(site: Site, issue: SimIssue) -> dict[str, Any]:
     """The issue's values in flat form (as in the fixture)."""
     out: dict[str, Any] = {}
     for fid, value in issue.values.items():
-        if fid == "priority":
+        if fid in ("priority", "resolution"):
             value = value["name"] if value else None
         elif fid in ("assignee", "reporter") or getattr(site.custom.get(fid), "type", "") == "userpicker":
             user = site.user(account_id=value) if value else None

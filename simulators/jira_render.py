@@ -5,6 +5,7 @@ from typing import Any, Callable
 
 from simulators.jira_site import Site
 from simulators.jira_state import SimIssue
+from simulators.jira_workflow import resolution_json
 
 ISSUE_FIELDS = ("summary", "description", "status", "priority", "labels", "components", "assignee",
                 "reporter", "project", "issuetype", "created", "updated", "comment", "resolution",
@@ -62,9 +63,10 @@ def _system_value(site: Site, issue: SimIssue, fid: str, base: str) -> Any:
                 "comments": [comment_json(site, issue, c, base) for c in shown],
                 "maxResults": len(shown), "total": len(issue.comments), "startAt": 0}
     if fid == "resolutiondate":
-        done = site.statuses[issue.status]["category"] == "done"
-        return site.time(issue.updated) if done else None
-    return None  # resolution: resolutions are not simulated
+        return site.time(values["resolutiondate"]) if values.get("resolutiondate") else None
+    if fid == "resolution":  # set by a transition screen (simulators/jira_workflow.py)
+        return resolution_json(values["resolution"], base) if values.get("resolution") else None
+    return None
 
 
 def _custom_value(site: Site, issue: SimIssue, fid: str, base: str) -> Any:

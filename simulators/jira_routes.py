@@ -12,6 +12,7 @@ from flask import Response, g, jsonify, request
 from simulators.jira_jql import JqlError, parse
 from simulators.jira_render import comment_json, field_selection, issue_json, link_json
 from simulators.jira_state import FieldErrors, SimIssue
+from simulators.jira_workflow import perform, resolution_json, transition_json
 
 if TYPE_CHECKING:
     from simulators.jira import JiraSimulator
@@ -54,8 +55,12 @@ def add_routes(sim: "JiraSimulator") -> None:
     @app.get(f"{API}/user/search")
     def user_search() -> Response:
         query = (request.args.get("query") or "").lower()
-        found = [u for u in site().users if query and (query in u.get("emailAddress", "").lower()
-                                                       or query in u.get("displayName", "").lower())]
+        # a user who hides the email (profile visibility) is not found by it either: Jira Cloud
+        # "returns users whose ... email address matches only if the email is visible to the
+        # caller" (REST v3 "Find users", privacy; harsher reading where unclear)
+        found = [u for u in site().users if query and (
+            (query in u.get("emailAddress", "").lower() and not u.get("hide_email"))
+            or query in u.get("displayName", "").lower())]
         return jsonify([site().user_json(u, base()) for u in found])
 
     @app.get(f"{API}/field")
@@ -146,22 +151,22 @@ def add_routes(sim: "JiraSimulator") -> None:
             return Response(status=204)
         return with_issue(ref, edit)
 
+    @app.get(f"{API}/resolution")
+    def resolutions() -> Response:
+        return jsonify([resolution_json(r, base()) for r in site().resolutions])
+
     @app.get(f"{API}/issue/<ref>/transitions")
     def transitions(ref: str) -> Response:
+        with_fields = "transitions.fields" in (request.args.get("expand") or "")
         return with_issue(ref, lambda i: jsonify({"expand": "transitions", "transitions": [
-            site().transition_json(t, base()) for t in site().transitions_from(i.status)]}))
+            transition_json(site(), t, base(), with_fields) for t in site().transitions_from(i.status)]}))
 
     @app.post(f"{API}/issue/<ref>/transitions")
     def do_transition(ref: str) -> Response:
         body = request.get_json(silent=True) or {}
 
         def move(issue: SimIssue) -> Response:
-            transition_id = str((body.get("transition") or {}).get("id", ""))
-            if transition_id not in [t["id"] for t in site().transitions_from(issue.status)]:
-                raise FieldErrors(messages=[f"Transition id '{transition_id}' is not valid for this issue."])
-            if body.get("fields"):
-                sim.store.edit(issue, body["fields"])
-            sim.store.transition(issue, transition_id)
+            perform(sim.store, issue, body)
             for op in (body.get("update") or {}).get("comment") or []:
                 sim.store.add_comment(issue, (op.get("add") or {}).get("body"), g.jira_user["accountId"])
             return Response(status=204)
@@ -244,17 +249,20 @@ def _search(sim: "JiraSimulator", params: dict[str, list[str]], base: str) -> di
     selected = field_selection(params.get("fields") or [], "id")
     only_ids = not any(selected(f) for f in ("summary", "status", "updated"))
     size = max(1, min(int((params.get("maxResults") or [50])[0]), 5000 if only_ids else 100))
-    issues = sorted((i for i in sim.store.issues.values() if query.matches(i)), key=query.sort_key)
+    reconcile = {p.strip() for raw in params.get("reconcileIssues") or [] for p in str(raw).split(",")}
+    # matched and sorted on the indexed copy (eventual consistency, simulators/jira_index.py)
+    found = sorted(((query.sort_key(c), i) for c, i in sim.index.searchable(
+        sim.store.issues.values(), reconcile) if query.matches(c)), key=lambda pair: pair[0])
     token = (params.get("nextPageToken") or [None])[0]
     if token:
         after = _read_token(token, jql)
-        issues = [i for i in issues if query.sort_key(i) > after]
-    page = issues[:size]
+        found = [pair for pair in found if pair[0] > after]
+    page = found[:size]
     properties = params.get("properties") or []
-    result: dict[str, Any] = {"issues": [issue_json(sim.site, i, base, selected, properties) for i in page],
-                              "isLast": len(issues) <= size}
-    if len(issues) > size:
-        result["nextPageToken"] = _make_token(query.sort_key(page[-1]), jql)
+    result: dict[str, Any] = {"issues": [issue_json(sim.site, i, base, selected, properties) for _, i in page],
+                              "isLast": len(found) <= size}
+    if len(found) > size:
+        result["nextPageToken"] = _make_token(page[-1][0], jql)
     return result
 
 

@@ -75,6 +75,8 @@ class Site:
         self.time_zone = site.get("time_zone", "UTC")
         self.tz = ZoneInfo(self.time_zone)
         self.embedded_comment_limit = int(site.get("embedded_comment_limit", 20))
+        self.index_lag_seconds = float(site.get("index_lag_seconds", 0.0))
+        self.resolutions = [dict(r) for r in fixture.get("resolutions", [])]
         self.users = [dict(u) for u in fixture.get("users", [])]
         self.statuses = {s["name"]: dict(s) for s in fixture["statuses"]}
         self.workflow = fixture["workflow"]
@@ -194,8 +196,3 @@ class Site:
                         "orderable": True, "navigable": True, "searchable": True,
                         "clauseNames": [f"cf[{cf.number}]", cf.name], "schema": cf.schema()})
         return out
-
-    def transition_json(self, t: dict[str, Any], base: str) -> dict[str, Any]:
-        return {"id": t["id"], "name": t["name"], "to": self.status_json(t["to"], base),
-                "hasScreen": False, "isGlobal": t.get("from", "*") == "*", "isInitial": False,
-                "isAvailable": True, "isConditional": False, "isLooped": False}

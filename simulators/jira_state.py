@@ -41,6 +41,7 @@ class JiraStore:
     def __init__(self, site: Site):
         self.site = site
         self.issues: dict[str, SimIssue] = {}
+        self.old_keys: dict[str, SimIssue] = {}  # keys an issue had before it was moved
         self._ids = {"issue": 10000, "comment": 10000, "link": 10000}
         self._numbers: dict[str, int] = {}
         self._last = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -59,9 +60,23 @@ class JiraStore:
         return self._ids[kind]
 
     def find(self, ref: str) -> SimIssue | None:
+        """An issue by id, key, or a key it had before a move (Jira still resolves those)."""
         if ref in self.issues:
             return self.issues[ref]
+        if ref in self.old_keys:
+            return self.old_keys[ref]
         return next((i for i in self.issues.values() if str(i.id) == ref), None)
+
+    def rekey(self, issue: SimIssue, project: Project, issuetype: str) -> None:
+        """Give a moved issue the next key of ``project`` (see ``jira_index.move_issue``)."""
+        del self.issues[issue.key]
+        self.old_keys[issue.key] = issue
+        self._numbers[project.key] = self._numbers.get(project.key, 0) + 1
+        issue.key, issue.project, issue.issuetype = f"{project.key}-{self._numbers[project.key]}", project, issuetype
+        issue.values["components"] = [c for c in issue.values.get("components") or []
+                                      if c in project.components]
+        self.issues[issue.key] = issue
+        issue.updated = self.tick()
 
     # -- writes ---------------------------------------------------------------------------------
     def create(self, body: dict[str, Any], reporter: str | None, *, status: str | None = None,
@@ -78,7 +93,8 @@ class JiraStore:
         if not fields.get("summary"):
             raise FieldErrors({"summary": "You must specify a summary of the issue."})
         values = {"priority": self.site.priority({"name": self.site.default_priority}),
-                  "labels": [], "components": [], "assignee": None, "reporter": reporter}
+                  "labels": [], "components": [], "assignee": None, "reporter": reporter,
+                  "resolution": None, "resolutiondate": None}
         values.update(self.convert(project, fields))
         self._numbers[project.key] = self._numbers.get(project.key, 0) + 1
         when = self.tick(at)
@@ -110,7 +126,10 @@ class JiraStore:
         if not isinstance(body, str) or not body.strip():
             raise FieldErrors({"comment": "Comment body can not be empty!"})
         props = {p["key"]: p.get("value") for p in properties or []}
-        internal = bool((props.get("sd.public.comment") or {}).get("internal"))
+        # sd.public.comment = {"internal": true} makes a comment internal in a Jira Service
+        # Management project; in a software project the property is stored but does nothing
+        # (developer.atlassian.com/cloud/jira/service-desk/rest, "Comment visibility")
+        internal = issue.project.service_desk and bool((props.get("sd.public.comment") or {}).get("internal"))
         when = self.tick(at)
         comment = {"id": self.next_id("comment"), "body": body, "author": author, "created": when,
                    "updated": when, "internal": internal, "properties": props}

@@ -65,12 +65,17 @@ class AzureDevOpsEngineer(_Client):
 class JiraEngineer(_Client):
     """An engineer (tier 3/4) in Jira."""
 
-    def transition(self, key: str, status: str) -> None:
-        options = self.call("GET", f"/rest/api/2/issue/{key}/transitions")["transitions"]
+    def transition(self, key: str, status: str, resolution: str = "Done") -> None:
+        """One transition to ``status``, filling a required Resolution as a person would."""
+        options = self.call("GET", f"/rest/api/2/issue/{key}/transitions",
+                            params={"expand": "transitions.fields"})["transitions"]
         match = next((t for t in options if t["to"]["name"] == status), None)
         if match is None:
             raise RuntimeError(f"{key}: no transition to {status!r}")
-        self.call("POST", f"/rest/api/2/issue/{key}/transitions", json={"transition": {"id": match["id"]}})
+        body: dict[str, Any] = {"transition": {"id": match["id"]}}
+        if "resolution" in (match.get("fields") or {}):
+            body["fields"] = {"resolution": {"name": resolution}}
+        self.call("POST", f"/rest/api/2/issue/{key}/transitions", json=body)
 
     def comment(self, key: str, body: str) -> None:
         self.call("POST", f"/rest/api/2/issue/{key}/comment", json={"body": body})

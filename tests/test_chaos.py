@@ -21,6 +21,7 @@ def test_small_seeded_chaos_run_converges_without_duplicates_losses_or_loops(tmp
     assert summary.loops == 0, explain
     assert summary.deadletters_unresolved == 0, explain
     assert summary.converged, explain
+    assert summary.missing_back_links == 0, explain  # re-added by a later cycle
     assert chaos["sigterm_exit"] == 0 and chaos["lock_refusals"] == 0, explain
     assert report["reference_self_duplicates"] == 0, explain
     assert chaos["integrity"] == "ok" and chaos["audit_intact"], explain  # after five SIGKILLs

@@ -106,7 +106,7 @@ def test_paging_across_pages_drops_records_repeated_at_the_boundary(http):
 
     pages = list(make().fetch_changes(None))
 
-    assert [[r.id for r in p.records] for p in pages] == [["ENG-1", "ENG-2"], ["ENG-3"]]
+    assert [[r.key for r in p.records] for p in pages] == [["ENG-1", "ENG-2"], ["ENG-3"]]
     first, second = sent(http, "GET", "search/jql")
     # start 09:00Z minus the 2-minute overlap, in the account's zone (Sydney, UTC+11 in January)
     assert params(first) == {"jql": ['project = "ENG" AND updated >= "2026/01/05 19:58" ORDER BY updated ASC'],
@@ -128,7 +128,7 @@ def test_resume_from_saved_cursor_never_redelivers_a_version(http):
         issue_bean("ENG-1", "2026-01-05T20:05:00.000+1100")))  # a newer version of ENG-1
     again = list(make().fetch_changes(cursor))
 
-    assert [(r.id, r.version) for p in again for r in p.records] == [("ENG-1", "2026-01-05T20:05:00.000+1100")]
+    assert [(r.key, r.version) for p in again for r in p.records] == [("ENG-1", "2026-01-05T20:05:00.000+1100")]
     resumed = sent(http, "GET", "search/jql")[-1]
     assert params(resumed)["jql"] == ['project = "ENG" AND updated >= "2026/01/05 19:58" ORDER BY updated ASC']
     assert "nextPageToken" not in params(resumed)
@@ -139,7 +139,7 @@ def test_search_restarts_from_the_moved_window_instead_of_following_the_token(ht
         issue_bean("ENG-1", "2026-01-05T20:10:00.000+1100"), token="tok-2"))
     http.get(f"{API}/search/jql", json=search_page(issue_bean("ENG-4", "2026-01-05T20:11:00.000+1100")))
 
-    records = [r.id for p in make().fetch_changes(None) for r in p.records]
+    records = [r.key for p in make().fetch_changes(None) for r in p.records]
 
     assert records == ["ENG-1", "ENG-4"]
     second = sent(http, "GET", "search/jql")[1]
@@ -148,11 +148,13 @@ def test_search_restarts_from_the_moved_window_instead_of_following_the_token(ht
 
 
 def test_flat_view_of_an_issue(http):
-    http.get(f"{API}/issue/ENG-2", json=load("issue.json"))
+    in_service_desk = load("issue.json")
+    in_service_desk["fields"]["project"]["projectTypeKey"] = "service_desk"
+    http.get(f"{API}/issue/10002", json=in_service_desk)
 
-    record = make(service_management=True).get("ENG-2")
+    record = make().get("10002")  # the project type decides how comments read, not the config
 
-    assert params(sent(http, "GET", "issue/ENG-2")[0]) == {"fields": ["*all"], "properties": ["tiersync"]}
+    assert params(sent(http, "GET", "issue/10002")[0]) == {"fields": ["*all"], "properties": ["tiersync"]}
     assert record.version == "2026-01-05T20:00:10.000+1100"
     assert record.updated_at == datetime(2026, 1, 5, 9, 0, 10, tzinfo=timezone.utc)
     assert record.idempotency_key == "tiersync:esc-0001"
@@ -171,8 +173,9 @@ def test_flat_view_of_an_issue(http):
 def test_create_sends_one_post_with_the_marker_then_links_back_and_finds_by_key(http):
     http.post(f"{API}/issue", json=load("created_issue.json"), status=201)
     http.get(f"{BASE}/rest/applinks/latest/listApplicationlinks", json={"list": []})
-    http.post(f"{API}/issue/ENG-2/remotelink", json=load("remotelink_created.json"), status=201)
-    http.get(f"{API}/issue/ENG-2", json=load("issue.json"))
+    http.post(f"{API}/issue/10002/remotelink", json=load("remotelink_created.json"), status=201)
+    http.put(f"{API}/issue/10002/properties/tiersync", status=200)
+    http.get(f"{API}/issue/10002", json=load("issue.json"))
     jira = make()
 
     record = jira.create({"summary": "12345678901234 - Portal down", "customfield_10101": "Sev 2",
@@ -181,22 +184,26 @@ def test_create_sends_one_post_with_the_marker_then_links_back_and_finds_by_key(
                          idempotency_key="tiersync:esc-0001",
                          origin=OriginRef("zendesk", "77", "https://tier1.zendesk.example/agent/tickets/77", "SR 77"))
 
-    assert record.id == "ENG-2" and record.idempotency_key == "tiersync:esc-0001"
+    assert record.key == "ENG-2" and record.id == "10002" and record.idempotency_key == "tiersync:esc-0001"
     (create,) = sent(http, "POST", "issue")
+    marker = {"key": "tiersync:esc-0001", "origin": "zendesk:77", "linked": False, "origin_title": "SR 77",
+              "origin_url": "https://tier1.zendesk.example/agent/tickets/77"}
     assert body(create) == {
         "fields": {"summary": "12345678901234 - Portal down", "customfield_10101": {"value": "Sev 2"},
                    "priority": {"name": "High"}, "components": [{"name": "Portal"}, {"name": "API"}],
                    "customfield_10105": "2026-01-05T22:00:00.000+0000", "customfield_10103": None,
                    "project": {"key": "ENG"}, "issuetype": {"name": "Escalation"}},
-        "properties": [{"key": "tiersync", "value": {"key": "tiersync:esc-0001", "origin": "zendesk:77"}}]}
-    (link,) = sent(http, "POST", "issue/ENG-2/remotelink")
+        "properties": [{"key": "tiersync", "value": marker}]}
+    (link,) = sent(http, "POST", "issue/10002/remotelink")
     assert body(link) == {"globalId": "tiersync:zendesk:77", "application": {"type": "tiersync", "name": "tiersync"},
                           "object": {"url": "https://tier1.zendesk.example/agent/tickets/77", "title": "SR 77"},
                           "relationship": "escalated from"}
+    (linked,) = sent(http, "PUT", "issue/10002/properties/tiersync")  # marked: nothing to repair
+    assert body(linked) == {**marker, "linked": True}
 
     http.get(f"{API}/search/jql", json=search_page(load("issue.json")))
     found = jira.find_by_idempotency_key("tiersync:esc-0001")
-    assert found is not None and found.id == "ENG-2"
+    assert found is not None and found.key == "ENG-2"
     assert params(sent(http, "GET", "search/jql")[-1])["jql"] == [
         'issue.property[tiersync].key = "tiersync:esc-0001" ORDER BY created ASC']
 
@@ -213,7 +220,7 @@ def test_label_lookup_writes_and_searches_a_marker_label(http):
     http.post(f"{API}/issue", json=load("created_issue.json"), status=201)
     marked = load("issue.json")
     marked["fields"]["labels"] = ["bugfix", "tiersync-tiersync:esc-0001"]
-    http.get(f"{API}/issue/ENG-2", json=marked)
+    http.get(f"{API}/issue/10002", json=marked)
     http.get(f"{API}/search/jql", json=search_page(marked))
     jira = make(idempotency_lookup="label")
 
@@ -221,7 +228,7 @@ def test_label_lookup_writes_and_searches_a_marker_label(http):
 
     assert body(sent(http, "POST", "issue")[0])["fields"]["labels"] == ["bugfix", "tiersync-tiersync:esc-0001"]
     assert created.data["labels"] == ["bugfix"]  # the marker stays out of the flat view
-    assert jira.find_by_idempotency_key("tiersync:esc-0001").id == "ENG-2"
+    assert jira.find_by_idempotency_key("tiersync:esc-0001").key == "ENG-2"
     assert params(sent(http, "GET", "search/jql")[0])["jql"] == [
         'labels = "tiersync-tiersync:esc-0001" ORDER BY created ASC']
 
@@ -230,11 +237,11 @@ def test_500_on_create_is_followed_by_a_lookup_before_any_resend(http, sleeps):
     http.post(f"{API}/issue", json={"errorMessages": ["Internal server error"]}, status=500)
     http.post(f"{API}/issue", json=load("created_issue.json"), status=201)
     http.get(f"{API}/search/jql", json=search_page())  # the lookup: nothing was created
-    http.get(f"{API}/issue/ENG-2", json=load("issue.json"))
+    http.get(f"{API}/issue/10002", json=load("issue.json"))
 
     record = make().create({"summary": "x"}, idempotency_key="tiersync:esc-0001")
 
-    assert record.id == "ENG-2"
+    assert record.key == "ENG-2"
     order = [(c.request.method, urlparse(c.request.url).path) for c in http.calls
              if urlparse(c.request.url).path.endswith(("/issue", "/search/jql"))]
     assert order == [("POST", "/rest/api/2/issue"), ("GET", "/rest/api/2/search/jql"),
@@ -245,11 +252,11 @@ def test_500_on_create_is_followed_by_a_lookup_before_any_resend(http, sleeps):
 def test_create_that_went_through_before_a_dropped_reply_is_not_resent(http, sleeps):
     http.post(f"{API}/issue", body=requests.ConnectionError("connection reset by peer"))
     http.get(f"{API}/search/jql", json=search_page(load("issue.json")))  # it did happen
-    http.get(f"{API}/issue/ENG-2", json=load("issue.json"))
+    http.get(f"{API}/issue/10002", json=load("issue.json"))
 
     record = make().create({"summary": "x"}, idempotency_key="tiersync:esc-0001")
 
-    assert record.id == "ENG-2"
+    assert record.key == "ENG-2"
     assert len(sent(http, "POST", "issue")) == 1
 
 
@@ -282,7 +289,7 @@ def test_429_with_retry_after_seconds_is_retried_once_after_the_stated_wait(http
     http.post(f"{API}/issue", status=429, headers={"Retry-After": "7"},
               json={"errorMessages": ["Rate limit exceeded."]})
     http.post(f"{API}/issue", json=load("created_issue.json"), status=201)
-    http.get(f"{API}/issue/ENG-2", json=load("issue.json"))
+    http.get(f"{API}/issue/10002", json=load("issue.json"))
 
     make().create({"summary": "x"}, idempotency_key="tiersync:esc-0001")
 
@@ -302,19 +309,19 @@ def test_429_with_an_http_date_retry_after_waits_until_that_date(http, sleeps):
 
 def test_429_with_only_x_ratelimit_reset_waits_until_the_reset(http, sleeps):
     reset = (datetime.now(timezone.utc) + timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%MZ")
-    http.get(f"{API}/issue/ENG-2", status=429, headers={"X-RateLimit-Reset": reset})
-    http.get(f"{API}/issue/ENG-2", json=load("issue.json"))
+    http.get(f"{API}/issue/10002", status=429, headers={"X-RateLimit-Reset": reset})
+    http.get(f"{API}/issue/10002", json=load("issue.json"))
 
-    make().get("ENG-2")
+    make().get("10002")
 
     assert len(sleeps) == 1 and 55 <= sleeps[0] <= 120
 
 
 def test_rate_limit_that_never_lifts_raises_rate_limited(http, sleeps):
-    http.get(f"{API}/issue/ENG-2", status=429, headers={"Retry-After": "1"})
+    http.get(f"{API}/issue/10002", status=429, headers={"Retry-After": "1"})
 
     with pytest.raises(RateLimited) as caught:
-        make(max_attempts=2).get("ENG-2")
+        make(max_attempts=2).get("10002")
     assert caught.value.retry_after == 1.0 and sleeps == [1.0]
 
 
@@ -323,7 +330,7 @@ def test_401_names_the_tracker_and_the_credential_variables_not_the_secret(http)
                  body="Client must be authenticated to access this resource.")
 
     with pytest.raises(AuthError) as caught:
-        make().get("ENG-2")
+        make().get("10002")
     message = str(caught.value)
     assert "[jira]" in message and "HTTP 401" in message and "JIRA_EMAIL/JIRA_API_TOKEN" in message
     assert SECRET not in message
@@ -335,92 +342,104 @@ def status_read(updated: str, status: str = "In Progress", status_id: str = "3")
 
 
 def test_update_on_a_stale_version_raises_conflict_and_writes_nothing(http):
-    http.get(f"{API}/issue/ENG-2", json=status_read("2026-01-05T20:07:00.000+1100"))
+    http.get(f"{API}/issue/10002", json=status_read("2026-01-05T20:07:00.000+1100"))
 
     with pytest.raises(Conflict):
-        make().update("ENG-2", {"summary": "new"}, expected_version="2026-01-05T20:00:10.000+1100")
-    assert params(sent(http, "GET", "issue/ENG-2")[0]) == {"fields": ["status,updated"]}
-    assert sent(http, "PUT", "issue/ENG-2") == []
+        make().update("10002", {"summary": "new"}, expected_version="2026-01-05T20:00:10.000+1100")
+    assert params(sent(http, "GET", "issue/10002")[0]) == {"fields": ["status,updated,project,issuetype"],
+                                                         "properties": ["tiersync"]}
+    assert sent(http, "PUT", "issue/10002") == []
 
 
 def test_update_writes_fields_then_transitions_to_the_wanted_status(http):
     version = "2026-01-05T20:00:10.000+1100"
-    http.get(f"{API}/issue/ENG-2", json=status_read(version))  # version check
-    http.get(f"{API}/issue/ENG-2", json=status_read("2026-01-05T20:01:00.000+1100"))  # status read
-    http.get(f"{API}/issue/ENG-2", json=load("issue.json"))  # the result
-    http.put(f"{API}/issue/ENG-2", status=204)
-    http.get(f"{API}/issue/ENG-2/transitions", json=load("transitions.json"))
-    http.post(f"{API}/issue/ENG-2/transitions", status=204)
+    http.get(f"{API}/issue/10002", json=status_read(version))  # version check
+    http.get(f"{API}/issue/10002", json=status_read("2026-01-05T20:01:00.000+1100"))  # status read
+    http.get(f"{API}/issue/10002", json=status_read("2026-01-05T20:02:00.000+1100",
+                                                    "Waiting for customer", "10010"))  # arrived
+    http.get(f"{API}/issue/10002", json=load("issue.json"))  # the result
+    http.put(f"{API}/issue/10002", status=204)
+    http.get(f"{API}/issue/10002/transitions", json=load("transitions.json"))
+    http.post(f"{API}/issue/10002/transitions", status=204)
 
-    make().update("ENG-2", {"summary": "new", "customfield_10106": "Yes", "status": "Waiting for customer",
+    make().update("10002", {"summary": "new", "customfield_10106": "Yes", "status": "Waiting for customer",
                             "status.category": "indeterminate"}, expected_version="2026-01-05T09:00:10Z")
 
-    assert body(sent(http, "PUT", "issue/ENG-2")[0]) == {
+    assert body(sent(http, "PUT", "issue/10002")[0]) == {
         "fields": {"summary": "new", "customfield_10106": {"value": "Yes"}}}
-    assert body(sent(http, "POST", "issue/ENG-2/transitions")[0]) == {"transition": {"id": "2"}}
+    assert body(sent(http, "POST", "issue/10002/transitions")[0]) == {"transition": {"id": "2"}}
+    assert params(sent(http, "GET", "issue/10002/transitions")[0]) == {"expand": ["transitions.fields"]}
 
 
 def test_no_transition_call_when_already_in_the_wanted_status(http):
-    http.get(f"{API}/issue/ENG-2", json=status_read("2026-01-05T20:00:10.000+1100", "Waiting for customer", "10010"))
-    http.get(f"{API}/issue/ENG-2", json=load("issue.json"))
+    http.get(f"{API}/issue/10002", json=status_read("2026-01-05T20:00:10.000+1100", "Waiting for customer", "10010"))
+    http.get(f"{API}/issue/10002", json=load("issue.json"))
 
-    make().update("ENG-2", {"status": "waiting for customer"}, expected_version="2026-01-05T20:00:10.000+1100")
+    make().update("10002", {"status": "waiting for customer"}, expected_version="2026-01-05T20:00:10.000+1100")
 
-    assert sent(http, "GET", "issue/ENG-2/transitions") == []
-    assert sent(http, "POST", "issue/ENG-2/transitions") == []
+    assert sent(http, "GET", "issue/10002/transitions") == []
+    assert sent(http, "POST", "issue/10002/transitions") == []
 
 
 def test_missing_transition_is_a_permanent_error_listing_the_choices(http):
-    http.get(f"{API}/issue/ENG-2", json=status_read("2026-01-05T20:00:10.000+1100"))
-    http.get(f"{API}/issue/ENG-2/transitions", json=load("transitions.json"))
+    http.get(f"{API}/issue/10002", json=status_read("2026-01-05T20:00:10.000+1100"))
+    only_back = load("transitions.json")["transitions"][:1]
+    only_back[0]["to"].update(name="In Progress", id="3")  # the only way out leads back here
+    http.get(f"{API}/issue/10002/transitions", json={"transitions": only_back})
+    http.get(f"{API}/status", json=[{"id": "5", "name": "Resolved", "statusCategory": {"key": "done"}}])
 
-    with pytest.raises(PermanentError, match="Ask customer -> Waiting for customer"):
-        make().update("ENG-2", {"status": "Resolved"}, expected_version=None)
+    with pytest.raises(PermanentError, match="ENG-2: no workflow path from 'In Progress' to "
+                                             "'Resolved'.*Ask customer -> In Progress"):
+        make().update("10002", {"status": "Resolved"}, expected_version=None)
+    assert sent(http, "POST", "issue/10002/transitions") == []
 
 
 def test_assignee_email_is_resolved_to_an_account_id(http):
     http.get(f"{API}/user/search", json=[load("myself.json")])
-    http.put(f"{API}/issue/ENG-2", status=204)
-    http.get(f"{API}/issue/ENG-2", json=load("issue.json"))
+    http.put(f"{API}/issue/10002", status=204)
+    http.get(f"{API}/issue/10002", json=load("issue.json"))
 
-    make().update("ENG-2", {"assignee": "MIA@example.com"}, expected_version=None)
+    make().update("10002", {"assignee": "MIA@example.com"}, expected_version=None)
 
     assert params(sent(http, "GET", "user/search")[0]) == {"query": ["MIA@example.com"]}
-    assert body(sent(http, "PUT", "issue/ENG-2")[0]) == {
+    assert body(sent(http, "PUT", "issue/10002")[0]) == {
         "fields": {"assignee": {"accountId": "5b10a2844c20165700ede21g"}}}
 
 
 # -- comments ------------------------------------------------------------------------------------------
 def test_internal_comment_in_service_management_carries_the_sd_property(http):
-    http.post(f"{API}/issue/ENG-2/comment", json=load("comment_created.json"), status=201)
+    http.post(f"{API}/issue/10002/comment", json=load("comment_created.json"), status=201)
 
-    assert make(service_management=True).add_comment("ENG-2", "[tiersync] note", public=False) == "10005"
-    sent_body = body(sent(http, "POST", "issue/ENG-2/comment")[0])
+    assert make(service_management=True).add_comment("10002", "[tiersync] note", public=False) == "10005"
+    sent_body = body(sent(http, "POST", "issue/10002/comment")[0])
     assert sent_body["body"] == "[tiersync] note"
     assert sent_body["properties"][1] == {"key": "sd.public.comment", "value": {"internal": True}}
     assert sent_body["properties"][0]["key"] == "tiersync" and len(sent_body["properties"][0]["value"]["nonce"]) == 32
 
 
 def test_comment_with_unknown_outcome_is_found_by_its_nonce_and_not_resent(http, sleeps):
-    http.post(f"{API}/issue/ENG-2/comment", status=503, json={"errorMessages": ["Service unavailable"]})
+    http.post(f"{API}/issue/10002/comment", status=503, json={"errorMessages": ["Service unavailable"]})
     jira = make()
 
     def comments_with_our_nonce(request):
-        nonce = body(sent(http, "POST", "issue/ENG-2/comment")[0])["properties"][0]["value"]["nonce"]
+        nonce = body(sent(http, "POST", "issue/10002/comment")[0])["properties"][0]["value"]["nonce"]
         comment = load("comment_created.json")
         comment["properties"] = [{"key": "tiersync", "value": {"nonce": nonce}}]
         return 200, {}, json.dumps({"startAt": 0, "maxResults": 100, "total": 1, "comments": [comment]})
 
-    http.add_callback(responses.GET, f"{API}/issue/ENG-2/comment", callback=comments_with_our_nonce)
+    http.add_callback(responses.GET, f"{API}/issue/10002/comment", callback=comments_with_our_nonce)
 
-    assert jira.add_comment("ENG-2", "[tiersync] note", public=False) == "10005"
-    assert len(sent(http, "POST", "issue/ENG-2/comment")) == 1
-    assert params(sent(http, "GET", "issue/ENG-2/comment")[0])["expand"] == ["properties"]
+    assert jira.add_comment("10002", "[tiersync] note", public=False) == "10005"
+    assert len(sent(http, "POST", "issue/10002/comment")) == 1
+    assert params(sent(http, "GET", "issue/10002/comment")[0])["expand"] == ["properties"]
 
 
 def test_public_comment_needs_service_management(http):
-    with pytest.raises(PermanentError, match="Service Management"):
-        make().add_comment("ENG-2", "hello", public=True)
+    software = status_read("2026-01-05T20:00:10.000+1100")
+    software["fields"]["project"] = {"id": "10000", "key": "ENG", "projectTypeKey": "software"}
+    http.get(f"{API}/issue/10002", json=software)
+    with pytest.raises(PermanentError, match="ENG-2|10002.*Service Management"):
+        make().add_comment("10002", "hello", public=True)
     assert make().capabilities().public_comments is False
     assert make(service_management=True).capabilities().public_comments is True
 
@@ -432,15 +451,15 @@ def test_config_rejects_a_naive_start_time():
 
 def test_create_whose_status_move_fails_still_returns_the_created_issue(http, caplog):
     http.post(f"{API}/issue", json=load("created_issue.json"), status=201)
-    http.get(f"{API}/issue/ENG-2", json=status_read("2026-01-05T20:00:10.000+1100", "To Do", "10000"))
-    http.get(f"{API}/issue/ENG-2", json=load("issue.json"))
-    http.get(f"{API}/issue/ENG-2/transitions", json=load("transitions.json"))
+    http.get(f"{API}/issue/10002", json=status_read("2026-01-05T20:00:10.000+1100", "To Do", "10000"))
+    http.get(f"{API}/issue/10002", json=load("issue.json"))
+    http.get(f"{API}/issue/10002/transitions", json=load("transitions.json"))
 
     record = make().create({"summary": "x", "status": "Resolved"}, idempotency_key="tiersync:esc-0001")
 
-    assert record.id == "ENG-2" and len(sent(http, "POST", "issue")) == 1
-    assert sent(http, "POST", "issue/ENG-2/transitions") == []
-    assert "created ENG-2 but could not move it to 'Resolved'" in caplog.text
+    assert record.key == "ENG-2" and len(sent(http, "POST", "issue")) == 1
+    assert sent(http, "POST", "issue/10002/transitions") == []
+    assert "created 10002 but could not move it to 'Resolved'" in caplog.text
 
 
 def test_search_result_without_updated_is_an_unreadable_record_and_the_page_goes_on(http):
@@ -452,7 +471,7 @@ def test_search_result_without_updated_is_an_unreadable_record_and_the_page_goes
 
     pages = list(make().fetch_changes(None))
 
-    assert [r.id for p in pages for r in p.records] == ["ENG-3"]
+    assert [r.key for p in pages for r in p.records] == ["ENG-3"]
     [bad] = [u for p in pages for u in p.unreadable]
     assert bad.id == "ENG-2" and "fields.updated: missing" in bad.reason
 
@@ -465,4 +484,4 @@ def test_html_instead_of_json_is_not_the_api_and_a_bad_base_url_is_permanent(htt
     assert sleeps == []  # a login or proxy page is not retried
 
     with pytest.raises(PermanentError, match="check base_url"):
-        make(base_url="jira.example.test").get("ENG-2")  # no scheme
+        make(base_url="jira.example.test").get("10002")  # no scheme
