@@ -205,6 +205,11 @@ def _redact_stored(conn: Connection) -> None:
     redact_stored(conn)
 
 
+def _shared_work(conn: Connection) -> None:
+    from core.worker_schema import migrate_workers  # leases, shared rate limits, outbox claims
+    migrate_workers(conn)
+
+
 def _next_decision(conn: Connection) -> None:
     from core.due import migrate  # the next-decision column, its index, the policy fingerprint
     migrate(conn)
@@ -216,6 +221,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (3, "audit chain head, field sources, audit query indexes", _v3_audit_trail),
     (4, "history as reverse patches; de-duplication keys of pruned outbox rows", _history_as_changes),
     (5, "credentials stored in plain text by earlier releases masked", _redact_stored),
-    (6, "when each open escalation next needs a periodic decision, indexed", _next_decision),
+    (6, "leases, shared rate limits and outbox claims for several daemons", _shared_work),
+    (7, "when each open escalation next needs a periodic decision, indexed", _next_decision),
 ]
 LATEST = MIGRATIONS[-1][0]
