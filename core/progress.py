@@ -6,13 +6,14 @@
   ``every_seconds`` (10 s) while it reads, ``<what> progress: <tracker>: N record(s) so far,
   R record(s)/s``, and a last line with the total for a tracker that logged any, so a short run
   adds no lines at all.
-- Pages are counted as they are committed (``page(tracker, records)``). Trackers are read one
-  after the other: a tracker's time starts when the one before it last reported (or when the
-  report began), and its rate is its records over that time.
+- Pages are counted as they are committed (``page(tracker, records)``), from any thread (the
+  daemon pulls its trackers in concurrent lanes). A tracker's rate is its records over the time
+  from the start of the read to its last page.
 """
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from types import TracebackType
@@ -50,12 +51,13 @@ class ProgressReport:
         self.every = every_seconds
         self.clock = clock
         self.trackers: dict[str, TrackerProgress] = {}
-        self._mark = clock()
+        self._started = clock()
+        self._lock = threading.Lock()
         self._display: Progress | None = None
         self._tasks: dict[str, int] = {}
 
     def __enter__(self) -> "ProgressReport":
-        self._mark = self.clock()
+        self._started = self.clock()
         if self.console.is_terminal:
             self._display = Progress(
                 SpinnerColumn(), TextColumn("{task.description}"),
@@ -77,13 +79,17 @@ class ProgressReport:
 
     def page(self, tracker: str, records: int) -> None:
         """A page of ``records`` records of ``tracker`` is committed."""
+        with self._lock:
+            self._count(tracker, records)
+
+    def _count(self, tracker: str, records: int) -> None:
         now = self.clock()
         progress = self.trackers.get(tracker)
         if progress is None:
-            progress = self.trackers[tracker] = TrackerProgress(tracker, started=self._mark)
+            progress = self.trackers[tracker] = TrackerProgress(tracker, started=self._started)
         progress.records += records
         progress.pages += 1
-        progress.last = self._mark = now
+        progress.last = now
         if self._display is not None:
             self._show(progress)
         elif now - (progress.logged_at or progress.started) >= self.every:
