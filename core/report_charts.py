@@ -46,10 +46,14 @@ def _chart(kind, title: str, colours: tuple[str, ...], height: int,
     return chart.add_xml_filter(_no_script)
 
 
-def _count_labels(highest: int) -> list[int]:
-    """Whole numbers for an axis of counts (at most ~10 labels): no "0.2 escalations"."""
-    step = max(1, -(-highest // 10))
-    return list(range(0, max(highest, 1) + step, step))
+def _count_labels(counts: list[int]) -> dict[str, Any]:
+    """Whole numbers for an axis of counts (at most ~10 labels): no "0.2 escalations"; none
+    for an empty chart (pygal draws "no data" then, and fails on labels without series)."""
+    if not counts:
+        return {}
+    highest = max(max(counts), 1)
+    step = -(-highest // 10)
+    return {"y_labels": list(range(0, highest + step, step))}
 
 
 def _svg(chart) -> str:
@@ -74,7 +78,7 @@ def volume_chart(volume: list[dict[str, Any]]) -> str:
     kinds = ("opened", "closed", "rejected")
     chart = _chart(pygal.Line, "Escalation volume over time", tuple(COLOURS[k] for k in kinds),
                    280, x_label_rotation=30, show_minor_x_labels=False, y_title="escalations",
-                   y_labels=_count_labels(max((v[k] for v in volume for k in kinds), default=0)))
+                   **_count_labels([v[k] for v in volume for k in kinds]))
     chart.x_labels = [v["bucket"] for v in volume]
     chart.x_labels_major = [v["bucket"] for v in volume][::max(1, len(volume) // 10)]
     for kind in kinds if volume else ():
@@ -99,7 +103,7 @@ def escalation_chart(by_level: dict[str, dict[str, int]]) -> str:
     chart = _chart(pygal.StackedBar, "Management escalations by level and outcome",
                    (COLOURS["accepted"], COLOURS["refused"]), 260, y_title="requests",
                    x_title="management escalation level requested",
-                   y_labels=_count_labels(max((sum(c.values()) for c in by_level.values()), default=0)),
+                   **_count_labels([sum(c.values()) for c in by_level.values()]),
                    no_data="no management escalation requests in this period")
     levels = list(by_level)
     chart.x_labels = levels

@@ -202,11 +202,18 @@ def _redact_stored(conn: Connection) -> None:
     redact_stored(conn)
 
 
+def _audit_action_seq_index(conn: Connection) -> None:
+    # `audit --action X` (newest N, or an export) walks the entries of that action in chain
+    # order; without it a rare action scanned the whole log (issue 13: queries over 1M entries)
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_audit_action_seq ON audit (action, seq)"))
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial tables", _v1),
     (2, "outbox index by target record", _v2_outbox_connector_index),
     (3, "audit chain head, field sources, audit query indexes", _v3_audit_trail),
     (4, "history as reverse patches; de-duplication keys of pruned outbox rows", _history_as_changes),
     (5, "credentials stored in plain text by earlier releases masked", _redact_stored),
+    (6, "audit index by action in chain order", _audit_action_seq_index),
 ]
 LATEST = MIGRATIONS[-1][0]
