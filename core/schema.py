@@ -206,6 +206,11 @@ def _audit_action_seq_index(conn: Connection) -> None:
     # `audit --action X` (newest N, or an export) walks the entries of that action in chain
     # order; without it a rare action scanned the whole log (issue 13: queries over 1M entries)
     conn.execute(text("CREATE INDEX IF NOT EXISTS ix_audit_action_seq ON audit (action, seq)"))
+    if conn.dialect.name == "sqlite" and conn.execute(text(
+            "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'")).first():
+        # a store ANALYZEd before has statistics for every index but this one; without them
+        # SQLite would take it for `trace` (action = written) instead of the record's index
+        conn.execute(text("ANALYZE ix_audit_action_seq"))
 
 
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [

@@ -12,7 +12,8 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import event
 
-from core.audit import AuditLog
+from core.audit import AuditEntry, AuditLog
+from core.schema import LATEST
 from core.sla_report import build_report, parse_period
 from core.trace import trace
 from tests.test_sla_report import NOW, fixture_store
@@ -78,3 +79,22 @@ def test_audit_filters_newest_first_use_their_index(store, filters, index):
     found = plans(store, lambda tx: AuditLog(key=None).query(tx, limit=200, newest_first=True,
                                                              **filters))
     assert_indexed(found, index)
+
+
+def test_a_store_analyzed_before_the_action_index_keeps_tracing_by_record(tmp_path):
+    """Statistics for every index but the new one would make SQLite walk all `written` entries."""
+    from sqlalchemy import text
+    s = fixture_store(tmp_path / "store.db")
+    with s.transaction() as tx:
+        for n in range(400):  # 40 per record: more than SQLite guesses for an index without statistics
+            AuditLog(key=None).append(tx, AuditEntry(run_id="r", at=NOW, action="written",
+                                                     tracker="azure_devops", remote_id=str(n % 10),
+                                                     after={"title": {"value": "x"}}))
+        tx.execute(text("DROP INDEX ix_audit_action_seq"))
+        tx.execute(text("ANALYZE"))
+        tx.execute(text("UPDATE schema_version SET version = version - 1"))
+    assert s.migrate() == [f"{LATEST}: audit index by action in chain order"]
+    found = plans(s, lambda tx: trace(tx, "azure_devops", "7"))
+    s.close()
+    assert_indexed(found, "ix_audit_record_seq")
+    assert not any("ix_audit_action_seq" in line for _, plan in found for line in plan), found
