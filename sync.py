@@ -102,7 +102,7 @@ def _fail(problems: list[str], code: int = EXIT_CONFIG) -> None:
 
 
 def _load(config_path: Path):
-    from core.config import load_config
+    from wiring import load_config
     try:
         config = load_config(config_path)
     except ConfigError as exc:
@@ -125,15 +125,11 @@ def _store(config, dry_run: bool = False):
 
 
 def _connectors(config) -> dict:
-    from connectors import load_registry
-    registry = load_registry()
-    connectors = {}
+    from wiring import build_connectors
     try:
-        for name, tracker in config.trackers.items():
-            connectors[name] = registry[tracker.kind](name, tracker)
+        return build_connectors(config)
     except TiersyncError as exc:
         _fail([str(exc)])
-    return connectors
 
 
 def _engine(config, store, connectors):
@@ -149,7 +145,8 @@ def _engine(config, store, connectors):
 def check(config: Path = ConfigOption,
           online: bool = typer.Option(False, help="also connect to each tracker and verify fields")) -> None:
     """Validate the configuration, mappings and policy; print every problem (exit 2 on error)."""
-    from core.config import load_config, missing_secrets
+    from core.config import missing_secrets
+    from wiring import load_config
     try:
         cfg = load_config(config)
     except ConfigError as exc:
@@ -257,13 +254,13 @@ def daemon(config: Path = ConfigOption,
 def _realtime(cfg, engine, every: float):
     """Metrics, health and the webhook endpoints of the trackers that have a webhook section."""
     from connectors.webhooks import endpoint_for
-    from core.realtime import realtime_for
+    from wiring import realtime
     try:
         endpoints = {name: endpoint_for(name, tracker) for name, tracker in cfg.trackers.items()}
     except ConfigError as exc:
         _fail(exc.problems)
-    return realtime_for(engine, cfg.policy, every,
-                        {name: e for name, e in endpoints.items() if e is not None})
+    return realtime(engine, cfg.policy, every,
+                    {name: e for name, e in endpoints.items() if e is not None})
 
 
 def _new_run_id() -> str:
@@ -505,7 +502,7 @@ def demo(store: Optional[Path] = typer.Option(None, "--store", help="SQLite file
          workdir: Optional[Path] = typer.Option(None, "--workdir", help="folder for the demo's files")) -> None:
     """Play the seeds' escalation through the three built-in tracker simulators."""
     import tempfile
-    from simulators.demo import run_demo
+    from harness.demo import run_demo
     _setup_logging("WARNING")
     folder = workdir or Path(tempfile.mkdtemp(prefix="tiersync-demo-"))
     url = f"sqlite:///{store.resolve()}" if store else None
@@ -522,7 +519,7 @@ def simulate(workdir: Optional[Path] = typer.Option(None, "--workdir", help="fol
     """Start the three tracker simulators alone and print how to point tiersync at them."""
     import tempfile
     from simulators.profile import Profile
-    from simulators.sandbox import Sandbox
+    from harness.sandbox import Sandbox
     _setup_logging("WARNING")
     folder = workdir or Path(tempfile.mkdtemp(prefix="tiersync-sim-"))
     stop = threading.Event()

@@ -39,7 +39,7 @@ from bench.chaos_measure import compare, self_duplicates
 from bench.chaos_process import StoreProbe, SyncProcess, utcnow, wait_until
 from bench.chaos_scenario import PHASES, People, make_cases
 from simulators.profile import Profile
-from simulators.sandbox import Sandbox
+from harness.sandbox import Sandbox
 
 log = logging.getLogger("tiersync.bench.chaos")
 ENGINE = {"backoff_seconds": 0.2, "max_backoff_seconds": 2.0, "max_attempts": 8}

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import importlib
 
-from connectors.base import REGISTRY, Connector
+from core.connector import Connector
+from connectors.registry import REGISTRY
 
 _MODULES = ("connectors.memory", "connectors.zendesk", "connectors.jira", "connectors.azure_devops")
 

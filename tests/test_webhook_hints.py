@@ -16,8 +16,8 @@ from connectors.webhooks import endpoint_for, zendesk_signature
 from core.daemon_loop import DaemonLoop
 from core.hints import run_hints
 from core.listener import Listener
-from core.realtime import realtime_for
-from simulators.sandbox import Sandbox
+from wiring import realtime
+from harness.sandbox import Sandbox
 
 pytestmark = pytest.mark.e2e
 
@@ -29,7 +29,7 @@ class Daemon:
         config = box.load_config()
         self.engine = box.engine()
         endpoints = {n: endpoint_for(n, t) for n, t in config.trackers.items()}
-        self.realtime = realtime_for(self.engine, config.policy, interval, endpoints)
+        self.realtime = realtime(self.engine, config.policy, interval, endpoints)
         self.listener = Listener("127.0.0.1", 0)
         self.realtime.install(self.listener)
         self.listener.start()
