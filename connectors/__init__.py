@@ -1,4 +1,7 @@
-"""Tracker connectors, one module per tracker, in a plain registry keyed by ``kind``."""
+"""Tracker connectors, one module per tracker, in a plain registry keyed by ``kind``.
+
+The command line picks connectors through ``wiring.py``, which imports only the configured
+kinds' modules; ``load_registry`` imports all of them (and every tracker client library)."""
 from __future__ import annotations
 
 import importlib

@@ -45,3 +45,16 @@ def test_a_core_module_importing_a_connector_breaks_the_contract(tmp_path):
     assert "core.leak -> connectors.zendesk_view" in done.stdout
     assert "the tracker simulators know nothing of tiersync BROKEN" in done.stdout
     assert "simulators.leak -> core.model" in done.stdout
+
+
+def test_the_wiring_describes_each_connector_as_its_class_does():
+    """wiring.KINDS (light, checked without the client libraries) agrees with every connector
+    class the connectors register."""
+    import wiring
+    from connectors import load_registry
+    registry = load_registry()
+    assert set(wiring.KINDS) == set(registry)
+    for kind, cls in registry.items():
+        assert wiring.connector_class(kind) is cls
+        assert wiring.KINDS[kind].config_model is cls.config_model
+        assert wiring.KINDS[kind].field_path_pattern is cls.field_path_pattern
