@@ -124,10 +124,10 @@ def _store(config, dry_run: bool = False):
     return store
 
 
-def _connectors(config) -> dict:
+def _connectors(config, names=None) -> dict:
     from wiring import build_connectors
     try:
-        return build_connectors(config)
+        return build_connectors(config, names)
     except TiersyncError as exc:
         _fail([str(exc)])
 
@@ -447,7 +447,7 @@ def explain(record: str = typer.Argument(..., help="TRACKER:ID, e.g. zendesk:123
         _fail([f"explain: give TRACKER:ID with one of {', '.join(cfg.trackers)} (got {record!r})"])
     store = _store(cfg)
     from core.redact_records import redacting
-    connector = redacting(_connectors(cfg), cfg.mappings)[tracker]
+    connector = redacting(_connectors(cfg, [tracker]), cfg.mappings)[tracker]
     try:
         lines = explain_record(store, connector, cfg.mappings[tracker], cfg.policy,
                                _owners(cfg.mappings), remote_id, datetime.now(timezone.utc))

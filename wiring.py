@@ -14,7 +14,7 @@ import importlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from connectors.azure_devops_config import FIELD_PATH as AZURE_DEVOPS_PATHS, AzureDevOpsConfig
 from connectors.jira_config import FIELD_PATH as JIRA_PATHS, JiraConfig
@@ -61,10 +61,11 @@ def load_registry() -> dict[str, type[Connector]]:
     return {kind: spec.connector_class() for kind, spec in KINDS.items()}
 
 
-def build_connectors(config: Config) -> dict[str, Connector]:
-    """One connector per configured tracker; a connector's own errors (TiersyncError) propagate."""
-    return {name: connector_class(tracker.kind)(name, tracker)
-            for name, tracker in config.trackers.items()}
+def build_connectors(config: Config, names: Iterable[str] | None = None) -> dict[str, Connector]:
+    """One connector per configured tracker (or per tracker of ``names``); a connector's own
+    errors (TiersyncError) propagate."""
+    wanted = config.trackers if names is None else {n: config.trackers[n] for n in names}
+    return {name: connector_class(tracker.kind)(name, tracker) for name, tracker in wanted.items()}
 
 
 def realtime(engine: Any, policy: Any, interval: float, endpoints: dict[str, Any]) -> Any:

@@ -8,7 +8,8 @@ small SQLite store, and prints ``name=value`` lines:
 
 - ``import_sync.seconds``: ``python -X importtime -c 'import sync'``, cumulative for ``sync``;
 - ``cli.help_seconds``, ``cli.status_seconds``, ``cli.audit_seconds``: medians of ``--runs``
-  wall times of ``tiersync audit --help``, ``tiersync status`` and ``tiersync audit``;
+  wall times of ``tiersync audit --help``, ``tiersync status`` and ``tiersync audit``, and
+  ``cli.*_cpu_seconds``, their CPU time (user + system), steadier on a shared machine;
 - ``heavy.<command>=``: which of the heavy libraries (tracker clients, web server, charts,
   metrics) each of those commands imported, ``none`` when it imported none of them.
 """
@@ -18,6 +19,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -56,13 +58,19 @@ def environment(workdir: Path) -> dict[str, str]:
     return env
 
 
-def wall_seconds(args: list[str], env: dict[str, str]) -> float:
-    started = time.perf_counter()
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed_run(args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one ``tiersync`` command."""
+    cpu, started = children_cpu(), time.perf_counter()
     done = subprocess.run([tiersync_script(), *args], env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
     if done.returncode not in (0, 1):
         raise SystemExit(f"tiersync {' '.join(args)} exited {done.returncode}: {done.stderr[-2000:]}")
-    return elapsed
+    return elapsed, children_cpu() - cpu
 
 
 def heavy_imports(args: list[str], env: dict[str, str]) -> list[str]:
@@ -89,11 +97,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.workdir or Path(tmp)
         env = environment(workdir)
-        wall_seconds(["status"], env)  # creates the store
+        timed_run(["status"], env)  # creates the store
         print(f"import_sync.seconds={import_sync_seconds(env):.3f}")
         for name, command in COMMANDS.items():
-            times = [wall_seconds(command, env) for _ in range(args.runs)]
-            print(f"cli.{name}_seconds={statistics.median(times):.3f}")
+            runs = [timed_run(command, env) for _ in range(args.runs)]
+            print(f"cli.{name}_seconds={statistics.median(r[0] for r in runs):.3f}")
+            print(f"cli.{name}_cpu_seconds={statistics.median(r[1] for r in runs):.3f}")
         for name, command in COMMANDS.items():
             print(f"heavy.{name}={','.join(heavy_imports(command, env)) or 'none'}")
 
