@@ -157,6 +157,7 @@ def test_polling_catches_what_a_dropped_webhook_missed(box):
 def test_hints_are_read_between_the_pages_of_a_long_poll(box):
     backlog = People(box, make_cases(36, seed=12))
     backlog.intake()  # the first poll has 36 tickets to read, 2 a page, slowly
+    box.settle()  # ... once the export shows them (its hold-back; else the first poll reads none)
     zendesk = box.sims["zendesk"]
     zendesk.export_page_size = 2
     zendesk.set_faults(latency_ms=80)
