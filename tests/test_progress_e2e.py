@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench.throughput import seed_tickets
-from simulators.sandbox import Sandbox
+from harness.sandbox import Sandbox
 
 pytestmark = pytest.mark.e2e
 TIERSYNC = Path(sys.executable).with_name("tiersync")
