@@ -209,7 +209,9 @@ def run(config: Path = ConfigOption,
     with _single_instance(cfg):
         from core.logfields import run_context
         engine = _engine(cfg, store, _connectors(cfg))
-        with _sharing(cfg, engine, None, dry_run), run_context(_new_run_id()) as run_id:
+        with _sharing(cfg, engine, None, dry_run), run_context(_new_run_id()) as run_id, \
+                _progress("sync", cfg) as on_page:
+            engine.on_page = on_page
             report = engine.run_cycle(dry_run=dry_run, run_id=run_id)
     store.close()
     if as_json:
@@ -254,7 +256,8 @@ def daemon(config: Path = ConfigOption,
             DaemonLoop(engine, every, stop, hints=realtime and realtime.hints,
                        metrics=realtime and realtime.metrics,
                        health=realtime and realtime.health, wake=wake,
-                       drift_due=_every(cfg.settings.daemon.drift_check_seconds)).run()
+                       drift_due=_every(cfg.settings.daemon.drift_check_seconds),
+                       first_cycle_progress=lambda: _progress_report("first cycle", cfg)).run()
         log.info("stopping: signal received, current page finished")
     store.close()
 
@@ -675,7 +678,7 @@ def rebuild(config: Path = ConfigOption,
     rebuilt state needs is queued for the next run, which sends only what differs."""
     from core.rebuild import rebuild as run_rebuild
     cfg, store, engine = _admin_engine(config)
-    with _single_instance(cfg), _progress("rebuild") as on_page:
+    with _single_instance(cfg), _progress("rebuild", cfg) as on_page:
         report = _admin_report(engine, "rebuild")
         result = run_rebuild(engine, report, since=_aware(since), on_page=on_page)
     code = EXIT_PARTIAL if report.quarantined or result.orphans else EXIT_OK
@@ -737,7 +740,7 @@ def backfill(since: datetime = typer.Option(..., "--since", help="ISO date or ti
     cfg, store, engine = _admin_engine(config)
     if tracker is not None and tracker not in cfg.trackers:
         _fail([f"backfill: --tracker {tracker!r} is not configured (one of {', '.join(cfg.trackers)})"])
-    with _single_instance(cfg), _progress("backfill") as on_page:
+    with _single_instance(cfg), _progress("backfill", cfg) as on_page:
         report = _admin_report(engine, "backfill")
         try:
             result = run_backfill(engine, _aware(since), [tracker] if tracker else list(cfg.trackers),
@@ -762,22 +765,17 @@ def backfill(since: datetime = typer.Option(..., "--since", help="ISO date or ti
     raise typer.Exit(code)
 
 
+def _progress_report(what: str, cfg):
+    """Progress per tracker: a rich display on a terminal, log lines elsewhere."""
+    from core.progress import ProgressReport
+    return ProgressReport(what, console=err, every_seconds=cfg.settings.progress_seconds)
+
+
 @contextlib.contextmanager
-def _progress(what: str):
-    """A rich progress display of pages and records read, per tracker."""
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                  console=err, transient=False, disable=not err.is_terminal) as progress:
-        tasks: dict[str, int] = {}
-        counts: dict[str, int] = {}
-
-        def on_page(name: str, records: int) -> None:
-            if name not in tasks:
-                tasks[name] = progress.add_task(f"{what} {name}", total=None)
-            counts[name] = counts.get(name, 0) + records
-            progress.update(tasks[name], description=f"{what} {name}: {counts[name]} record(s)")
-
-        yield on_page
+def _progress(what: str, cfg):
+    """The ``on_page(tracker, records)`` callback of a progress report (core/progress.py)."""
+    with _progress_report(what, cfg) as report:
+        yield report.page
 
 
 def _every(seconds: float):

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     daemon: DaemonOptions = Field(default_factory=DaemonOptions)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
+    # progress of a long read as a log line per tracker this often, when not on a terminal
+    progress_seconds: float = Field(default=10.0, gt=0)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings],

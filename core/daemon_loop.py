@@ -17,12 +17,13 @@ a hint pass sends only actions it has claimed (core/hints.py).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
 import time
 import uuid
-from typing import Any
+from typing import Any, Iterator
 
 from sqlalchemy.exc import DBAPIError
 
@@ -36,9 +37,11 @@ class DaemonLoop:
     def __init__(self, engine: Any, interval: float, stop: threading.Event, *,
                  hints: HintQueue | None = None, metrics: Any = None, health: Any = None,
                  coalesce_seconds: float = 0.05, drift_due: Any = None,
-                 wake: threading.Event | None = None):
+                 wake: threading.Event | None = None, first_cycle_progress: Any = None):
         self.engine = engine
         self.wake = wake or threading.Event()
+        # a context manager factory (core/progress.py) reporting the first cycle's reads
+        self.first_cycle_progress = first_cycle_progress
         self.drift_due = drift_due or (lambda: False)
         self.interval = interval
         self.stop = stop
@@ -59,11 +62,26 @@ class DaemonLoop:
                 reader.join(60)
 
     def _cycles(self) -> None:
+        first = True
         while not self.stop.is_set():
             drift = self.drift_due()
             self.wake.clear()
-            self._pass("poll", lambda run_id: self._cycle(run_id, drift))
+            with self._progress(first):
+                self._pass("poll", lambda run_id: self._cycle(run_id, drift))
+            first = False
             self._between_cycles(time.monotonic() + self.interval)
+
+    @contextlib.contextmanager
+    def _progress(self, first: bool) -> Iterator[None]:
+        if not first or self.first_cycle_progress is None:
+            yield
+            return
+        with self.first_cycle_progress() as progress:
+            self.engine.on_page = progress.page
+            try:
+                yield
+            finally:
+                self.engine.on_page = None
 
     def _cycle(self, run_id: str, drift: bool) -> Any:
         if self.engine.worker is not None:

@@ -16,6 +16,7 @@ from typing import Any, Callable
 from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 
+from core import due
 from core.connector import Connector, Page, RemoteRecord
 from core.audit import AuditEntry, AuditLog
 from core.decision import Decision, Observation, Policy
@@ -45,8 +46,8 @@ class EngineSettings:
     backoff_seconds: float = 30.0  # first retry delay; doubles per attempt
     max_backoff_seconds: float = 3600.0
     outbox_batch: int = 100
-    # an open escalation the policy had nothing to say about is asked again after this long,
-    # or as soon as it changes (time-based rules such as SLA warnings need no finer grain)
+    # with a policy that cannot tell when its next decision is due (core/due.py), an open
+    # escalation it had nothing to say about is asked again after this long, or once it changes
     reevaluate_seconds: float = 60.0
     pull_retries: int = 2  # a pull failing before its first page is tried again this often
     retry_alert_seconds: float = 3600.0  # an action retrying longer than this makes a run exit 1
@@ -108,7 +109,7 @@ class SyncEngine:
         self.owners = _owners(mappings)
         self.planner = Planner(store, mappings, self.audit)
         self.planner.clock = clock
-        self._quiet: dict[str, tuple[int, datetime]] = {}  # id -> (version, when) of a quiet decision
+        self.on_page: Callable[[str, int], None] | None = None  # progress (core/progress.py)
         self.worker = None  # core.worker.Worker when several daemons share the store
         self.worker_id = f"local-{os.getpid()}-{uuid.uuid4().hex[:6]}"  # who claims actions
         store.serialize_writes = True
@@ -180,6 +181,8 @@ class SyncEngine:
                 for page in guarded_pages(name, connector.fetch_changes(cursor)):
                     self.process_page(name, page, report)
                     pages += 1
+                    if self.on_page is not None:
+                        self.on_page(name, len(page.records) + len(page.unreadable))
                     if stop():
                         report.stopped_early = True
                         return
@@ -376,7 +379,10 @@ class SyncEngine:
             field_times = stamp_field_times(field_times, list(decision.changes), "policy", now)
         by = obs.tracker if obs else "policy"
         self.store.save_escalation(tx, after, field_times, by=by, run_id=report.run_id,
-                                   previous_version=before.version if before else None)
+                                   previous_version=before.version if before else None,
+                                   next_decision_at=due.next_for(
+                                       self.policy, after, now, quiet=False,
+                                       fallback_seconds=self.settings.reevaluate_seconds))
         if link is not None and record is not None:
             self._remember(link, record)
             self.store.save_link(tx, link, now)
@@ -388,56 +394,61 @@ class SyncEngine:
 
     # -- periodic re-evaluation -----------------------------------------------------------------
     def reevaluate(self, report: CycleReport, stop: Callable[[], bool]) -> None:
-        """Ask the policy about every open escalation, so SLA breaches are caught unprompted.
-
-        One the policy had nothing to say about, unchanged since, is asked again only after
-        ``reevaluate_seconds``: a daemon with a short interval would otherwise spend its idle
-        cycles deciding the same thing about every open escalation.
-        """
+        """Ask the policy about the open escalations whose next decision is due, so SLA
+        warnings and breaches are caught unprompted; the others wait for their instant, kept
+        in the store (core/due.py): the cost follows what is due, not what is open."""
         now = self.clock()
         with self.store.transaction() as tx:
-            versions = self.store.open_versions(tx)
-        due = [eid for eid, version in versions if not self._recently_quiet(eid, version, now)]
-        still_open = {eid for eid, _ in versions}
-        self._quiet = {eid: seen for eid, seen in self._quiet.items() if eid in still_open}
-        for start in range(0, len(due), 200):
-            with self.store.transaction() as tx:
-                batch = self.store.get_escalations(tx, due[start:start + 200])
+            due.follow_policy(tx, due.fingerprint(self.policy, self.settings.reevaluate_seconds), now)
+            ids = due.due_ids(tx, now)
+        for start in range(0, len(ids), 200):
+            if not self._decide_due(ids[start:start + 200], report, stop):
+                report.stopped_early = True
+                return
+
+    def _decide_due(self, ids: list[str], report: CycleReport, stop: Callable[[], bool]) -> bool:
+        """Decide a batch in one transaction with its new instants; False when stopped."""
+        scheduled: list[due.Scheduled] = []
+        with self.store.transaction() as tx:
+            batch = self.store.get_escalations(tx, ids)
             for item in batch.values():
                 if stop():
-                    report.stopped_early = True
-                    return
-                decision = self.policy.decide(item.escalation, item.escalation, None, self.clock())
-                if decision.changes or decision.notes or decision.mirrors:
-                    self._quiet.pop(item.escalation.id, None)
-                    self._apply_periodic(item, decision, report)
-                else:
-                    self._quiet[item.escalation.id] = (item.escalation.version, now)
+                    break
+                scheduled.append(self._decide_periodic(tx, item, report))
+            due.schedule(tx, scheduled)
+        return len(scheduled) == len(batch)
 
-    def _recently_quiet(self, escalation_id: str, version: int, now: datetime) -> bool:
-        seen = self._quiet.get(escalation_id)
-        return (seen is not None and seen[0] == version
-                and (now - seen[1]).total_seconds() < self.settings.reevaluate_seconds)
+    def _decide_periodic(self, tx: Connection, item: StoredEscalation,
+                         report: CycleReport) -> due.Scheduled:
+        now = self.clock()
+        escalation = item.escalation
+        decision = self.policy.decide(escalation, escalation, None, now)
+        quiet = not (decision.changes or decision.notes or decision.mirrors)
+        if not quiet:
+            escalation = self._apply_periodic(tx, item, decision, report)
+        at = due.next_for(self.policy, escalation, now, quiet=quiet,
+                          fallback_seconds=self.settings.reevaluate_seconds)
+        return due.Scheduled(escalation.id, escalation.version, at)
 
-    def _apply_periodic(self, item: StoredEscalation, decision: Decision, report: CycleReport) -> None:
-        with self.store.transaction() as tx:
-            current = self.store.get_escalation(tx, item.escalation.id)
-            if current.escalation.version != item.escalation.version:
-                return  # changed meanwhile (another lane or daemon): decided again next time
-            before = current.escalation
-            after = before
-            field_times = current.field_times
-            if decision.changes:
-                data = apply_changes(before, decision.changes)
-                data.update(version=before.version + 1, updated_at=self.clock(), updated_by="policy")
-                after = Escalation.model_validate(data)
-                field_times = stamp_field_times(field_times, list(decision.changes), "policy", self.clock())
-                self.store.save_escalation(tx, after, field_times, by="policy", run_id=report.run_id,
-                                           previous_version=before.version)
-                report.changed += 1
-            self._audit_change(tx, before, after, None, None, decision)
-            self.planner.plan(tx, after, self._links(tx, after.id, None), report.run_id,
-                              decision=decision)
+    def _apply_periodic(self, tx: Connection, item: StoredEscalation, decision: Decision,
+                        report: CycleReport) -> Escalation:
+        current = self.store.get_escalation(tx, item.escalation.id)
+        if current.escalation.version != item.escalation.version:
+            return current.escalation  # changed meanwhile (another lane or daemon): due again
+        before, field_times = current.escalation, current.field_times
+        after = before
+        if decision.changes:
+            data = apply_changes(before, decision.changes)
+            data.update(version=before.version + 1, updated_at=self.clock(), updated_by="policy")
+            after = Escalation.model_validate(data)
+            field_times = stamp_field_times(field_times, list(decision.changes), "policy", self.clock())
+            self.store.save_escalation(tx, after, field_times, by="policy", run_id=report.run_id,
+                                       previous_version=before.version)
+            report.changed += 1
+        self._audit_change(tx, before, after, None, None, decision)
+        self.planner.plan(tx, after, self._links(tx, after.id, None), report.run_id,
+                          decision=decision)
+        return after
 
     def _repair_drift(self, tx: Connection, name: str, record: RemoteRecord, link: LinkRow,
                       stored: dict[str, StoredEscalation], report: CycleReport) -> None:

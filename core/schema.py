@@ -54,6 +54,9 @@ escalations = Table(
     Column("field_times", JSON, nullable=False, default=dict),  # field -> {tracker, at}
     Column("created_at", UTC, nullable=False),
     Column("updated_at", UTC, nullable=False),
+    # when it next needs a periodic decision (core/due.py; added by a migration)
+    Column("next_decision_at", UTC),
+    Index("ix_escalations_next_decision", "next_decision_at"),
 )
 
 history = Table(
@@ -218,6 +221,10 @@ def _audit_action_seq_index(conn: Connection) -> None:
         conn.execute(text("ANALYZE ix_audit_action_seq"))
 
 
+def _next_decision(conn: Connection) -> None:
+    from core.due import migrate  # the next-decision column, its index, the policy fingerprint
+    migrate(conn)
+
 
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial tables", _v1),
@@ -227,5 +234,6 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (5, "credentials stored in plain text by earlier releases masked", _redact_stored),
     (6, "leases, shared rate limits and outbox claims for several daemons", _shared_work),
     (7, "audit index by action in chain order", _audit_action_seq_index),
+    (8, "when each open escalation next needs a periodic decision, indexed", _next_decision),
 ]
 LATEST = MIGRATIONS[-1][0]

@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, event, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from core import history, schema as t
+from core import due, history, schema as t
 from core.errors import ConfigError, TiersyncError
 from core.config_secrets import mask_url
 from core.model import Escalation, State
@@ -201,10 +201,14 @@ class Store:
         return {row.id: _stored(row) for row in rows}
 
     def save_escalation(self, tx: Connection, esc: Escalation, field_times: dict[str, Any], *,
-                        by: str, run_id: str | None, previous_version: int | None) -> None:
+                        by: str, run_id: str | None, previous_version: int | None,
+                        next_decision_at: datetime | None = due.WRITE_TIME) -> None:
+        """Insert or update (version-checked); the next periodic decision is due at
+        ``next_decision_at`` (None: no time-based rule), by default at once (core/due.py)."""
         data = esc.model_dump(mode="json")
         values = dict(version=esc.version, state=esc.state.value, data=data,
-                      field_times=field_times, updated_at=esc.updated_at)
+                      field_times=field_times, updated_at=esc.updated_at,
+                      next_decision_at=due.written(esc, next_decision_at))
         old = None
         if previous_version is None:
             tx.execute(insert(t.escalations).values(id=esc.id, created_at=esc.created_at, **values))

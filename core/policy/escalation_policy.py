@@ -21,6 +21,8 @@ Changes equal to the escalation's current values are dropped, so deciding again 
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,6 +35,7 @@ from core.policy.calendar import BusinessCalendar
 from core.policy.config import PolicyFile, read_policy_file
 from core.policy.abuse import abuse_step
 from core.policy.escalation import escalation_step, origin_age_step
+from core.policy.next_due import next_decision_at
 from core.policy.people import TableDirectory
 from core.policy.queue import rank_step
 from core.policy.review import review_step
@@ -89,6 +92,16 @@ class EscalationPolicy:
         decision.changes = {name: value for name, value in decision.changes.items()
                             if getattr(after, name) != value}
         return decision
+
+    def next_decision_at(self, escalation: Escalation, now: datetime) -> datetime | None:
+        """The earliest instant a periodic decision could change (core/policy/next_due.py)."""
+        return next_decision_at(escalation, self.config, self.calendars, _aware_utc(now))
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """Identifies the policy's rules: times computed under other rules are stale."""
+        text = self.config.model_dump_json()
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
     def _steps(self) -> tuple[Callable[[Escalation, Inputs], Decision], ...]:
         config = self.config
