@@ -107,8 +107,9 @@ def _read(engine, name: str, remote_ids: list[str], report) -> set[str]:
 
 
 def _apply_for(engine, applier, escalation_ids: set[str], report, stop: Callable[[], bool]) -> None:
-    """Send the due actions of these escalations, oldest first, as the outbox would: claimed
-    first (core/shared.py), so another daemon sharing the store never sends one of them too."""
+    """Send the due actions of these escalations, creates first, then oldest first (order per
+    record kept, as the outbox keeps it), each claimed first (core/shared.py) so that another
+    daemon sharing the store never sends it too."""
     from core.lanes import send_lock
     from core.shared import claim, release
     if not escalation_ids:
@@ -117,25 +118,27 @@ def _apply_for(engine, applier, escalation_ids: set[str], report, stop: Callable
         due = claim(tx, engine.worker_id, engine.clock(), engine.settings.outbox_batch,
                     escalations=sorted(escalation_ids), skip=applier.blocked)
     held: set[tuple[str, str]] = set()
-    try:
-        for action in due:
+    try:  # creates first: a new mirror does not wait for the write-back to the origin
+        for action in sorted(due, key=lambda a: (a.kind != "create", a.id)):
             group = (action.escalation_id, action.connector)
             if stop():
                 report.stopped_early = True
                 return
-            if group in held or (engine.worker is not None and not engine.worker.alive()):
+            if group in held:
                 continue
             with send_lock(engine, action.connector):  # a lane may be sending to it just now
-                if _still_pending(engine, action.id):
-                    applier.apply_one(action, report)
-            if _still_pending(engine, action.id):
+                fresh = _pending(engine, action.id)  # as it is now (a lane may have tried it)
+                if fresh is not None and (engine.worker is None or engine.worker.alive()):
+                    applier.apply_one(fresh, report)
+            if _pending(engine, action.id) is not None:
                 held.add(group)  # later actions of that record wait for it
     finally:
         with engine.store.transaction() as tx:
             release(tx, engine.worker_id, [a.id for a in due])
 
 
-def _still_pending(engine, action_id: int) -> bool:
+def _pending(engine, action_id: int):
+    """The action as stored now, while it is still pending (else None)."""
     with engine.store.transaction() as tx:
         row = engine.store.get_action(tx, action_id)
-    return row is not None and row.state == "pending"
+    return row if row is not None and row.state == "pending" else None
