@@ -22,6 +22,7 @@ from connectors.azure_devops_client import WitClient
 from connectors.azure_devops_notify import IdentityApi, Mentions, identity_base
 from connectors.azure_devops_feed import EPOCH, ChangeFeed, Cursor, floor_second, wiql_text
 from connectors.azure_devops_online import check_online
+from connectors.azure_devops_attachments import AzureDevOpsFiles, item_files
 from connectors.base import (Capabilities, Connector, OriginRef, Page, RemoteComment, RemoteRecord,
                              TrackerConfig, register)
 from connectors.records import MISSING, build_each
@@ -51,6 +52,9 @@ class AzureDevOpsConfig(TrackerConfig):
     wiql_max_results: int = Field(default=20000, ge=2, le=20000)
     identity_url: str | None = Field(
         default=None, description="identity service for @mentions; default vssps.dev.azure.com/<org>")
+    attachment_chunk_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1024, description="files larger than this are uploaded in "
+        "chunks of this size (uploadType=Chunked)")
 
     @field_validator("base_url")
     @classmethod
@@ -66,7 +70,7 @@ class AzureDevOpsConfig(TrackerConfig):
 
 
 @register
-class AzureDevOpsConnector(Connector):
+class AzureDevOpsConnector(AzureDevOpsFiles, Connector):
     kind: ClassVar[str] = "azure_devops"
     config_model: ClassVar[type[TrackerConfig]] = AzureDevOpsConfig
     field_path_pattern = view.FIELD_PATH
@@ -130,7 +134,8 @@ class AzureDevOpsConnector(Connector):
             tracker=self.name, id=str(item.id), version=str(item.rev),
             updated_at=view.parse_date(fields.get("System.ChangedDate") or EPOCH),
             data=view.flatten(fields, categories, self.config.html_fields), url=self._url(item.id),
-            comments=comments, idempotency_key=view.marker_of(fields, self.config.marker_field))
+            comments=comments, idempotency_key=view.marker_of(fields, self.config.marker_field),
+            attachments=item_files(getattr(item, "relations", None)))
 
     def _with_comments(self, item: Any) -> RemoteRecord:
         wanted = self.config.read_comments and (item.fields or {}).get("System.CommentCount", 1)
@@ -149,7 +154,8 @@ class AzureDevOpsConnector(Connector):
                 return tuple(out)
 
     def _batch(self, ids: list[int], as_of: datetime | None) -> list[Any]:
-        request = WorkItemBatchGetRequest(ids=ids, as_of=as_of, error_policy="omit")
+        request = WorkItemBatchGetRequest(ids=ids, as_of=as_of, error_policy="omit",
+                                          expand="relations")  # AttachedFile relations
         return self._retry(lambda: self.client.get_work_items_batch(request, project=self.config.project),
                            f"batch of {len(ids)} work items")
 
@@ -188,8 +194,8 @@ class AzureDevOpsConnector(Connector):
     def get(self, remote_id: str) -> RemoteRecord:
         if not str(remote_id).isdigit():
             raise NotFound(f"work item {remote_id!r} is not a work item id", tracker=self.name)
-        item = self._retry(lambda: self.client.get_work_item(int(remote_id), project=self.config.project),
-                           f"get {remote_id}")
+        item = self._retry(lambda: self.client.get_work_item(
+            int(remote_id), project=self.config.project, expand="relations"), f"get {remote_id}")
         return self._with_comments(item)
 
     def find_by_idempotency_key(self, idempotency_key: str) -> RemoteRecord | None:

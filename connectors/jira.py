@@ -27,6 +27,7 @@ from typing import Any, ClassVar, Iterator, Literal
 from pydantic import Field, field_validator
 
 from connectors import jira_notify
+from connectors.jira_attachments import JiraFiles, issue_files
 from connectors.base import (Capabilities, Connector, OriginRef, Page, RemoteRecord, TrackerConfig,
                              register)
 from connectors.jira_client import JiraApi
@@ -75,7 +76,7 @@ class JiraConfig(TrackerConfig):
 
 
 @register
-class JiraConnector(Connector):
+class JiraConnector(JiraFiles, Connector):
     kind: ClassVar[str] = "jira"
     config_model: ClassVar[type[TrackerConfig]] = JiraConfig
     field_path_pattern: ClassVar[re.Pattern[str]] = re.compile(
@@ -207,7 +208,8 @@ class JiraConnector(Connector):
             url=f"{self.config.base_url.rstrip('/')}/browse/{key}",
             comments=comments_of(self._all_comments(issue_id, fields.get("comment")),
                                  service_management=self._service_desk(project)),
-            idempotency_key=marker.get("key") if isinstance(marker, dict) else None)
+            idempotency_key=marker.get("key") if isinstance(marker, dict) else None,
+            attachments=issue_files(fields))
 
     def _all_comments(self, key: str, field: dict[str, Any] | None) -> list[dict[str, Any]]:
         comments = list((field or {}).get("comments") or [])

@@ -15,6 +15,7 @@ from typing import Any, Callable, ClassVar, Iterator, Literal, TypeVar
 from pydantic import Field, field_validator
 
 from connectors import retry
+from connectors.zendesk_attachments import ZendeskFiles, files_of
 from connectors.base import (TIERSYNC_COMMENT_MARK, Capabilities, Connector, OriginRef, Page,
                              RemoteComment, RemoteRecord, TrackerConfig, register)
 from connectors.records import MISSING, UnreadableRecord, build_each
@@ -62,7 +63,7 @@ class ZendeskConfig(TrackerConfig):
 
 
 @register
-class ZendeskConnector(Connector):
+class ZendeskConnector(ZendeskFiles, Connector):
     kind: ClassVar[str] = "zendesk"
     config_model: ClassVar[type[TrackerConfig]] = ZendeskConfig
     field_path_pattern = PATH_PATTERN
@@ -161,8 +162,8 @@ class ZendeskConnector(Connector):
             return records
         comments = {r.id: self._comments_if_found(int(r.id)) for r in records}
         self._load_people({c.get("author_id") for cs in comments.values() for c in cs}, set())
-        return [replace(r, comments=tuple(self._comment(c) for c in comments[r.id][1:]))
-                for r in records]
+        return [replace(r, comments=tuple(self._comment(c) for c in comments[r.id][1:]),
+                        attachments=files_of(comments[r.id])) for r in records]
 
     def _comments_if_found(self, ticket_id: int) -> list[dict[str, Any]]:
         """A ticket deleted since the export page was read has no comments, not an error that
@@ -191,6 +192,7 @@ class ZendeskConnector(Connector):
             updated_at=updated, data=flatten(ticket, self._users, self._organizations),
             url=f"{self.config.base_url.rstrip('/')}/agent/tickets/{ticket['id']}",
             comments=tuple(self._comment(c) for c in comments[1:]),  # the first is the description
+            attachments=files_of(comments),
             idempotency_key=ticket.get("external_id"))
 
     def _comment(self, comment: dict[str, Any]) -> RemoteComment:

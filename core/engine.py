@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 
 from connectors.base import Connector, Page, RemoteRecord
+from core.attachments import observe_files
 from core.audit import AuditEntry, AuditLog
 from core.decision import Decision, Observation, Policy
 from core.errors import BadRecord, MappingError, RateLimited, Retryable, TiersyncError
@@ -239,6 +240,7 @@ class SyncEngine:
             except Exception as exc:  # one bad record must never stop the page
                 log.exception("unexpected error on %s", record.ref)
                 self._quarantine(tx, name, record, f"unexpected {type(exc).__name__}: {exc}", report)
+        observe_files(self, tx, name, relevant)  # new attachments (core/attachments.py)
 
     def _process_record(self, tx: Connection, name: str, record: RemoteRecord,
                         link: LinkRow | None, stored: dict[str, StoredEscalation],

@@ -16,6 +16,7 @@ from connectors.base import TIERSYNC_COMMENT_MARK, OriginRef, RemoteRecord
 from core.audit import AuditEntry
 from core.errors import (AuthError, Conflict, ConnectorError, NotFound, PermanentError, RateLimited,
                          Retryable, TiersyncError)
+from core.attachments_send import FileSender
 from core.drift import view_for
 from core.provenance import record_write
 from core.reconcile import merge_sent, outbound_diff, still_to_write
@@ -57,7 +58,8 @@ class OutboxApplier:
             self._dead(action, f"no connector named {action.connector!r} is configured", report)
             return
         try:
-            handler = {"create": self._create, "update": self._update, "comment": self._comment}[action.kind]
+            handler = {"create": self._create, "update": self._update, "comment": self._comment,
+                       "attachment": FileSender(self).apply}[action.kind]
             handler(action, connector, report)
         except Conflict as exc:
             self._conflict(action, connector, exc, report)

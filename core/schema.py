@@ -202,11 +202,17 @@ def _redact_stored(conn: Connection) -> None:
     redact_stored(conn)
 
 
+def _attachments_and_people(conn: Connection) -> None:
+    from core.files_store import create_tables  # attachment files and sends, people cache
+    create_tables(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial tables", _v1),
     (2, "outbox index by target record", _v2_outbox_connector_index),
     (3, "audit chain head, field sources, audit query indexes", _v3_audit_trail),
     (4, "history as reverse patches; de-duplication keys of pruned outbox rows", _history_as_changes),
     (5, "credentials stored in plain text by earlier releases masked", _redact_stored),
+    (6, "attachment files and sends; people cache", _attachments_and_people),
 ]
 LATEST = MIGRATIONS[-1][0]

@@ -78,6 +78,8 @@ class Store:
         self.next_comment_id = 1
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self._last_time = datetime(2000, 1, 1, tzinfo=timezone.utc)
+        # an AttachedFile relation's url -> its attributes (name, resourceSize); raises SimError
+        self.attached_file: Callable[[str], dict[str, Any]] = lambda url: {}
 
     # -- definitions ----------------------------------------------------------------------------
     def add_user(self, user: dict[str, Any]) -> None:
@@ -244,14 +246,15 @@ class Store:
             raise _rule_error(fdef, "LimitedToValues")
         return text
 
-    @staticmethod
-    def _relation_op(kind: str, path: str, value: Any, relations: list[dict[str, Any]]) -> None:
+    def _relation_op(self, kind: str, path: str, value: Any, relations: list[dict[str, Any]]) -> None:
         if kind == "add" and path.lower() in ("/relations/-", "/relations"):
             if not isinstance(value, dict) or not value.get("rel") or not value.get("url"):
                 raise SimError(400, "A relation needs 'rel' and 'url'.", "VssPropertyValidationException")
             relation = {"rel": value["rel"], "url": value["url"],
                         "attributes": dict(value.get("attributes") or {})}
             relation["attributes"].setdefault("isLocked", False)
+            if value["rel"] == "AttachedFile":  # simulators/azure_devops_attachments.py
+                relation["attributes"].update(self.attached_file(value["url"]))
             relations.append(relation)
         elif kind == "remove":
             try:

@@ -81,6 +81,18 @@ class _Dropped(Exception):
     pass
 
 
+FILE_TYPES = ("application/octet-stream", "multipart/", "image/", "video/", "audio/",
+              "application/pdf", "application/zip")
+
+
+def _is_file_body() -> bool:
+    """A file upload (raw bytes or multipart), recorded by type and length only."""
+    kind = (request.content_type or "").lower()
+    path = request.path.lower()
+    return request.method in ("POST", "PUT") and (
+        kind.startswith(FILE_TYPES) or "/attachments" in path or "/uploads" in path)
+
+
 class Simulator:
     """Base class: subclasses add routes in :meth:`add_routes` and state in :meth:`reset`."""
 
@@ -187,7 +199,9 @@ class Simulator:
     # -- fault injection ----------------------------------------------------------------------
     def _before(self) -> Response | None:
         body: Any = None
-        if request.data:
+        if _is_file_body():  # uploads are streamed by their route, never read here
+            body = {"content_type": request.content_type, "length": request.content_length}
+        elif request.data:
             try:
                 body = json.loads(request.data)
             except ValueError:

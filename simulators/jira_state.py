@@ -35,6 +35,7 @@ class SimIssue:
     comments: list[dict[str, Any]] = field(default_factory=list)
     properties: dict[str, Any] = field(default_factory=dict)
     remote_links: list[dict[str, Any]] = field(default_factory=list)
+    attachments: list[dict[str, Any]] = field(default_factory=list)  # simulators/jira_attachments.py
 
 
 class JiraStore:

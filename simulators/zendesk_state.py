@@ -287,7 +287,8 @@ class ZendeskState:
         event = {"id": next(self._event_ids), "type": "Comment",
                  "author_id": comment.get("author_id") or author.get("id"), "body": body,
                  "html_body": f"<div class=\"zd-comment\"><p>{body}</p></div>", "plain_body": body,
-                 "public": public, "attachments": [], "audit_id": audit_id,
+                 "public": public, "attachments": list(comment.get("attachments") or []),
+                 "audit_id": audit_id,
                  "via": {"channel": channel, "source": {}}, "metadata": {"system": {}},
                  "created_at": iso(stamp)}
         row.comments.append(event)
