@@ -23,6 +23,7 @@ from connectors.azure_devops_notify import IdentityApi, Mentions, identity_base
 from connectors.azure_devops_feed import EPOCH, ChangeFeed, Cursor, floor_second, wiql_text
 from connectors.azure_devops_online import check_online
 from connectors.azure_devops_attachments import AzureDevOpsFiles, item_files
+from connectors.users import AzureDevOpsUsers
 from connectors.base import (Capabilities, Connector, OriginRef, Page, RemoteComment, RemoteRecord,
                              TrackerConfig, register)
 from connectors.records import MISSING, build_each
@@ -70,7 +71,7 @@ class AzureDevOpsConfig(TrackerConfig):
 
 
 @register
-class AzureDevOpsConnector(AzureDevOpsFiles, Connector):
+class AzureDevOpsConnector(AzureDevOpsFiles, AzureDevOpsUsers, Connector):
     kind: ClassVar[str] = "azure_devops"
     config_model: ClassVar[type[TrackerConfig]] = AzureDevOpsConfig
     field_path_pattern = view.FIELD_PATH

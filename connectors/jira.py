@@ -28,6 +28,7 @@ from pydantic import Field, field_validator
 
 from connectors import jira_notify
 from connectors.jira_attachments import JiraFiles, issue_files
+from connectors.users import JiraUsers
 from connectors.base import (Capabilities, Connector, OriginRef, Page, RemoteRecord, TrackerConfig,
                              register)
 from connectors.jira_client import JiraApi
@@ -76,7 +77,7 @@ class JiraConfig(TrackerConfig):
 
 
 @register
-class JiraConnector(JiraFiles, Connector):
+class JiraConnector(JiraFiles, JiraUsers, Connector):
     kind: ClassVar[str] = "jira"
     config_model: ClassVar[type[TrackerConfig]] = JiraConfig
     field_path_pattern: ClassVar[re.Pattern[str]] = re.compile(

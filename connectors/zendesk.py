@@ -16,6 +16,7 @@ from pydantic import Field, field_validator
 
 from connectors import retry
 from connectors.zendesk_attachments import ZendeskFiles, files_of
+from connectors.users import ZendeskUsers
 from connectors.base import (TIERSYNC_COMMENT_MARK, Capabilities, Connector, OriginRef, Page,
                              RemoteComment, RemoteRecord, TrackerConfig, register)
 from connectors.records import MISSING, UnreadableRecord, build_each
@@ -63,7 +64,7 @@ class ZendeskConfig(TrackerConfig):
 
 
 @register
-class ZendeskConnector(ZendeskFiles, Connector):
+class ZendeskConnector(ZendeskFiles, ZendeskUsers, Connector):
     kind: ClassVar[str] = "zendesk"
     config_model: ClassVar[type[TrackerConfig]] = ZendeskConfig
     field_path_pattern = PATH_PATTERN

@@ -23,6 +23,7 @@ from core.errors import BadRecord, MappingError, RateLimited, Retryable, Tiersyn
 from core.mapping import Mapping
 from core.model import Comment, Escalation, Link, LinkRole, utcnow
 from core.provenance import record_sources
+from core.people_connector import with_people
 from core.planner import Planner, escalation_id_for, idempotency_key, parse_idempotency_key
 from core.reconcile import absorb_sent, apply_changes, merge, observe, stamp_field_times
 from core.quarantine import clear as clear_quarantine
@@ -94,7 +95,8 @@ class SyncEngine:
                  policy: Policy, *, settings: EngineSettings | None = None,
                  clock: Callable[[], datetime] = utcnow):
         self.store = store
-        self.connectors = redacting(connectors, mappings)  # records arrive redacted
+        # records arrive redacted, people as addresses (core/people_connector.py)
+        self.connectors = redacting(with_people(connectors, mappings, store, clock), mappings)
         self.mappings = mappings
         self.policy = policy
         self.settings = settings or EngineSettings()

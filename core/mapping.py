@@ -46,6 +46,8 @@ class FieldMap(_Strict):
     required: bool = False  # inbound: a record without it fails to map
     # the value is a person (an address): written as this tracker's user through the user
     # directory (core/people.py); None: true for assignee, original_owner and requester_alias
+    # when the tracker field is a user field (Jira assignee, Azure DevOps identity fields,
+    # Zendesk assignee.email); a text field keeps the address as text
     person: bool | None = None
 
     @field_validator("transform")
@@ -246,10 +248,12 @@ class Mapping(_Strict):
                 return tracker_value
         return value
 
-    def person_paths(self) -> set[str]:
-        """Native paths that hold people (see ``FieldMap.person``)."""
+    def person_paths(self, user_field: Any = lambda path: False) -> set[str]:
+        """Native paths that hold people (see ``FieldMap.person``): marked so, or unmarked
+        model people fields whose path the tracker says is a user field (``user_field``)."""
         return {f.path for name, f in self.fields.items()
-                if (f.person if f.person is not None else name in PERSON_FIELDS)}
+                if (f.person if f.person is not None else
+                    name in PERSON_FIELDS and user_field(f.path))}
 
     def paths_for(self, names: set[str]) -> set[str]:
         return {self.fields[n].path for n in names if n in self.fields}

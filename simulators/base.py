@@ -36,6 +36,7 @@ class FailRule:
     retry_after: float | None = None
     body: str | None = None  # answer this instead of the tracker's JSON (e.g. a login page)
     content_type: str = "text/html; charset=utf-8"
+    delay_ms: float = 0.0  # hold the request this long first (a client may die meanwhile)
 
 
 @dataclass
@@ -227,6 +228,8 @@ class Simulator:
             time.sleep(delay / 1000.0)
         if rule is not None:
             entry.fault = f"fail_next:{rule.status}"
+            if rule.delay_ms:
+                time.sleep(rule.delay_ms / 1000.0)
             if rule.body is not None:  # a proxy's or a login page's answer, not the API's
                 return Response(rule.body, status=rule.status, content_type=rule.content_type)
             return self._fault_response(rule.status, rule.retry_after)

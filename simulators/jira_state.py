@@ -223,7 +223,13 @@ class JiraStore:
                     raise ValueError(f"Component name '{_ref(ref)}' is not valid")
                 names.append(name)
             return names
-        return None if value is None else self._user(value)  # assignee, reporter
+        user = None if value is None else self._user(value)  # assignee, reporter
+        if fid == "assignee" and user is not None and \
+                (self.site.user(account_id=user) or {}).get("active") is False:
+            # Jira refuses a deactivated account as assignee ("User '...' cannot be assigned
+            # issues."; Jira Cloud REST "Assign issue": 400 when the user is not assignable)
+            raise ValueError(f"User '{user}' cannot be assigned issues.")
+        return user
 
     def _option(self, cf: CustomField, value: Any) -> str:
         ref = _ref(value) if isinstance(value, dict) else None

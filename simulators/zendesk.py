@@ -281,6 +281,17 @@ class ZendeskSimulator(Simulator):
         def user(user_id: int) -> Any:
             return jsonify({"user": lookup(self.state.users, user_id)})
 
+        @route(f"{v2}/users/search", ["GET"])
+        def users_search() -> Any:
+            # Search Users (developer.zendesk.com/api-reference/ticketing/users/users/#search-users):
+            # ``query`` matches an email exactly or part of a name; a user the account removed
+            # is not found (suspended and inactive users are, with their flags)
+            query = (request.args.get("query") or "").strip().lower().removeprefix("email:")
+            found = [u for u in self.state.users.values() if query and (
+                str(u.get("email") or "").lower() == query or query in str(u.get("name") or "").lower())]
+            return jsonify({"users": found, "next_page": None, "previous_page": None,
+                            "count": len(found)})
+
         @route(f"{v2}/users/show_many", ["GET"])
         def users_many() -> Any:
             return jsonify({"users": many(self.state.users, request.args.get("ids")), "next_page": None})

@@ -88,7 +88,7 @@ class ZendeskState:
     def _assignee_id(self, t: dict[str, Any]) -> int | None:
         if t.get("assignee_email"):
             user = self.user_by_email(t["assignee_email"])
-            if user is None or user.get("role") not in ("agent", "admin"):
+            if user is None or user.get("role") not in ("agent", "admin") or user.get("active") is False:
                 raise invalid("assignee", f"{t['assignee_email']} is not an agent")
             return int(user["id"])
         if t.get("assignee_id") is None:
