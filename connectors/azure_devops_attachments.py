@@ -17,6 +17,7 @@
 """
 from __future__ import annotations
 
+import io
 import re
 from typing import Any, Iterator
 
@@ -96,7 +97,8 @@ class AzureDevOpsFiles:
 
     def _chunked(self, upload: Any) -> str:
         ref = self._retry(lambda: self.client.create_attachment(  # type: ignore[attr-defined]
-            None, project=self.config.project, file_name=upload.name, upload_type="Chunked"),
+            io.BytesIO(b""), project=self.config.project, file_name=upload.name,
+            upload_type="Chunked"),
             f"start chunked upload of {upload.name}")
         step = self.config.attachment_chunk_bytes
         for start in range(0, upload.size, step):
