@@ -19,6 +19,7 @@ Rules:
 from __future__ import annotations
 
 import hashlib
+import shutil
 import tempfile
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -63,6 +64,8 @@ class FileSender:
         self.applier = applier
         self.engine = applier.engine
         self.store = applier.store
+        self._files: dict[tuple[str, str], tuple[str, str, int]] = {}  # this pass's reads
+        self._dir: str | None = None
 
     def apply(self, action: "OutboxRow", connector: Any, report: Any) -> None:
         p = action.payload
@@ -87,6 +90,34 @@ class FileSender:
                                   action.connector, link.remote_id, "new", None, None, None, None, 0)
         self._move(action, connector, source, row, send, link, report)
 
+    def _content(self, source: Any, row: fs.FileRow, limit: int) -> tuple[str, str, int]:
+        """(path, sha256, size) of the source file on disk; read once per outbox pass, however
+        many trackers it goes to."""
+        key = (row.tracker, row.attachment_id)
+        cached = self._files.get(key)
+        if cached is not None:
+            if cached[2] > limit:
+                raise TooLarge(cached[2])
+            return cached
+        if self._dir is None:
+            self._dir = tempfile.mkdtemp(prefix="tiersync-files-")
+        with tempfile.NamedTemporaryFile(dir=self._dir, delete=False) as out:
+            sha, size = stream_to(source, remote_of(row), out, max(limit, self._largest()))
+        self._files[key] = (out.name, sha, size)
+        if size > limit:
+            raise TooLarge(size)
+        return self._files[key]
+
+    def _largest(self) -> int:
+        """The largest limit of any tracker, so a file read for one target serves the others."""
+        limits = [self._limit(c) for c in self.engine.connectors.values() if isinstance(c, FilePort)]
+        return max(limits, default=0)
+
+    def close(self) -> None:
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir, self._files = None, {}
+
     def _limit(self, connector: Any) -> int:
         configured = getattr(connector.config, "attachment_max_bytes", None)
         return int(configured or connector.attachment_limit())
@@ -97,12 +128,12 @@ class FileSender:
         if row.size is not None and row.size > limit:
             self._link_instead(action, row, send, link, limit, row.size, report)
             return
-        with tempfile.TemporaryFile(prefix="tiersync-") as tmp:
-            try:
-                sha, size = stream_to(source, remote_of(row), tmp, limit)
-            except TooLarge as exc:
-                self._link_instead(action, row, send, link, limit, int(exc.args[0]), report)
-                return
+        try:
+            path, sha, size = self._content(source, row, limit)
+        except TooLarge as exc:
+            self._link_instead(action, row, send, link, limit, int(exc.args[0]), report)
+            return
+        with open(path, "rb") as tmp:
             send.sha256, send.size = sha, size
             with self.store.transaction() as tx:
                 fs.set_file_hash(tx, row.escalation_id, row.tracker, row.attachment_id, sha, size)

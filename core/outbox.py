@@ -34,8 +34,15 @@ class OutboxApplier:
         self.store = engine.store
         self.blocked: set[str] = set()  # connectors that are rate limited or refuse credentials
         self.read: dict[tuple[str, str], RemoteRecord] = {}  # read before commenting, this pass
+        self.files = FileSender(self)  # attachments (core/attachments_send.py)
 
     def apply(self, report: "CycleReport", stop: Callable[[], bool]) -> None:
+        try:
+            self._apply(report, stop)
+        finally:
+            self.files.close()  # the files read this pass (core/attachments_send.py)
+
+    def _apply(self, report: "CycleReport", stop: Callable[[], bool]) -> None:
         after_id = 0
         while not stop():
             with self.store.transaction() as tx:
@@ -59,7 +66,7 @@ class OutboxApplier:
             return
         try:
             handler = {"create": self._create, "update": self._update, "comment": self._comment,
-                       "attachment": FileSender(self).apply}[action.kind]
+                       "attachment": self.files.apply}[action.kind]
             handler(action, connector, report)
         except Conflict as exc:
             self._conflict(action, connector, exc, report)
