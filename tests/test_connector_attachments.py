@@ -118,13 +118,9 @@ def test_jira_limit_is_the_site_upload_limit_and_users_are_found_by_exact_addres
 # -- Azure DevOps -------------------------------------------------------------------------------
 @pytest.fixture
 def files_api(ado_api):
-    options = ado_load("options.json")
-    options["value"].append({"id": "e07b5fa4-1499-494d-a496-64b860fd64ff", "area": "wit",
-                             "resourceName": "attachments", "routeTemplate":
-                             "{project}/_apis/{area}/{resource}/{id}", "resourceVersion": 3,
-                             "minVersion": "1.0", "maxVersion": "7.1", "releasedVersion": "0.0"})
-    options["count"] = len(options["value"])
-    ado_api.replace(responses.OPTIONS, f"{ORG}/_apis", json=options)
+    """Route discovery answers the attachments resource (tests/fixtures/azure_devops/options.json,
+    the simulator's own list)."""
+    assert any(loc["resourceName"] == "attachments" for loc in ado_load("options.json")["value"])
     return ado_api
 
 

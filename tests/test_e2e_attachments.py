@@ -138,3 +138,26 @@ def test_jira_file_comes_back_on_a_private_zendesk_note_and_never_goes_round(tmp
         cycle(box)
         assert box.write_requests() == {"zendesk": 0, "azure_devops": 0, "jira": 0}
         assert len(issue(box).attachments) == 1
+
+
+def test_inline_images_follow_the_mapping_and_direction_is_per_mapping(tmp_path):
+    with Sandbox(tmp_path) as box:
+        shipped = (box.config_path.parents[0] / "zendesk.yaml")
+        from tests.conftest import ROOT
+        shipped.write_text((ROOT / "mappings" / "zendesk.yaml").read_text()
+                           + "attachments: {direction: both, inline_images: false}\n")
+        configure(box, "zendesk", mapping=str(shipped))
+        jira_mapping = box.config_path.parents[0] / "jira.yaml"
+        jira_mapping.write_text((ROOT / "mappings" / "jira.yaml").read_text()
+                                + "attachments: {direction: inbound}\n")  # Jira's files go out only
+        configure(box, "jira", mapping=str(jira_mapping))
+        zendesk = box.sims["zendesk"]
+        inline = box.people.zendesk.upload("pasted.png", PNG, "image/png")
+        with zendesk.lock:  # pasted into the comment in the agent UI: an inline image
+            for entry in zendesk.files.tokens[inline]["ids"]:
+                zendesk.files.attachments[entry]["inline"] = True
+        plain = box.people.zendesk.upload("report.pdf", b"%PDF-1.7 report", "application/pdf")
+        open_case(box, uploads=[inline, plain])
+        cycle(box)
+        assert [r["attributes"]["name"] for r in attached_files(box)] == ["report.pdf"]
+        assert issue(box).attachments == []  # Jira takes no files from the others
