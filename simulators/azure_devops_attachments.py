@@ -50,16 +50,25 @@ class AdoFiles:
         return {"name": blob.name, "resourceSize": blob.size}
 
 
+def _guard(sim: "AzureDevOpsSimulator", org: str) -> Response | None:
+    if org.lower() != sim.store.organization.lower():
+        return _error(SimError(404, f"TF400898: The organization {org} does not exist.",
+                               "HostNotFoundException"))
+    if not sim._authorized():
+        return Response("TF400813: Resource not available for anonymous access.", status=401)
+    return None
+
+
 def add_routes(sim: "AzureDevOpsSimulator") -> None:
+    _upload_routes(sim)
+    _read_routes(sim)
+
+
+def _upload_routes(sim: "AzureDevOpsSimulator") -> None:
     app = sim.app
 
     def guard(org: str) -> Response | None:
-        if org.lower() != sim.store.organization.lower():
-            return _error(SimError(404, f"TF400898: The organization {org} does not exist.",
-                                   "HostNotFoundException"))
-        if not sim._authorized():
-            return Response("TF400813: Resource not available for anonymous access.", status=401)
-        return None
+        return _guard(sim, org)
 
     @app.post("/<org>/<project>/_apis/wit/attachments")
     def create_attachment(org: str, project: str) -> Response:
@@ -103,6 +112,13 @@ def add_routes(sim: "AzureDevOpsSimulator") -> None:
             if blob.size == total:
                 sim.files.complete.add(blob.id)
         return jsonify({"id": blob.id, "url": f"{request.base_url}"})
+
+
+def _read_routes(sim: "AzureDevOpsSimulator") -> None:
+    app = sim.app
+
+    def guard(org: str) -> Response | None:
+        return _guard(sim, org)
 
     @app.get("/<org>/<project>/_apis/wit/attachments/<attachment_id>")
     def attachment_content(org: str, project: str, attachment_id: str) -> Response:

@@ -35,19 +35,24 @@ class JiraFiles:
         self._next = 10000
 
 
-def add_routes(sim: "JiraSimulator") -> None:
-    from simulators.jira import error
-    app = sim.app
-    files: JiraFiles = sim.files
+def _base() -> str:
+    return request.host_url.rstrip("/")
 
-    def base() -> str:
-        return request.host_url.rstrip("/")
+
+def add_routes(sim: "JiraSimulator") -> None:
+    _upload_route(sim)
+    _read_routes(sim)
+
+
+def _upload_route(sim: "JiraSimulator") -> None:
+    from simulators.jira import error
+    app, base = sim.app, _base
 
     @app.post(f"{API}/issue/<ref>/attachments")
     def add_attachment(ref: str) -> Response:
         if request.headers.get("X-Atlassian-Token", "").lower() != "no-check":
             return error(403, ["XSRF check failed"])
-        if not files.enabled:
+        if not sim.files.enabled:
             return error(403, ["Attachments are disabled."])
         parts = request.files.getlist("file")
         if not parts:
@@ -57,38 +62,43 @@ def add_routes(sim: "JiraSimulator") -> None:
             if issue is None:
                 return error(404, ["Issue does not exist or you do not have permission to see it."])
             try:
-                added = [_store(sim, files, issue, part) for part in parts]
+                added = [_store(sim, sim.files, issue, part) for part in parts]
             except TooLarge:
                 return error(413, [f"The file is larger than the upload limit of "
-                                   f"{files.upload_limit} bytes."])
+                                   f"{sim.files.upload_limit} bytes."])
             issue.updated = sim.store.tick()
             return jsonify([attachment_json(sim.site, a, base()) for a in added])
 
+
+def _read_routes(sim: "JiraSimulator") -> None:
+    from simulators.jira import error
+    app, base = sim.app, _base
+
     @app.get(f"{API}/attachment/meta")
     def attachment_meta() -> Response:
-        return jsonify({"enabled": files.enabled, "uploadLimit": files.upload_limit})
+        return jsonify({"enabled": sim.files.enabled, "uploadLimit": sim.files.upload_limit})
 
     @app.get(f"{API}/attachment/<attachment_id>")
     def attachment(attachment_id: str) -> Response:
-        item = files.by_id.get(attachment_id)
+        item = sim.files.by_id.get(attachment_id)
         if item is None:
             return error(404, ["The attachment does not exist."])
         return jsonify(attachment_json(sim.site, item, base()))
 
     @app.get(f"{API}/attachment/content/<attachment_id>")
     def attachment_content(attachment_id: str) -> Response:
-        item = files.by_id.get(attachment_id)
+        item = sim.files.by_id.get(attachment_id)
         if item is None:
             return error(404, ["The attachment does not exist."])
-        return files.blobs.response(files.blobs.items[item["blob"]])
+        return sim.files.blobs.response(sim.files.blobs.items[item["blob"]])
 
 
 def _store(sim: "JiraSimulator", files: JiraFiles, issue: Any, part: Any) -> dict[str, Any]:
-    blob = files.blobs.put(part.stream, part.filename or "file", part.mimetype or "", files.upload_limit)
-    files._next += 1
-    item = {"id": str(files._next), "filename": blob.name, "mimeType": blob.content_type,
+    blob = sim.files.blobs.put(part.stream, part.filename or "file", part.mimetype or "", sim.files.upload_limit)
+    sim.files._next += 1
+    item = {"id": str(sim.files._next), "filename": blob.name, "mimeType": blob.content_type,
             "size": blob.size, "created": sim.store.tick(), "author": g.jira_user["accountId"],
             "blob": blob.id, "sha256": blob.sha256}
-    files.by_id[item["id"]] = item
+    sim.files.by_id[item["id"]] = item
     issue.attachments.append(item)
     return item
