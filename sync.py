@@ -90,11 +90,9 @@ class _TextFormatter(logging.Formatter):
         return escape_control(super().format(record), keep_newlines=True)
 
 
-class _JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return json.dumps({"at": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
-                           "level": record.levelname, "logger": record.name,
-                           "message": redact_text(record.getMessage())})
+def _JsonFormatter() -> logging.Formatter:
+    from core.logfields import JsonFormatter
+    return JsonFormatter(redact_text)
 
 
 def _fail(problems: list[str], code: int = EXIT_CONFIG) -> None:
@@ -211,8 +209,10 @@ def run(config: Path = ConfigOption,
     cfg = _load(config)
     store = _store(cfg, dry_run=dry_run)
     with _single_instance(cfg):
+        from core.logfields import run_context
         engine = _engine(cfg, store, _connectors(cfg))
-        report = engine.run_cycle(dry_run=dry_run)
+        with run_context(_new_run_id()) as run_id:
+            report = engine.run_cycle(dry_run=dry_run, run_id=run_id)
     store.close()
     if as_json:
         write_json(dict(report.as_dict(), planned=_planned(report)), sys.stdout)
@@ -230,7 +230,8 @@ def _planned(report) -> list[dict]:
 def daemon(config: Path = ConfigOption,
            interval: Optional[float] = typer.Option(None, "--interval", help="seconds between cycles"),
            listen: Optional[str] = typer.Option(None, "--listen", envvar="TIERSYNC_LISTEN",
-                                                help="HOST:PORT to serve /board on")) -> None:
+                                                help="HOST:PORT to serve /board, /metrics, "
+                                                "/healthz, /readyz and /webhooks/<tracker> on")) -> None:
     """Repeat sync cycles until SIGTERM/SIGINT; the current page is finished cleanly."""
     cfg = _load(config)
     every = interval or cfg.settings.daemon.interval_seconds
@@ -239,17 +240,35 @@ def daemon(config: Path = ConfigOption,
         signal.signal(sig, lambda *_: stop.set())
     store = _store(cfg)
     with _single_instance(cfg):
+        from core.daemon_loop import DaemonLoop
         engine = _engine(cfg, store, _connectors(cfg))
+        realtime = _realtime(cfg, engine, every) if listen else None
         log = logging.getLogger("tiersync.daemon")
         log.info("daemon started, a cycle every %.0fs", every)
-        drift_due = _every(cfg.settings.daemon.drift_check_seconds)
-        with _listening(listen, cfg, store):
-            while not stop.is_set():
-                report = engine.run_cycle(stop=stop.is_set, drift_check=drift_due())
-                log.info("cycle %s: %s", report.run_id, json.dumps(report.as_dict()))
-                stop.wait(every)
+        with _listening(listen, cfg, store, realtime.install if realtime else None):
+            DaemonLoop(engine, every, stop, hints=realtime and realtime.hints,
+                       metrics=realtime and realtime.metrics,
+                       health=realtime and realtime.health,
+                       drift_due=_every(cfg.settings.daemon.drift_check_seconds)).run()
         log.info("stopping: signal received, current page finished")
     store.close()
+
+
+def _realtime(cfg, engine, every: float):
+    """Metrics, health and the webhook endpoints of the trackers that have a webhook section."""
+    from connectors.webhooks import endpoint_for
+    from core.realtime import realtime_for
+    try:
+        endpoints = {name: endpoint_for(name, tracker) for name, tracker in cfg.trackers.items()}
+    except ConfigError as exc:
+        _fail(exc.problems)
+    return realtime_for(engine, cfg.policy, every,
+                        {name: e for name, e in endpoints.items() if e is not None})
+
+
+def _new_run_id() -> str:
+    import uuid
+    return "run-" + uuid.uuid4().hex[:12]
 
 
 @contextlib.contextmanager
@@ -896,7 +915,7 @@ def audit_prune(before: datetime = typer.Option(..., "--before", help="remove en
 
 
 @contextlib.contextmanager
-def _listening(listen: Optional[str], cfg, store):
+def _listening(listen: Optional[str], cfg, store, more_routes=None):
     """The daemon's HTTP listener with its routes, while the daemon runs (nothing without --listen)."""
     if not listen:
         yield None
@@ -908,6 +927,8 @@ def _listening(listen: Optional[str], cfg, store):
     except (ConfigError, OSError) as exc:
         _fail([f"--listen {listen}: {exc}"])
     listener.route("/board", board_route(store, cfg.policy))
+    if more_routes is not None:
+        more_routes(listener)
     listener.start()
     try:
         yield listener

@@ -128,6 +128,7 @@ class WitClient(WorkItemTrackingClient):
             raise self._transport_error(exc) from exc
         check_answer(self.tracker, response, ADO_SHAPES)
         self._note_delay(response)
+        retry.report_rate_budget(self.tracker, response.headers)
         return response
 
     def _handle_error(self, request: Any, response: requests.Response) -> None:

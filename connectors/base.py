@@ -15,6 +15,8 @@ from typing import Any, ClassVar, Iterator
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from connectors.webhooks import WebhookConfig
+
 # Comments tiersync writes start with this, so that reading them back never copies them again.
 TIERSYNC_COMMENT_MARK = "[tiersync]"
 
@@ -115,6 +117,8 @@ class TrackerConfig(BaseModel):
     # hidden or differs here (a Jira accountId, an Azure DevOps unique name, a Zendesk address)
     people: dict[str, str] = Field(default_factory=dict)
     people_cache_seconds: float = Field(default=86400.0, ge=0)
+    webhook: WebhookConfig | None = Field(default=None, description="accept this tracker's "
+                                          "webhooks as hints (tiersync daemon --listen)")
 
 
 class Connector(abc.ABC):
@@ -146,6 +150,18 @@ class Connector(abc.ABC):
     def create(self, fields: dict[str, Any], *, idempotency_key: str,
                origin: OriginRef | None = None) -> RemoteRecord:
         """Create a record carrying ``idempotency_key`` as a marker, linked back to ``origin``."""
+
+    def fetch_records(self, remote_ids: list[str]) -> list[RemoteRecord]:
+        """The records with these ids as they are now (a webhook's hint); missing ones are left
+        out. Connectors with a bulk read override this."""
+        from core.errors import NotFound
+        records = []
+        for remote_id in dict.fromkeys(remote_ids):
+            try:
+                records.append(self.get(remote_id))
+            except NotFound:
+                continue
+        return records
 
     @abc.abstractmethod
     def find_by_idempotency_key(self, idempotency_key: str) -> RemoteRecord | None:

@@ -20,7 +20,8 @@ from jira.utils import json_loads
 
 from connectors.answers import has_list, has_object, is_list, is_object, response_hook
 from connectors.jira_cursor import parse_jira_time
-from connectors.retry import call_with_retry, classify_status, classify_transport
+from connectors.retry import (call_with_retry, classify_status, classify_transport,
+                              watch_rate_budget)
 from core.errors import ConnectorError, PermanentError, RateLimited, Retryable
 from core.secrets import read_secret
 
@@ -75,6 +76,7 @@ class JiraApi:
                       timeout=self.config.timeout_seconds, options={"check_update": False},
                       get_server_info=False)
         client._session.hooks["response"].append(response_hook(self.name, JIRA_SHAPES))
+        watch_rate_budget(client._session, self.name)
         info = client.server_info()
         client._version = tuple(info.get("versionNumbers") or (0, 0, 0))
         client.deploymentType = info.get("deploymentType")

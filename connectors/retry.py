@@ -26,6 +26,27 @@ T = TypeVar("T")
 
 # Patched in tests to avoid real sleeping; tenacity calls it with seconds.
 sleep: Callable[[float], None] = time.sleep
+# Called with (tracker, seconds) before each wait on a rate limit (the daemon's metrics).
+rate_limit_observers: list[Callable[[str, float], None]] = []
+# Called with (tracker, requests left) whenever a tracker's answer says how many are left.
+rate_budget_observers: list[Callable[[str, float], None]] = []
+BUDGET_HEADERS = ("X-Rate-Limit-Remaining", "X-RateLimit-Remaining")  # Zendesk; Jira, Azure DevOps
+
+
+def watch_rate_budget(session: requests.Session, tracker: str) -> None:
+    """Report the remaining rate budget each answer announces (before any hook that raises)."""
+    def hook(response: requests.Response, *_args, **_kwargs) -> None:
+        report_rate_budget(tracker, response.headers)
+    session.hooks["response"].insert(0, hook)
+
+
+def report_rate_budget(tracker: str, headers: Mapping[str, str]) -> None:
+    for header in BUDGET_HEADERS:
+        value = headers.get(header)
+        if value is not None and value.replace(".", "", 1).isdigit():
+            for observe in list(rate_budget_observers):
+                observe(tracker, float(value))
+            return
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -98,8 +119,14 @@ def call_with_retry(fn: Callable[[], T], *, max_attempts: int = 5, max_wait: flo
         wait=_WaitRetryAfter(initial_wait, max_wait),
         sleep=lambda seconds: sleep(seconds),
         reraise=True,
-        before_sleep=lambda state: log.warning(
-            "%s failed (attempt %d): %s; retrying", what, state.attempt_number,
-            state.outcome.exception() if state.outcome else "?"),
+        before_sleep=lambda state: _before_sleep(state, what),
     )
     return retrying(fn)
+
+
+def _before_sleep(state: tenacity.RetryCallState, what: str) -> None:
+    exc = state.outcome.exception() if state.outcome else None
+    log.warning("%s failed (attempt %d): %s; retrying", what, state.attempt_number, exc or "?")
+    if isinstance(exc, RateLimited):
+        for observe in list(rate_limit_observers):
+            observe(exc.tracker or "?", state.upcoming_sleep)

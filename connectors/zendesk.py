@@ -124,6 +124,20 @@ class ZendeskConnector(ZendeskFiles, ZendeskUsers, Connector):
             raise NotFound(f"ticket {remote_id} not found", tracker=self.name, status=404)
         return self._one(batch)
 
+    def fetch_records(self, remote_ids: list[str]) -> list[RemoteRecord]:
+        """Tickets by id through ``show_many`` (100 ids a call, Zendesk's limit), without their
+        comments (the engine loads details of the relevant ones, as for the feed); deleted,
+        missing and unbuildable tickets are left out (the next poll quarantines the latter)."""
+        ids = list(dict.fromkeys(int(r) for r in remote_ids if str(r).isdigit()))
+        records: list[RemoteRecord] = []
+        for start in range(0, len(ids), 100):
+            chunk = ids[start:start + 100]
+            batch = self._retry(lambda: self.client.show_tickets(chunk), "show tickets")
+            batch.tickets = [t for t in batch.tickets if t.get("id") in chunk
+                             and t.get("status") != "deleted"]
+            records.extend(self._records(batch, with_comments=False)[0])
+        return records
+
     def find_by_idempotency_key(self, idempotency_key: str) -> RemoteRecord | None:
         batch = self._retry(lambda: self.client.tickets_by_external_id(idempotency_key),
                             "find ticket by external_id")

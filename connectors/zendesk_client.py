@@ -27,7 +27,7 @@ from zenpy.lib.api_objects import Comment, Ticket, User
 from zenpy.lib.exception import APIException, RatelimitBudgetExceeded, ZenpyException
 
 from connectors.answers import has_list, has_object, is_object, response_hook
-from connectors.retry import classify_status, classify_transport
+from connectors.retry import classify_status, classify_transport, watch_rate_budget
 from core.errors import ConfigError, ConnectorError, PermanentError, RateLimited, Retryable
 
 log = logging.getLogger("tiersync.zendesk")
@@ -101,6 +101,7 @@ class ZendeskClient:
         self.session = requests.Session()
         self.session.hooks["response"].append(_raise_for_status)
         self.session.hooks["response"].append(response_hook(tracker, ZENDESK_SHAPES))
+        watch_rate_budget(self.session, tracker)
         self.zenpy = Zenpy(subdomain=subdomain, domain=domain, email=email, token=token,
                            session=self.session, timeout=timeout, disable_cache=True,
                            ratelimit_budget=1)

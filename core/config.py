@@ -216,8 +216,13 @@ def missing_secrets(config: Config) -> list[str]:
     """Environment variables named by the trackers that are not set (nor their _FILE)."""
     missing = []
     for name, tracker in config.trackers.items():
-        for key, value in tracker.model_dump().items():
-            if key.endswith("_env") and isinstance(value, str):
-                if not os.environ.get(value) and not os.environ.get(f"{value}_FILE"):
-                    missing.append(f"trackers.{name}.{key}: environment variable {value} is not set")
+        dumped = tracker.model_dump()
+        sections = [("", dumped)] + [(f"{key}.", value) for key, value in dumped.items()
+                                     if isinstance(value, dict)]  # e.g. webhook.secret_env
+        for prefix, section in sections:
+            for key, value in section.items():
+                if key.endswith("_env") and isinstance(value, str):
+                    if not os.environ.get(value) and not os.environ.get(f"{value}_FILE"):
+                        missing.append(f"trackers.{name}.{prefix}{key}: environment variable "
+                                       f"{value} is not set")
     return missing

@@ -67,7 +67,7 @@ class CycleReport:
     actions_dead: int = 0
     conflicts: int = 0
     drift_repaired: int = 0
-    # still outstanding after the cycle, whichever run caused it (core/health.py)
+    # still outstanding after the cycle, whichever run caused it (core/health.py; daemon readiness is core/readiness.py)
     quarantine_open: int = 0
     deadletters_open: int = 0
     retrying_too_long: int = 0
@@ -193,7 +193,7 @@ class SyncEngine:
     @staticmethod
     def _pull_failed(name: str, exc: Exception, report: CycleReport) -> None:
         report.connector_errors.append(f"{name}: {exc}")
-        log.error("pulling %s failed: %s", name, exc)
+        log.error("pulling %s failed: %s", name, exc, extra={"tracker": name})
 
     def process_page(self, name: str, page: Page, report: CycleReport) -> None:
         records = complete_page(self, name, page.records)  # before the write transaction
@@ -240,7 +240,8 @@ class SyncEngine:
             except (StoreConflict, TiersyncError):
                 raise
             except Exception as exc:  # one bad record must never stop the page
-                log.exception("unexpected error on %s", record.ref)
+                log.exception("unexpected error on %s", record.ref,
+                              extra={"tracker": name, "record": record.id})
                 self._quarantine(tx, name, record, f"unexpected {type(exc).__name__}: {exc}", report)
         observe_files(self, tx, name, relevant)  # new attachments (core/attachments.py)
 
@@ -483,7 +484,8 @@ class SyncEngine:
             refresh_reason(tx, name, record.id, reason)
         if fresh:
             report.quarantined += 1
-            log.warning("quarantined %s: %s", record.ref, redact(reason))
+            log.warning("quarantined %s: %s", record.ref, redact(reason),
+                        extra={"tracker": name, "record": record.id})
             self._audit(tx, "quarantined", None, record, rule="mapping", result=reason)
 
     def _audit(self, tx: Connection, action: str, escalation_id: str | None, record: RemoteRecord,

@@ -334,7 +334,8 @@ class OutboxApplier:
             self._audit_tx(tx, action, "retry-scheduled", f"attempt {attempts}: {exc}")
         report.actions_retrying += 1
         log.warning("%s %s for %s failed (attempt %d), retrying in %.0fs: %s", action.kind,
-                    action.connector, action.escalation_id, attempts, delay, exc)
+                    action.connector, action.escalation_id, attempts, delay, exc,
+                    extra=_fields(action))
 
     def _dead(self, action: OutboxRow, reason: str, report: "CycleReport") -> None:
         with self.store.transaction() as tx:
@@ -343,7 +344,7 @@ class OutboxApplier:
             self._audit_tx(tx, action, "dead-lettered", reason)
         report.actions_dead += 1
         log.error("%s %s for %s dead-lettered: %s", action.kind, action.connector,
-                  action.escalation_id, reason)
+                  action.escalation_id, reason, extra=_fields(action))
 
     def _finish(self, action: OutboxRow, state: str, result: str) -> None:
         with self.store.transaction() as tx:
@@ -381,6 +382,12 @@ class OutboxApplier:
             remote_id=remote_id or action.remote_id, rule=action.rule,
             after=after if after is not None else {"outbox_id": action.id, "kind": action.kind},
             result=result))
+
+
+def _fields(action: OutboxRow) -> dict:
+    """Structured log fields of an action (JSON logs)."""
+    return {"tracker": action.connector, "record": action.remote_id,
+            "action": f"{action.kind}#{action.id}", "escalation": action.escalation_id}
 
 
 def _same_text(a: str, b: str) -> bool:

@@ -50,6 +50,9 @@ class PeopleConnector:
     def get(self, remote_id: str) -> RemoteRecord:
         return self._read(self.inner.get(remote_id))
 
+    def fetch_records(self, remote_ids: list[str]) -> list[RemoteRecord]:
+        return [self._read(r) for r in self.inner.fetch_records(remote_ids)]
+
     def load_details(self, records: list[RemoteRecord]) -> list[RemoteRecord]:
         return [self._read(r) for r in self.inner.load_details(records)]
 

@@ -303,7 +303,10 @@ class Simulator:
 
     # -- admin API (for a running demo / chaos driver in another process) ----------------------
     def _add_admin_routes(self) -> None:
+        from simulators.webhooks import install_webhooks
         app = self.app
+        if self.name in ("zendesk", "jira", "azure_devops"):
+            install_webhooks(self)  # outgoing webhooks, configured at /_sim/webhooks
 
         @app.errorhandler(_Dropped)
         def _dropped(_exc: _Dropped) -> Response:  # the socket is already closed
