@@ -12,7 +12,9 @@ Rules:
   people not found are asked again after a tenth of that); then the tracker's own directory
   (``find_user``: Zendesk users search, Jira ``user/search``, Azure DevOps identities).
 - A person not found, or deactivated, is ``None``: the caller leaves the field unset and says
-  so in an internal note (core/people_connector.py); nothing is quarantined.
+  so in an internal note (core/people_connector.py); nothing is quarantined. A lookup that
+  fails on a transient error (timeout, 5xx, 429) raises it: the write is retried later, never
+  sent without the person.
 - Reading, a tracker's user id maps back to the address through the same table and cache.
 """
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any, Callable, Protocol, runtime_checkable
 from sqlalchemy.exc import OperationalError
 
 from core import files_store as fs
-from core.errors import ConnectorError
+from core.errors import ConnectorError, Retryable
 
 log = logging.getLogger("tiersync.people")
 FOUND, MISSING, INACTIVE = "found", "missing", "inactive"
@@ -82,7 +84,10 @@ class PeopleDirectory:
         if key in self.overrides:
             return Lookup(address, self.overrides[key], FOUND, "override")
         if key not in self._memory:
-            self._memory[key] = self._cached(key) or self._ask(key)
+            found = self._cached(key) or self._ask(key)
+            if found.why is not None and found.why.startswith("the lookup failed"):
+                return found  # not remembered: asked again next time
+            self._memory[key] = found
         return self._memory[key]
 
     def ref_for(self, value: Any) -> str | None:
@@ -127,7 +132,9 @@ class PeopleDirectory:
             return Lookup(key, key, FOUND, "passed on: the tracker has no user directory")
         try:
             user = self.connector.find_user(key)
-        except ConnectorError as exc:  # a lookup never stops a write: not cached, asked again
+        except Retryable:
+            raise  # the tracker is busy or unreachable: the write waits and asks again
+        except ConnectorError as exc:  # refused for good: not cached, asked again next time
             log.warning("%s: cannot look %s up: %s", self.tracker, key, exc)
             return Lookup(key, None, MISSING, f"the lookup failed: {exc}")
         if user is None:
