@@ -202,6 +202,11 @@ def _redact_stored(conn: Connection) -> None:
     redact_stored(conn)
 
 
+def _shared_work(conn: Connection) -> None:
+    from core.worker_schema import migrate_workers  # leases, shared rate limits, outbox claims
+    migrate_workers(conn)
+
+
 def _attachments_and_people(conn: Connection) -> None:
     from core.files_store import create_tables  # attachment files and sends, people cache
     create_tables(conn)
@@ -213,6 +218,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (3, "audit chain head, field sources, audit query indexes", _v3_audit_trail),
     (4, "history as reverse patches; de-duplication keys of pruned outbox rows", _history_as_changes),
     (5, "credentials stored in plain text by earlier releases masked", _redact_stored),
-    (6, "attachment files and sends; people cache", _attachments_and_people),
+    (6, "leases, shared rate limits and outbox claims for several daemons", _shared_work),
+    (7, "attachment files and sends; people cache", _attachments_and_people),
 ]
 LATEST = MIGRATIONS[-1][0]
