@@ -22,6 +22,8 @@ from connectors.azure_devops_config import FIELD_PATH, AzureDevOpsConfig
 from connectors.azure_devops_notify import IdentityApi, Mentions, identity_base
 from connectors.azure_devops_feed import EPOCH, ChangeFeed, Cursor, floor_second, wiql_text
 from connectors.azure_devops_online import check_online
+from connectors.azure_devops_attachments import AzureDevOpsFiles, item_files
+from connectors.users import AzureDevOpsUsers
 from core.connector import (Capabilities, Connector, OriginRef, Page, RemoteComment, RemoteRecord,
                             TrackerConfig)
 from connectors.registry import register
@@ -35,7 +37,7 @@ log = logging.getLogger("tiersync.azure_devops")
 
 
 @register
-class AzureDevOpsConnector(Connector):
+class AzureDevOpsConnector(AzureDevOpsFiles, AzureDevOpsUsers, Connector):
     kind: ClassVar[str] = "azure_devops"
     config_model: ClassVar[type[TrackerConfig]] = AzureDevOpsConfig
     field_path_pattern = FIELD_PATH
@@ -99,7 +101,8 @@ class AzureDevOpsConnector(Connector):
             tracker=self.name, id=str(item.id), version=str(item.rev),
             updated_at=view.parse_date(fields.get("System.ChangedDate") or EPOCH),
             data=view.flatten(fields, categories, self.config.html_fields), url=self._url(item.id),
-            comments=comments, idempotency_key=view.marker_of(fields, self.config.marker_field))
+            comments=comments, idempotency_key=view.marker_of(fields, self.config.marker_field),
+            attachments=item_files(getattr(item, "relations", None)))
 
     def _with_comments(self, item: Any) -> RemoteRecord:
         wanted = self.config.read_comments and (item.fields or {}).get("System.CommentCount", 1)
@@ -118,7 +121,8 @@ class AzureDevOpsConnector(Connector):
                 return tuple(out)
 
     def _batch(self, ids: list[int], as_of: datetime | None) -> list[Any]:
-        request = WorkItemBatchGetRequest(ids=ids, as_of=as_of, error_policy="omit")
+        request = WorkItemBatchGetRequest(ids=ids, as_of=as_of, error_policy="omit",
+                                          expand="relations")  # AttachedFile relations
         return self._retry(lambda: self.client.get_work_items_batch(request, project=self.config.project),
                            f"batch of {len(ids)} work items")
 
@@ -157,8 +161,8 @@ class AzureDevOpsConnector(Connector):
     def get(self, remote_id: str) -> RemoteRecord:
         if not str(remote_id).isdigit():
             raise NotFound(f"work item {remote_id!r} is not a work item id", tracker=self.name)
-        item = self._retry(lambda: self.client.get_work_item(int(remote_id), project=self.config.project),
-                           f"get {remote_id}")
+        item = self._retry(lambda: self.client.get_work_item(
+            int(remote_id), project=self.config.project, expand="relations"), f"get {remote_id}")
         return self._with_comments(item)
 
     def find_by_idempotency_key(self, idempotency_key: str) -> RemoteRecord | None:

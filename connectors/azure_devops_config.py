@@ -31,6 +31,9 @@ class AzureDevOpsConfig(TrackerConfig):
     wiql_max_results: int = Field(default=20000, ge=2, le=20000)
     identity_url: str | None = Field(
         default=None, description="identity service for @mentions; default vssps.dev.azure.com/<org>")
+    attachment_chunk_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1024, description="files larger than this are uploaded in "
+        "chunks of this size (uploadType=Chunked)")
 
     @field_validator("base_url")
     @classmethod

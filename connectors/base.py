@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from connectors.registry import REGISTRY, register
 from core.connector import (TIERSYNC_COMMENT_MARK, Capabilities, Connector, OriginRef, Page,
-                            RemoteComment, RemoteRecord, TrackerConfig, TrackerKind,
+                            RemoteAttachment, RemoteComment, RemoteRecord, TrackerConfig, TrackerKind,
                             UnreadableRecord)
 
 __all__ = ["REGISTRY", "TIERSYNC_COMMENT_MARK", "Capabilities", "Connector", "OriginRef", "Page",
-           "RemoteComment", "RemoteRecord", "TrackerConfig", "TrackerKind", "UnreadableRecord",
+           "RemoteAttachment", "RemoteComment", "RemoteRecord", "TrackerConfig", "TrackerKind", "UnreadableRecord",
            "register"]

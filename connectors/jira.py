@@ -25,6 +25,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Iterator
 
 from connectors import jira_notify
+from connectors.jira_attachments import JiraFiles, issue_files
+from connectors.users import JiraUsers
 from core.connector import Capabilities, Connector, OriginRef, Page, RemoteRecord, TrackerConfig
 from connectors.registry import register
 from connectors.jira_client import JiraApi
@@ -43,7 +45,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 @register
-class JiraConnector(Connector):
+class JiraConnector(JiraFiles, JiraUsers, Connector):
     kind: ClassVar[str] = "jira"
     config_model: ClassVar[type[TrackerConfig]] = JiraConfig
     field_path_pattern: ClassVar[re.Pattern[str]] = FIELD_PATH
@@ -173,7 +175,8 @@ class JiraConnector(Connector):
             url=f"{self.config.base_url.rstrip('/')}/browse/{key}",
             comments=comments_of(self._all_comments(issue_id, fields.get("comment")),
                                  service_management=self._service_desk(project)),
-            idempotency_key=marker.get("key") if isinstance(marker, dict) else None)
+            idempotency_key=marker.get("key") if isinstance(marker, dict) else None,
+            attachments=issue_files(fields))
 
     def _all_comments(self, key: str, field: dict[str, Any] | None) -> list[dict[str, Any]]:
         comments = list((field or {}).get("comments") or [])

@@ -13,6 +13,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, ClassVar, Iterator, TypeVar
 
 from connectors import retry
+from connectors.zendesk_attachments import ZendeskFiles, files_of
+from connectors.users import ZendeskUsers
 from core.connector import (TIERSYNC_COMMENT_MARK, Capabilities, Connector, OriginRef, Page,
                             RemoteComment, RemoteRecord, TrackerConfig)
 from connectors.registry import register
@@ -39,7 +41,7 @@ TICKET_SHAPE: dict[str, tuple[Any, ...]] = {
 
 
 @register
-class ZendeskConnector(Connector):
+class ZendeskConnector(ZendeskFiles, ZendeskUsers, Connector):
     kind: ClassVar[str] = "zendesk"
     config_model: ClassVar[type[TrackerConfig]] = ZendeskConfig
     field_path_pattern = PATH_PATTERN
@@ -152,8 +154,8 @@ class ZendeskConnector(Connector):
             return records
         comments = {r.id: self._comments_if_found(int(r.id)) for r in records}
         self._load_people({c.get("author_id") for cs in comments.values() for c in cs}, set())
-        return [replace(r, comments=tuple(self._comment(c) for c in comments[r.id][1:]))
-                for r in records]
+        return [replace(r, comments=tuple(self._comment(c) for c in comments[r.id][1:]),
+                        attachments=files_of(comments[r.id])) for r in records]
 
     def _comments_if_found(self, ticket_id: int) -> list[dict[str, Any]]:
         """A ticket deleted since the export page was read has no comments, not an error that
@@ -182,6 +184,7 @@ class ZendeskConnector(Connector):
             updated_at=updated, data=flatten(ticket, self._users, self._organizations),
             url=f"{self.config.base_url.rstrip('/')}/agent/tickets/{ticket['id']}",
             comments=tuple(self._comment(c) for c in comments[1:]),  # the first is the description
+            attachments=files_of(comments),
             idempotency_key=ticket.get("external_id"))
 
     def _comment(self, comment: dict[str, Any]) -> RemoteComment:

@@ -42,14 +42,18 @@ class BackfillSummary:
 def scan_connector(engine, name: str, since: datetime | None):
     """(connector, owned): one like ``engine.connectors[name]`` whose history starts at
     ``since`` (owned: close it after), or the engine's own when it has no ``start_at``."""
+    from core.people_connector import PeopleConnector, with_people
     from core.redact_records import redacting
     base = engine.connectors[name]
     inner = getattr(base, "inner", base)  # the connector inside the redacting wrapper
+    if isinstance(inner, PeopleConnector):  # and inside the people view (core/people_connector.py)
+        inner = inner.inner
     config = inner.config
     if "start_at" not in type(config).model_fields:
         return base, False
     fresh = type(inner)(name, config.model_copy(update={"start_at": since or EPOCH}))
-    return redacting({name: fresh}, engine.mappings)[name], True  # records arrive redacted
+    viewed = with_people({name: fresh}, engine.mappings, engine.store, engine.clock)
+    return redacting(viewed, engine.mappings)[name], True  # records arrive redacted, people as addresses
 
 
 def stream_name(since: datetime | None) -> str:

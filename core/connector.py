@@ -36,6 +36,20 @@ class RemoteComment:
 
 
 @dataclass(frozen=True)
+class RemoteAttachment:
+    """A file on a tracker record, as the tracker lists it (content not read)."""
+
+    id: str  # the tracker's attachment id (Zendesk attachment id, Jira id, Azure DevOps guid)
+    name: str
+    url: str  # where the content is read (with the connector's credentials)
+    content_type: str | None = None
+    size: int | None = None
+    inline: bool = False  # an inline image of a comment
+    comment_id: str | None = None  # the comment it came with (Zendesk)
+    sha256: str | None = None  # when the tracker states it (tiersync's own copies)
+
+
+@dataclass(frozen=True)
 class RemoteRecord:
     """One tracker record as read from the tracker."""
 
@@ -48,6 +62,7 @@ class RemoteRecord:
     url: str | None = None
     comments: tuple[RemoteComment, ...] = ()
     idempotency_key: str | None = None  # tiersync marker stored on the record, if any
+    attachments: tuple[RemoteAttachment, ...] = ()  # files on the record (core/attachments.py)
 
     @property
     def ref(self) -> str:
@@ -115,6 +130,13 @@ class TrackerConfig(BaseModel):
     timeout_seconds: float = Field(default=30.0, gt=0)
     max_attempts: int = Field(default=5, ge=1, le=20)
     max_wait_seconds: float = Field(default=120.0, gt=0)
+    # attachments (core/attachments.py): files above this size are linked, not copied; None:
+    # the tracker's own limit (docs/<tracker>.md)
+    attachment_max_bytes: int | None = Field(default=None, gt=0)
+    # people (core/people.py): address -> this tracker's user, for people whose address is
+    # hidden or differs here (a Jira accountId, an Azure DevOps unique name, a Zendesk address)
+    people: dict[str, str] = Field(default_factory=dict)
+    people_cache_seconds: float = Field(default=86400.0, ge=0)
     webhook: WebhookConfig | None = Field(default=None, description="accept this tracker's "
                                           "webhooks as hints (tiersync daemon --listen)")
 

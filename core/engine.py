@@ -16,6 +16,7 @@ from typing import Any, Callable
 from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 
+from core.attachments import observe_files
 from core import due
 from core.connector import Connector, Page, RemoteRecord
 from core.audit import AuditEntry, AuditLog
@@ -25,6 +26,7 @@ from core.lanes import note_rate_limited, run_lanes, send_all
 from core.mapping import Mapping
 from core.model import Comment, Escalation, Link, LinkRole, utcnow
 from core.provenance import record_sources
+from core.people_connector import with_people
 from core.planner import Planner, escalation_id_for, idempotency_key, parse_idempotency_key
 from core.reconcile import absorb_sent, apply_changes, merge, observe, stamp_field_times
 from core.quarantine import clear as clear_quarantine
@@ -100,7 +102,8 @@ class SyncEngine:
                  policy: Policy, *, settings: EngineSettings | None = None,
                  clock: Callable[[], datetime] = utcnow):
         self.store = store
-        self.connectors = redacting(connectors, mappings)  # records arrive redacted
+        # records arrive redacted, people as addresses (core/people_connector.py)
+        self.connectors = redacting(with_people(connectors, mappings, store, clock), mappings)
         self.mappings = mappings
         self.policy = policy
         self.settings = settings or EngineSettings()
@@ -255,6 +258,7 @@ class SyncEngine:
                 log.exception("unexpected error on %s", record.ref,
                               extra={"tracker": name, "record": record.id})
                 self._quarantine(tx, name, record, f"unexpected {type(exc).__name__}: {exc}", report)
+        observe_files(self, tx, name, relevant)  # new attachments (core/attachments.py)
 
     def _process_record(self, tx: Connection, name: str, record: RemoteRecord,
                         link: LinkRow | None, stored: dict[str, StoredEscalation],

@@ -24,6 +24,9 @@ from core.transforms import TRANSFORMS, Transform, TransformSpec
 Direction = Literal["inbound", "outbound", "both"]
 
 
+PERSON_FIELDS = frozenset({"assignee", "original_owner", "requester_alias"})
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -41,6 +44,11 @@ class FieldMap(_Strict):
     categories: dict[str, Any] = Field(default_factory=dict)  # category -> model value
     default: Any = None  # model value for a tracker value not in ``values``
     required: bool = False  # inbound: a record without it fails to map
+    # the value is a person (an address): written as this tracker's user through the user
+    # directory (core/people.py); None: true for assignee, original_owner and requester_alias
+    # when the tracker field is a user field (Jira assignee, Azure DevOps identity fields,
+    # Zendesk assignee.email); a text field keeps the address as text
+    person: bool | None = None
 
     @field_validator("transform")
     @classmethod
@@ -89,12 +97,22 @@ class CommentsMap(_Strict):
     outbound_public: bool = False  # copies from other trackers land as internal notes
 
 
+class AttachmentsMap(_Strict):
+    """Files copied between trackers (core/attachments.py): ``inbound`` takes this tracker's
+    files to the others, ``outbound`` brings the others' files here."""
+
+    enabled: bool = True
+    direction: Direction = "both"
+    inline_images: bool = True  # a comment's inline images count as its attachments
+
+
 class Mapping(_Strict):
     tracker: str  # connector kind this mapping is written for
     record_type: str = "record"
     starts_escalation: StartRule | None = None
     create_defaults: dict[str, Any] = Field(default_factory=dict)
     comments: CommentsMap = Field(default_factory=CommentsMap)
+    attachments: AttachmentsMap = Field(default_factory=AttachmentsMap)
     # credentials in this tracker's text are masked when read and in text copied into it
     # (core.redact_records); false keeps its text verbatim, in the store and in copies
     redact_secrets: bool = True
@@ -229,6 +247,13 @@ class Mapping(_Strict):
             if _plain(model_value) == value or str(_plain(model_value)) == str(value):
                 return tracker_value
         return value
+
+    def person_paths(self, user_field: Any = lambda path: False) -> set[str]:
+        """Native paths that hold people (see ``FieldMap.person``): marked so, or unmarked
+        model people fields whose path the tracker says is a user field (``user_field``)."""
+        return {f.path for name, f in self.fields.items()
+                if (f.person if f.person is not None else
+                    name in PERSON_FIELDS and user_field(f.path))}
 
     def paths_for(self, names: set[str]) -> set[str]:
         return {self.fields[n].path for n in names if n in self.fields}

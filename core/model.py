@@ -125,9 +125,17 @@ class Comment(StrictModel):
 
 
 class Attachment(StrictModel):
+    """A file of the case (seed 000's Attachments field), as it came from its tracker."""
+
     name: str
     url: str | None = None
     source_tracker: str | None = None
+    source_id: str | None = None  # the tracker's attachment id
+    source_record: str | None = None  # the record it is on
+    content_type: str | None = None
+    size: int | None = None
+    sha256: str | None = None  # known once tiersync has read the content
+    inline: bool = False
 
 
 class SlaMetric(StrictModel):

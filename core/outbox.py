@@ -16,6 +16,7 @@ from core.connector import TIERSYNC_COMMENT_MARK, OriginRef, RemoteRecord
 from core.audit import AuditEntry
 from core.errors import (AuthError, Conflict, ConnectorError, NotFound, PermanentError, RateLimited,
                          Retryable, TiersyncError)
+from core.attachments_send import FileSender
 from core.drift import view_for
 from core.provenance import record_write
 from core.lanes import note_rate_limited, rate_blocked
@@ -35,6 +36,7 @@ class OutboxApplier:
         self.store = engine.store
         self.blocked: set[str] = set()  # connectors that are rate limited or refuse credentials
         self.read: dict[tuple[str, str], RemoteRecord] = {}  # read before commenting, this pass
+        self.files = FileSender(self)  # attachments (core/attachments_send.py)
 
     def apply(self, report: "CycleReport", stop: Callable[[], bool],
               connector: str | None = None) -> None:
@@ -47,6 +49,7 @@ class OutboxApplier:
         try:
             self._apply_claimed(report, stop, connector, claimed, held)
         finally:
+            self.files.close()  # the files read this pass (core/attachments_send.py)
             if claimed:
                 with self.store.transaction() as tx:
                     release(tx, self.engine.worker_id, claimed)
@@ -86,7 +89,8 @@ class OutboxApplier:
             self._dead(action, f"no connector named {action.connector!r} is configured", report)
             return
         try:
-            handler = {"create": self._create, "update": self._update, "comment": self._comment}[action.kind]
+            handler = {"create": self._create, "update": self._update, "comment": self._comment,
+                       "attachment": self.files.apply}[action.kind]
             handler(action, connector, report)
         except Conflict as exc:
             self._conflict(action, connector, exc, report)

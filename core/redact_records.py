@@ -51,6 +51,9 @@ class RedactingConnector:
     def get(self, remote_id: str) -> RemoteRecord:
         return redact_record(self.inner.get(remote_id))
 
+    def fetch_records(self, remote_ids: list[str]) -> list[RemoteRecord]:
+        return [redact_record(r) for r in self.inner.fetch_records(remote_ids)]
+
     def create(self, fields: dict[str, Any], **kwargs: Any) -> RemoteRecord:
         return redact_record(self.inner.create(fields, **kwargs))
 

@@ -226,6 +226,11 @@ def _next_decision(conn: Connection) -> None:
     migrate(conn)
 
 
+def _attachments_and_people(conn: Connection) -> None:
+    from core.files_store import create_tables  # attachment files and sends, people cache
+    create_tables(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial tables", _v1),
     (2, "outbox index by target record", _v2_outbox_connector_index),
@@ -235,5 +240,6 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (6, "leases, shared rate limits and outbox claims for several daemons", _shared_work),
     (7, "audit index by action in chain order", _audit_action_seq_index),
     (8, "when each open escalation next needs a periodic decision, indexed", _next_decision),
+    (9, "attachment files and sends; people cache", _attachments_and_people),
 ]
 LATEST = MIGRATIONS[-1][0]

@@ -20,6 +20,8 @@ from flask import Response, jsonify, request
 
 from simulators import azure_devops_api as api
 from simulators import azure_devops_identities as identities
+from simulators.azure_devops_attachments import AdoFiles
+from simulators.azure_devops_attachments import add_routes as add_attachment_routes
 from simulators.azure_devops_store import Store, identity
 from simulators.azure_devops_types import ProjectDef, SimError, format_date, parse_date
 from simulators.base import Faults, Simulator
@@ -61,6 +63,7 @@ class AzureDevOpsSimulator(Simulator):
 
     # -- state ----------------------------------------------------------------------------------
     def reset(self) -> None:
+        self.files = AdoFiles()  # attachments (simulators/azure_devops_attachments.py)
         self.seed(self._fixture)
 
     def seed(self, fixture: dict[str, Any]) -> None:
@@ -77,6 +80,7 @@ class AzureDevOpsSimulator(Simulator):
             for project in fixture.get("projects", []):
                 store.projects[project["name"].lower()] = ProjectDef.from_fixture(project)
             self.store = store
+            store.attached_file = self.files.attributes
             self.notifications: list[dict[str, Any]] = []  # @mention notifications "sent"
             for spec in fixture.get("work_items", []):
                 self._seed_item(spec)
@@ -184,6 +188,7 @@ class AzureDevOpsSimulator(Simulator):
 
     def add_routes(self) -> None:
         methods = ["GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"]
+        add_attachment_routes(self)
         self.app.add_url_rule("/<path:path>", "azure_devops", self._dispatch, methods=methods,
                               provide_automatic_options=False)
         self.app.after_request(self._rate_limit_headers)

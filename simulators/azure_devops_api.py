@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from simulators import azure_devops_wiql as wiql
+from simulators.azure_devops_attachments import LOCATION as ATTACHMENTS_LOCATION
 from simulators.azure_devops_identities import IDENTITY_LOCATION
 from simulators.azure_devops_store import Revision, Store, WorkItemState
 from simulators.azure_devops_types import SimError, format_date, parse_date
@@ -37,6 +38,7 @@ LOCATIONS: list[dict[str, Any]] = [
 for _loc in LOCATIONS:
     _loc.update({"area": "wit", "minVersion": "1.0", "maxVersion": "7.1", "releasedVersion": "7.0"})
 LOCATIONS.append(IDENTITY_LOCATION)  # @mentions look identities up (azure_devops_identities)
+LOCATIONS.append(ATTACHMENTS_LOCATION)  # simulators/azure_devops_attachments.py
 
 BATCH_CAP = 200
 

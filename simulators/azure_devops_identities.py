@@ -48,7 +48,7 @@ def _identity(user: dict[str, Any]) -> dict[str, Any]:
     ident = identity_id(user["uniqueName"])
     return {"id": ident, "descriptor": f"Microsoft.IdentityModel.Claims.ClaimsIdentity;{user['uniqueName']}",
             "subjectDescriptor": f"aad.{ident}", "providerDisplayName": user["displayName"],
-            "isActive": True, "isContainer": False, "members": [], "memberOf": [],
+            "isActive": user.get("active", True) is not False, "isContainer": False, "members": [], "memberOf": [],
             "properties": {"Account": {"$type": "System.String", "$value": user["uniqueName"]},
                            "Mail": {"$type": "System.String", "$value": user["uniqueName"]}}}
 

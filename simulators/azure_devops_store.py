@@ -78,13 +78,16 @@ class Store:
         self.next_comment_id = 1
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self._last_time = datetime(2000, 1, 1, tzinfo=timezone.utc)
+        # an AttachedFile relation's url -> its attributes (name, resourceSize); raises SimError
+        self.attached_file: Callable[[str], dict[str, Any]] = lambda url: {}
 
     # -- definitions ----------------------------------------------------------------------------
     def add_user(self, user: dict[str, Any]) -> None:
         for key in (user["uniqueName"], user.get("displayName", "")):
             if key:
                 self.users[key.lower()] = {"displayName": user.get("displayName", key),
-                                           "uniqueName": user["uniqueName"]}
+                                           "uniqueName": user["uniqueName"],
+                                           "active": user.get("active", True)}
 
     def project(self, name: str) -> ProjectDef:
         found = self.projects.get(str(name).lower())
@@ -235,7 +238,7 @@ class Store:
         except (TypeError, ValueError):
             raise _rule_error(fdef, "InvalidType") from None
         if fdef.type == "identity":
-            return identity(value, self.users)
+            return self._known_identity(fdef, value)
         text = str(value)
         if fdef.ref == "System.AreaPath" and text.lower() not in {a.lower() for a in proj.areas}:
             raise SimError(400, f"TF401347: Invalid tree name given for work item {item_id or -1}, "
@@ -244,14 +247,27 @@ class Store:
             raise _rule_error(fdef, "LimitedToValues")
         return text
 
-    @staticmethod
-    def _relation_op(kind: str, path: str, value: Any, relations: list[dict[str, Any]]) -> None:
+    def _known_identity(self, fdef: FieldDef, value: Any) -> dict[str, Any]:
+        """Azure DevOps refuses an identity field naming someone who is not a (current) member
+        of the organization (TF401320 rule error on the field; the harsher reading of "unknown
+        identity" answers)."""
+        ref = identity(value, self.users)
+        user = self.users.get(ref["uniqueName"].lower())
+        if user is None or user.get("active") is False:
+            raise SimError(400, f"TF401320: Rule Error for field {fdef.name}. Error code: "
+                           f"InvalidIdentity. The identity value '{ref['uniqueName']}' is an "
+                           f"unknown or deactivated identity.", "RuleValidationException")
+        return ref
+
+    def _relation_op(self, kind: str, path: str, value: Any, relations: list[dict[str, Any]]) -> None:
         if kind == "add" and path.lower() in ("/relations/-", "/relations"):
             if not isinstance(value, dict) or not value.get("rel") or not value.get("url"):
                 raise SimError(400, "A relation needs 'rel' and 'url'.", "VssPropertyValidationException")
             relation = {"rel": value["rel"], "url": value["url"],
                         "attributes": dict(value.get("attributes") or {})}
             relation["attributes"].setdefault("isLocked", False)
+            if value["rel"] == "AttachedFile":  # simulators/azure_devops_attachments.py
+                relation["attributes"].update(self.attached_file(value["url"]))
             relations.append(relation)
         elif kind == "remove":
             try:

@@ -36,6 +36,7 @@ class FailRule:
     retry_after: float | None = None
     body: str | None = None  # answer this instead of the tracker's JSON (e.g. a login page)
     content_type: str = "text/html; charset=utf-8"
+    delay_ms: float = 0.0  # hold the request this long first (a client may die meanwhile)
 
 
 @dataclass
@@ -79,6 +80,18 @@ class RecordedRequest:
 
 class _Dropped(Exception):
     pass
+
+
+FILE_TYPES = ("application/octet-stream", "multipart/", "image/", "video/", "audio/",
+              "application/pdf", "application/zip")
+
+
+def _is_file_body() -> bool:
+    """A file upload (raw bytes or multipart), recorded by type and length only."""
+    kind = (request.content_type or "").lower()
+    path = request.path.lower()
+    return request.method in ("POST", "PUT") and (
+        kind.startswith(FILE_TYPES) or "/attachments" in path or "/uploads" in path)
 
 
 class Simulator:
@@ -187,7 +200,9 @@ class Simulator:
     # -- fault injection ----------------------------------------------------------------------
     def _before(self) -> Response | None:
         body: Any = None
-        if request.data:
+        if _is_file_body():  # uploads are streamed by their route, never read here
+            body = {"content_type": request.content_type, "length": request.content_length}
+        elif request.data:
             try:
                 body = json.loads(request.data)
             except ValueError:
@@ -213,6 +228,8 @@ class Simulator:
             time.sleep(delay / 1000.0)
         if rule is not None:
             entry.fault = f"fail_next:{rule.status}"
+            if rule.delay_ms:
+                time.sleep(rule.delay_ms / 1000.0)
             if rule.body is not None:  # a proxy's or a login page's answer, not the API's
                 return Response(rule.body, status=rule.status, content_type=rule.content_type)
             return self._fault_response(rule.status, rule.retry_after)

@@ -21,6 +21,8 @@ from typing import Any
 
 from flask import Response, g, jsonify, request
 
+from simulators.jira_attachments import JiraFiles
+from simulators.jira_attachments import add_routes as add_attachment_routes
 from simulators.base import Faults, Simulator
 from simulators.jira_fixture import human_edit, seed_issue, snapshot
 from simulators.jira_index import SearchIndex, move_issue
@@ -70,6 +72,7 @@ class JiraSimulator(Simulator):
     def reset(self) -> None:
         self.site = Site(self._config)
         self.store = JiraStore(self.site)
+        self.files = JiraFiles()  # attachments (simulators/jira_attachments.py)
         self.watchers: dict[str, list[str]] = {}  # issue key -> accountIds (jira_watchers)
         self.index = SearchIndex(self.effective_index_lag())
 
@@ -209,6 +212,7 @@ class JiraSimulator(Simulator):
 
     def add_routes(self) -> None:
         add_routes(self)
+        add_attachment_routes(self)
         add_watcher_routes(self)
         add_control_routes(self)
 

@@ -9,7 +9,7 @@ from simulators.jira_workflow import resolution_json
 
 ISSUE_FIELDS = ("summary", "description", "status", "priority", "labels", "components", "assignee",
                 "reporter", "project", "issuetype", "created", "updated", "comment", "resolution",
-                "resolutiondate")
+                "resolutiondate", "attachment")
 
 
 def field_selection(params: list[str], default: str) -> Callable[[str], bool]:
@@ -62,6 +62,8 @@ def _system_value(site: Site, issue: SimIssue, fid: str, base: str) -> Any:
         return {"self": f"{base}/rest/api/2/issue/{issue.id}/comment",
                 "comments": [comment_json(site, issue, c, base) for c in shown],
                 "maxResults": len(shown), "total": len(issue.comments), "startAt": 0}
+    if fid == "attachment":
+        return [attachment_json(site, a, base) for a in issue.attachments]
     if fid == "resolutiondate":
         return site.time(values["resolutiondate"]) if values.get("resolutiondate") else None
     if fid == "resolution":  # set by a transition screen (simulators/jira_workflow.py)
@@ -106,3 +108,12 @@ def link_json(issue: SimIssue, link: dict[str, Any], base: str) -> dict[str, Any
     if link.get("application"):
         out["application"] = link["application"]
     return out
+
+
+def attachment_json(site: Site, item: dict[str, Any], base: str) -> dict[str, Any]:
+    """An issue attachment as Jira REST v2 returns it ("Get attachment metadata")."""
+    return {"self": f"{base}/rest/api/2/attachment/{item['id']}", "id": str(item["id"]),
+            "filename": item["filename"], "mimeType": item["mimeType"], "size": item["size"],
+            "created": site.time(item["created"]),
+            "author": site.user_json(site.user(account_id=item["author"]), base) if item["author"] else None,
+            "content": f"{base}/rest/api/2/attachment/content/{item['id']}"}

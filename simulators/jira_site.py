@@ -140,7 +140,7 @@ class Site:
             return None
         out = {"self": f"{base}/rest/api/2/user?accountId={user['accountId']}",
                "accountId": user["accountId"], "displayName": user.get("displayName", ""),
-               "active": True, "timeZone": self.time_zone, "accountType": "atlassian"}
+               "active": user.get("active", True) is not False, "timeZone": self.time_zone, "accountType": "atlassian"}
         if user.get("emailAddress") and not user.get("hide_email"):
             out["emailAddress"] = user["emailAddress"]
         return out

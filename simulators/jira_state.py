@@ -35,6 +35,7 @@ class SimIssue:
     comments: list[dict[str, Any]] = field(default_factory=list)
     properties: dict[str, Any] = field(default_factory=dict)
     remote_links: list[dict[str, Any]] = field(default_factory=list)
+    attachments: list[dict[str, Any]] = field(default_factory=list)  # simulators/jira_attachments.py
 
 
 class JiraStore:
@@ -222,7 +223,13 @@ class JiraStore:
                     raise ValueError(f"Component name '{_ref(ref)}' is not valid")
                 names.append(name)
             return names
-        return None if value is None else self._user(value)  # assignee, reporter
+        user = None if value is None else self._user(value)  # assignee, reporter
+        if fid == "assignee" and user is not None and \
+                (self.site.user(account_id=user) or {}).get("active") is False:
+            # Jira refuses a deactivated account as assignee ("User '...' cannot be assigned
+            # issues."; Jira Cloud REST "Assign issue": 400 when the user is not assignable)
+            raise ValueError(f"User '{user}' cannot be assigned issues.")
+        return user
 
     def _option(self, cf: CustomField, value: Any) -> str:
         ref = _ref(value) if isinstance(value, dict) else None

@@ -29,8 +29,10 @@ class ZendeskAgent(_Client):
 
     def create_ticket(self, *, subject: str, description: str, requester: dict[str, str],
                       priority: str = "normal", tags: list[str] | None = None,
-                      custom_fields: dict[int, Any] | None = None, **extra: Any) -> int:
-        ticket = {"subject": subject, "comment": {"body": description, "public": True},
+                      custom_fields: dict[int, Any] | None = None, uploads: list[str] | None = None,
+                      **extra: Any) -> int:
+        ticket = {"subject": subject, "comment": {"body": description, "public": True,
+                                                  **({"uploads": uploads} if uploads else {})},
                   "requester": requester, "priority": priority, "tags": tags or [],
                   "custom_fields": [{"id": k, "value": v} for k, v in (custom_fields or {}).items()]}
         ticket.update(extra)
@@ -41,6 +43,15 @@ class ZendeskAgent(_Client):
 
     def comment(self, ticket_id: int, body: str, public: bool = True, **fields: Any) -> None:
         self.update(ticket_id, comment={"body": body, "public": public}, **fields)
+
+    def upload(self, name: str, content: bytes | Any, content_type: str) -> str:
+        """Upload a file as the agent UI does (Upload Files); returns the token."""
+        return self.call("POST", "/api/v2/uploads.json", params={"filename": name}, data=content,
+                         headers={"Content-Type": content_type})["upload"]["token"]
+
+    def comment_with_files(self, ticket_id: int, body: str, tokens: list[str],
+                           public: bool = True) -> None:
+        self.update(ticket_id, comment={"body": body, "public": public, "uploads": tokens})
 
 
 class AzureDevOpsEngineer(_Client):

@@ -32,6 +32,8 @@ from simulators.profile import REALISTIC, Profile, Window
 from simulators.zendesk_render import (EXPORT_MAX_PAGE, cbp_page, export_page, job_json, lookup,
                                        many, seed, sideloads, snapshot, ticket_fields, ticket_json,
                                        ui_body)
+from simulators.zendesk_attachments import ZendeskFiles
+from simulators.zendesk_attachments import add_routes as attachment_routes
 from simulators.zendesk_state import ZendeskState
 from simulators.zendesk_values import ApiError, iso
 
@@ -72,6 +74,7 @@ class ZendeskSimulator(Simulator):
         self.jobs: dict[str, dict[str, Any]] = {}
         self._export_window: Window | None = None
         self._update_windows: dict[Any, Window] = {}
+        self.files = ZendeskFiles(self)  # uploads and attachments (simulators/zendesk_attachments.py)
 
     def set_profile(self, **changes: Any) -> Profile:
         profile = super().set_profile(**changes)
@@ -168,12 +171,14 @@ class ZendeskSimulator(Simulator):
     def add_routes(self) -> None:
         self.app.after_request(self._headers)
         route = self._route
+        attachment_routes(self, self.files)
         v2 = "/api/v2"
 
         @route(f"{v2}/tickets", ["GET", "POST"])
         def tickets() -> Any:
             if request.method == "POST":
                 body = request.get_json(force=True, silent=True) or {}
+                self.files.resolve((body.get("ticket") or {}).get("comment"))
                 row, audit = self.state.create_ticket(body.get("ticket") or {}, self._actor())
                 tid = audit["ticket_id"]
                 ticket = ticket_json(self.state, tid, row, self._base())
@@ -194,6 +199,7 @@ class ZendeskSimulator(Simulator):
                 if limited is not None:
                     return limited
                 body = request.get_json(force=True, silent=True) or {}
+                self.files.resolve((body.get("ticket") or {}).get("comment"))
                 row, audit = self.state.update_ticket(ticket_id, body.get("ticket") or {}, self._actor())
                 return jsonify({"ticket": ticket_json(self.state, ticket_id, row, self._base()),
                                 "audit": audit})
@@ -274,6 +280,17 @@ class ZendeskSimulator(Simulator):
         @route(f"{v2}/users/<int:user_id>", ["GET"])
         def user(user_id: int) -> Any:
             return jsonify({"user": lookup(self.state.users, user_id)})
+
+        @route(f"{v2}/users/search", ["GET"])
+        def users_search() -> Any:
+            # Search Users (developer.zendesk.com/api-reference/ticketing/users/users/#search-users):
+            # ``query`` matches an email exactly or part of a name; a user the account removed
+            # is not found (suspended and inactive users are, with their flags)
+            query = (request.args.get("query") or "").strip().lower().removeprefix("email:")
+            found = [u for u in self.state.users.values() if query and (
+                str(u.get("email") or "").lower() == query or query in str(u.get("name") or "").lower())]
+            return jsonify({"users": found, "next_page": None, "previous_page": None,
+                            "count": len(found)})
 
         @route(f"{v2}/users/show_many", ["GET"])
         def users_many() -> Any:

@@ -88,7 +88,7 @@ class ZendeskState:
     def _assignee_id(self, t: dict[str, Any]) -> int | None:
         if t.get("assignee_email"):
             user = self.user_by_email(t["assignee_email"])
-            if user is None or user.get("role") not in ("agent", "admin"):
+            if user is None or user.get("role") not in ("agent", "admin") or user.get("active") is False:
                 raise invalid("assignee", f"{t['assignee_email']} is not an agent")
             return int(user["id"])
         if t.get("assignee_id") is None:
@@ -287,7 +287,8 @@ class ZendeskState:
         event = {"id": next(self._event_ids), "type": "Comment",
                  "author_id": comment.get("author_id") or author.get("id"), "body": body,
                  "html_body": f"<div class=\"zd-comment\"><p>{body}</p></div>", "plain_body": body,
-                 "public": public, "attachments": [], "audit_id": audit_id,
+                 "public": public, "attachments": list(comment.get("attachments") or []),
+                 "audit_id": audit_id,
                  "via": {"channel": channel, "source": {}}, "metadata": {"system": {}},
                  "created_at": iso(stamp)}
         row.comments.append(event)

@@ -140,8 +140,10 @@ def test_fetch_pages_through_a_wiql_window_at_its_as_of(conn, api):
         "[System.WorkItemType] IN ('Engagement Item') AND [System.ChangedDate] >= "
         "'2026-01-01T00:00:00Z' ORDER BY [System.ChangedDate] ASC, [System.Id] ASC")}
     assert [body(c) for c in calls(api, "POST", "/workitemsbatch")] == [
-        {"ids": [301, 302], "asOf": "2026-01-05T10:00:00.617Z", "errorPolicy": "omit"},
-        {"ids": [303], "asOf": "2026-01-05T10:00:00.617Z", "errorPolicy": "omit"}]
+        {"ids": [301, 302], "asOf": "2026-01-05T10:00:00.617Z", "errorPolicy": "omit",
+         "$expand": "relations"},
+        {"ids": [303], "asOf": "2026-01-05T10:00:00.617Z", "errorPolicy": "omit",
+         "$expand": "relations"}]
     assert Cursor.decode(pages[-1].cursor).since == datetime(2026, 1, 5, 9, 0, 1, tzinfo=timezone.utc)
 
 

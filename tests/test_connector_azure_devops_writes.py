@@ -53,7 +53,8 @@ def test_create_sends_marker_tag_and_origin_link_then_find_by_key(conn, api):
     assert body(calls(api, "POST", "/wiql")[0]) == {"query": (
         "SELECT [System.Id] FROM WorkItems WHERE [System.TeamProject] = @project AND "
         f"[System.Tags] CONTAINS 'tiersync:{KEY}' ORDER BY [System.Id] ASC")}
-    assert body(calls(api, "POST", "/workitemsbatch")[0]) == {"ids": [310], "errorPolicy": "omit"}
+    assert body(calls(api, "POST", "/workitemsbatch")[0]) == {"ids": [310], "errorPolicy": "omit",
+                                                                "$expand": "relations"}
 
 
 def test_find_is_exact_about_the_key(conn, api):

@@ -7,6 +7,11 @@ followers, Jira watchers and mentions, Azure DevOps mentions). The CSM comes fro
 escalation's ``csm_email`` (mapped from the organisation/partner record) or, failing that, the
 ``csm.table`` by partner name. ``Directory`` is the small lookup interface a full user directory
 can replace; ``TableDirectory`` is the configured table.
+
+The addresses are then each tracker's users through that tracker's user directory
+(core/people.py: the tracker section's ``people`` override table, the store's cache, the
+tracker's own user search), when the note is written (core/people_connector.py): an address a
+tracker does not know is left out of the notification and named in an internal note there.
 """
 from __future__ import annotations
 
