@@ -202,11 +202,19 @@ def _redact_stored(conn: Connection) -> None:
     redact_stored(conn)
 
 
+def _outbox_escalation_index(conn: Connection) -> None:
+    # Store.pending_create, done_comments and the planner look actions up by escalation, tracker
+    # and kind: without this index SQLite plans them on ix_outbox_due and scans every pending row
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_outbox_escalation "
+                      "ON outbox (escalation_id, connector, kind, state)"))
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial tables", _v1),
     (2, "outbox index by target record", _v2_outbox_connector_index),
     (3, "audit chain head, field sources, audit query indexes", _v3_audit_trail),
     (4, "history as reverse patches; de-duplication keys of pruned outbox rows", _history_as_changes),
     (5, "credentials stored in plain text by earlier releases masked", _redact_stored),
+    (6, "outbox index by escalation, tracker and kind", _outbox_escalation_index),
 ]
 LATEST = MIGRATIONS[-1][0]
