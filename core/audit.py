@@ -108,7 +108,7 @@ class AuditLog:
 
     def check_writable(self, tx: Connection) -> None:
         """AuditKeyMissing when entries written now would break a keyed chain."""
-        batch = tx.info.get(audit_batch.INFO_KEY)
+        batch = audit_batch.peek(tx)
         keyed_from = batch.keyed_from if batch is not None else None
         self._refuse_unkeyed(keyed_from or tx.execute(select(audit_chain.c.keyed_from)).scalar())
 
