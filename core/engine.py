@@ -364,7 +364,8 @@ class SyncEngine:
             field_times = stamp_field_times(field_times, list(decision.changes), "policy", now)
         by = obs.tracker if obs else "policy"
         self.store.save_escalation(tx, after, field_times, by=by, run_id=report.run_id,
-                                   previous_version=before.version if before else None)
+                                   previous_version=before.version if before else None,
+                                   before=before)
         if link is not None and record is not None:
             self._remember(link, record)
             self.store.save_link(tx, link, now)

@@ -210,7 +210,8 @@ class Planner:
             data.update(version=escalation.version + 1, updated_at=now, updated_by="tiersync")
             escalation = Escalation.model_validate(data)
             self.store.save_escalation(tx, escalation, stored.field_times, by="tiersync",
-                                       run_id=run_id, previous_version=stored.escalation.version)
+                                       run_id=run_id, previous_version=stored.escalation.version,
+                                       before=stored.escalation)
             stored.escalation = escalation
         pending = self.store.pending_create(tx, escalation.id, link.tracker)
         if pending is not None:

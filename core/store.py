@@ -165,7 +165,11 @@ class Store:
         return {row.id: _stored(row) for row in rows}
 
     def save_escalation(self, tx: Connection, esc: Escalation, field_times: dict[str, Any], *,
-                        by: str, run_id: str | None, previous_version: int | None) -> None:
+                        by: str, run_id: str | None, previous_version: int | None,
+                        before: Escalation | None = None) -> None:
+        """Insert or update (checked against ``previous_version``) and record the version.
+        ``before``: the escalation as read at that version, when the caller holds it (its data
+        need not be read again for the history's reverse patch)."""
         data = esc.model_dump(mode="json")
         values = dict(version=esc.version, state=esc.state.value, data=data,
                       field_times=field_times, updated_at=esc.updated_at)
@@ -173,7 +177,8 @@ class Store:
         if previous_version is None:
             tx.execute(insert(t.escalations).values(id=esc.id, created_at=esc.created_at, **values))
         else:
-            old = tx.execute(select(t.escalations.c.data).where(t.escalations.c.id == esc.id)).scalar()
+            old = before.model_dump(mode="json") if before is not None else tx.execute(
+                select(t.escalations.c.data).where(t.escalations.c.id == esc.id)).scalar()
             result = tx.execute(update(t.escalations).where(
                 (t.escalations.c.id == esc.id) & (t.escalations.c.version == previous_version)
             ).values(**values))
@@ -265,20 +270,19 @@ class Store:
                 payload: dict[str, Any], now: datetime, remote_id: str | None = None,
                 dedupe_key: str | None = None, rule: str | None = None) -> int | None:
         """Add an action; returns its id, or None when ``dedupe_key`` was queued before."""
-        if dedupe_key is not None and (tx.execute(select(t.outbox.c.id).where(
-                t.outbox.c.dedupe_key == dedupe_key)).first() or tx.execute(select(
-                t.done_keys.c.dedupe_key).where(t.done_keys.c.dedupe_key == dedupe_key)).first()):
-            return None  # queued before (or done and pruned since)
-        try:
-            with tx.begin_nested():
-                result = tx.execute(insert(t.outbox).values(
-                    escalation_id=escalation_id, connector=connector, kind=kind,
-                    remote_id=remote_id, payload=payload, dedupe_key=dedupe_key, rule=rule,
-                    state="pending", attempts=0, next_attempt_at=now, created_at=now,
-                    updated_at=now))
-        except IntegrityError:
-            return None
-        return result.inserted_primary_key[0]
+        values = dict(escalation_id=escalation_id, connector=connector, kind=kind,
+                      remote_id=remote_id, payload=payload, dedupe_key=dedupe_key, rule=rule,
+                      state="pending", attempts=0, next_attempt_at=now, created_at=now,
+                      updated_at=now)
+        if dedupe_key is None:
+            return tx.execute(insert(t.outbox).values(**values)).inserted_primary_key[0]
+        if tx.execute(select(t.done_keys.c.dedupe_key).where(
+                t.done_keys.c.dedupe_key == dedupe_key)).first():
+            return None  # done and pruned since
+        # queued before: the unique key refuses it, in the same statement
+        statement = _upsert(tx)(t.outbox).values(**values).on_conflict_do_nothing(
+            index_elements=["dedupe_key"]).returning(t.outbox.c.id)
+        return tx.execute(statement).scalar()
 
     def pending_update(self, tx: Connection, connector: str, remote_id: str) -> OutboxRow | None:
         row = tx.execute(select(t.outbox).where(
@@ -393,6 +397,15 @@ class Store:
                    now: datetime) -> None:
         tx.execute(update(t.runs).where(t.runs.c.run_id == run_id).values(
             finished_at=now, status=status, stats=redact(stats)))
+
+
+def _upsert(tx: Connection):
+    """The dialect's INSERT with ON CONFLICT (SQLite and PostgreSQL spell it alike)."""
+    if tx.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert
 
 
 def _stored(row: Any) -> StoredEscalation:
