@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, event, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from core import history, schema as t
+from core import history, schema as t, tx_buffer
 from core.errors import ConfigError, TiersyncError
 from core.config_secrets import mask_url
 from core.model import Escalation, State
@@ -140,6 +140,7 @@ class Store:
         nested = self._outer.begin_nested()
         try:
             yield self._outer
+            tx_buffer.flush(self._outer)  # the outer transaction never commits: write them now
         except BaseException:
             nested.rollback()
             raise

@@ -1,0 +1,60 @@
+"""Comments queued by a transaction, inserted into the outbox together at its commit.
+
+Rules:
+- every comment carries a de-duplication key; one already queued (the outbox's unique key,
+  ``ON CONFLICT DO NOTHING``), done and pruned since (``outbox_done_keys``) or queued earlier in
+  the same transaction is not queued again, exactly as a single enqueue would decide;
+- the rows are written just before the transaction commits (core/tx_buffer.py), after the
+  updates and creates queued by the same plans, so an action's id still orders it after them;
+- nothing in the pull reads pending comments back, so they need not be written earlier; the
+  outbox applies them once the page has committed.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from core import schema as t, tx_buffer
+
+NAME = "outbox-comments"
+CHUNK = 500  # keys per IN (...) lookup
+
+
+class _Comments:
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def mark(self) -> int:
+        return len(self.rows)
+
+    def back_to(self, mark: int) -> None:
+        del self.rows[mark:]
+
+    def flush(self, tx: Connection) -> None:
+        rows = list({row["dedupe_key"]: row for row in reversed(self.rows)}.values())[::-1]
+        pruned = _done_keys(tx, [row["dedupe_key"] for row in rows])
+        rows = [row for row in rows if row["dedupe_key"] not in pruned]
+        if rows:
+            from core.store import _upsert
+            tx.execute(_upsert(tx)(t.outbox).on_conflict_do_nothing(index_elements=["dedupe_key"]),
+                       rows)
+
+
+def queue_comment(tx: Connection, *, escalation_id: str, connector: str, payload: dict[str, Any],
+                  dedupe_key: str, rule: str | None, now: datetime) -> None:
+    """Queue a comment action (written at the commit; see the rules above)."""
+    tx_buffer.buffer(tx, NAME, _Comments).rows.append(dict(
+        escalation_id=escalation_id, connector=connector, kind="comment", remote_id=None,
+        payload=payload, dedupe_key=dedupe_key, rule=rule, state="pending", attempts=0,
+        next_attempt_at=now, created_at=now, updated_at=now, last_error=None, result=None))
+
+
+def _done_keys(tx: Connection, keys: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(keys), CHUNK):
+        found.update(tx.execute(select(t.done_keys.c.dedupe_key).where(
+            t.done_keys.c.dedupe_key.in_(keys[start:start + CHUNK]))).scalars())
+    return found
