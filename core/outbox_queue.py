@@ -12,6 +12,7 @@ Rules:
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select
@@ -38,9 +39,7 @@ class _Comments:
         pruned = _done_keys(tx, [row["dedupe_key"] for row in rows])
         rows = [row for row in rows if row["dedupe_key"] not in pruned]
         if rows:
-            from core.store import _upsert
-            tx.execute(_upsert(tx)(t.outbox).on_conflict_do_nothing(index_elements=["dedupe_key"]),
-                       rows)
+            tx.execute(_insert_new(tx.dialect.name), rows)
 
 
 def queue_comment(tx: Connection, *, escalation_id: str, connector: str, payload: dict[str, Any],
@@ -50,6 +49,16 @@ def queue_comment(tx: Connection, *, escalation_id: str, connector: str, payload
         escalation_id=escalation_id, connector=connector, kind="comment", remote_id=None,
         payload=payload, dedupe_key=dedupe_key, rule=rule, state="pending", attempts=0,
         next_attempt_at=now, created_at=now, updated_at=now, last_error=None, result=None))
+
+
+@lru_cache(maxsize=4)
+def _insert_new(dialect: str):
+    """INSERT of comments that a queued one with the same de-duplication key refuses."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert(t.outbox).on_conflict_do_nothing(index_elements=["dedupe_key"])
 
 
 def _done_keys(tx: Connection, keys: list[str]) -> set[str]:

@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, event, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from core import history, schema as t, tx_buffer
+from core import history, schema as t, store_sql as q, tx_buffer
 from core.errors import ConfigError, TiersyncError
 from core.config_secrets import mask_url
 from core.model import Escalation, State
@@ -156,13 +156,13 @@ class Store:
 
     # -- escalations ----------------------------------------------------------------------------
     def get_escalation(self, tx: Connection, escalation_id: str) -> StoredEscalation | None:
-        row = tx.execute(select(t.escalations).where(t.escalations.c.id == escalation_id)).first()
+        row = tx.execute(q.ESCALATION, {"b_id": escalation_id}).first()
         return _stored(row) if row else None
 
     def get_escalations(self, tx: Connection, ids: list[str]) -> dict[str, StoredEscalation]:
         if not ids:
             return {}
-        rows = tx.execute(select(t.escalations).where(t.escalations.c.id.in_(set(ids)))).all()
+        rows = tx.execute(q.ESCALATIONS, {"b_ids": sorted(set(ids))}).all()
         return {row.id: _stored(row) for row in rows}
 
     def save_escalation(self, tx: Connection, esc: Escalation, field_times: dict[str, Any], *,
@@ -176,13 +176,12 @@ class Store:
                       field_times=field_times, updated_at=esc.updated_at)
         old = None
         if previous_version is None:
-            tx.execute(insert(t.escalations).values(id=esc.id, created_at=esc.created_at, **values))
+            tx.execute(q.INSERT_ESCALATION, dict(values, id=esc.id, created_at=esc.created_at))
         else:
             old = before.model_dump(mode="json") if before is not None else tx.execute(
-                select(t.escalations.c.data).where(t.escalations.c.id == esc.id)).scalar()
-            result = tx.execute(update(t.escalations).where(
-                (t.escalations.c.id == esc.id) & (t.escalations.c.version == previous_version)
-            ).values(**values))
+                q.ESCALATION_DATA, {"b_id": esc.id}).scalar()
+            result = tx.execute(q.UPDATE_ESCALATION,
+                                dict(values, b_id=esc.id, b_version=previous_version))
             if result.rowcount != 1:
                 raise StoreConflict(f"escalation {esc.id} changed since version {previous_version}")
         history.record_version(tx, escalation_id=esc.id, version=esc.version, by=by,
@@ -218,15 +217,13 @@ class Store:
     def links_for(self, tx: Connection, tracker: str, remote_ids: list[str]) -> dict[str, LinkRow]:
         if not remote_ids:
             return {}
-        rows = tx.execute(select(t.links).where(
-            (t.links.c.tracker == tracker) & (t.links.c.remote_id.in_(set(remote_ids))))).all()
+        rows = tx.execute(q.LINKS_FOR, {"b_tracker": tracker, "b_ids": sorted(set(remote_ids))}).all()
         return {row.remote_id: _link(row) for row in rows}
 
     def links_of(self, tx: Connection, escalation_ids: list[str]) -> dict[str, list[LinkRow]]:
         out: dict[str, list[LinkRow]] = {eid: [] for eid in escalation_ids}
         if escalation_ids:
-            rows = tx.execute(select(t.links).where(t.links.c.escalation_id.in_(set(escalation_ids)))
-                              .order_by(t.links.c.tracker)).all()
+            rows = tx.execute(q.LINKS_OF, {"b_ids": sorted(set(escalation_ids))}).all()
             for row in rows:
                 out[row.escalation_id].append(_link(row))
         return out
@@ -235,10 +232,10 @@ class Store:
         values = dict(escalation_id=link.escalation_id, key=link.key, url=link.url, role=link.role,
                       last_version=link.last_version, last_hash=link.last_hash,
                       last_data=link.last_data, seen_comments=link.seen_comments, updated_at=now)
-        result = tx.execute(update(t.links).where(
-            (t.links.c.tracker == link.tracker) & (t.links.c.remote_id == link.remote_id)).values(**values))
+        result = tx.execute(q.UPDATE_LINK, dict(values, b_tracker=link.tracker,
+                                                 b_remote_id=link.remote_id))
         if result.rowcount == 0:
-            tx.execute(insert(t.links).values(tracker=link.tracker, remote_id=link.remote_id, **values))
+            tx.execute(q.INSERT_LINK, dict(values, tracker=link.tracker, remote_id=link.remote_id))
 
     def move_link(self, tx: Connection, tracker: str, old_id: str, new_id: str) -> None:
         """Re-key a link (and the tracker's pending actions on it) to a record's new id."""
@@ -250,8 +247,7 @@ class Store:
 
     # -- cursors --------------------------------------------------------------------------------
     def get_cursor(self, tx: Connection, connector: str, stream: str = "records") -> str | None:
-        return tx.execute(select(t.cursors.c.cursor).where(
-            (t.cursors.c.connector == connector) & (t.cursors.c.stream == stream))).scalar()
+        return tx.execute(q.CURSOR, {"b_connector": connector, "b_stream": stream}).scalar()
 
     def set_cursor(self, tx: Connection, connector: str, stream: str, cursor: str | None,
                    now: datetime) -> None:
@@ -276,60 +272,47 @@ class Store:
                       state="pending", attempts=0, next_attempt_at=now, created_at=now,
                       updated_at=now)
         if dedupe_key is None:
-            return tx.execute(insert(t.outbox).values(**values)).inserted_primary_key[0]
-        if tx.execute(select(t.done_keys.c.dedupe_key).where(
-                t.done_keys.c.dedupe_key == dedupe_key)).first():
+            return tx.execute(q.INSERT_ACTION, values).inserted_primary_key[0]
+        if tx.execute(q.DONE_KEY, {"b_key": dedupe_key}).first():
             return None  # done and pruned since
         # queued before: the unique key refuses it, in the same statement
-        statement = _upsert(tx)(t.outbox).values(**values).on_conflict_do_nothing(
-            index_elements=["dedupe_key"]).returning(t.outbox.c.id)
-        return tx.execute(statement).scalar()
+        return tx.execute(q.upsert_action(tx.dialect.name), values).scalar()
 
     def pending_update(self, tx: Connection, connector: str, remote_id: str) -> OutboxRow | None:
-        row = tx.execute(select(t.outbox).where(
-            (t.outbox.c.connector == connector) & (t.outbox.c.remote_id == remote_id)
-            & (t.outbox.c.kind == "update") & (t.outbox.c.state == "pending"))
-            .order_by(t.outbox.c.id.desc())).first()
+        row = tx.execute(q.LAST_PENDING_UPDATE, {"b_connector": connector,
+                                                 "b_remote_id": remote_id}).first()
         return _outbox(row) if row else None
 
     def pending_updates(self, tx: Connection, connector: str, remote_id: str) -> list[OutboxRow]:
-        rows = tx.execute(select(t.outbox).where(
-            (t.outbox.c.connector == connector) & (t.outbox.c.remote_id == remote_id)
-            & (t.outbox.c.kind == "update") & (t.outbox.c.state == "pending"))
-            .order_by(t.outbox.c.id)).all()
+        rows = tx.execute(q.PENDING_UPDATES, {"b_connector": connector,
+                                              "b_remote_id": remote_id}).all()
         return [_outbox(row) for row in rows]
 
     def note_sent(self, tx: Connection, action_id: int, sent: Any, now: datetime) -> None:
         """Record, before sending, what an action is about to write: after a crash or a lost
         reply, whether it landed is unknown until the record is read again."""
-        tx.execute(update(t.outbox).where(t.outbox.c.id == action_id)
-                   .values(result={"sent": sent}, updated_at=now))
+        tx.execute(q.UPDATE_ACTION, {"b_id": action_id, "result": {"sent": sent}, "updated_at": now})
 
     def done_comments(self, tx: Connection, escalation_id: str, connector: str) -> list[OutboxRow]:
-        rows = tx.execute(select(t.outbox).where(
-            (t.outbox.c.escalation_id == escalation_id) & (t.outbox.c.connector == connector)
-            & (t.outbox.c.kind == "comment") & (t.outbox.c.state == "done"))).all()
+        rows = tx.execute(q.DONE_COMMENTS, {"b_escalation": escalation_id,
+                                            "b_connector": connector}).all()
         return [_outbox(row) for row in rows]
 
     def pending_create(self, tx: Connection, escalation_id: str, connector: str) -> OutboxRow | None:
-        row = tx.execute(select(t.outbox).where(
-            (t.outbox.c.escalation_id == escalation_id) & (t.outbox.c.connector == connector)
-            & (t.outbox.c.kind == "create") & (t.outbox.c.state == "pending"))).first()
+        row = tx.execute(q.PENDING_CREATE, {"b_escalation": escalation_id,
+                                            "b_connector": connector}).first()
         return _outbox(row) if row else None
 
     def replace_payload(self, tx: Connection, action_id: int, payload: dict[str, Any], now: datetime) -> None:
-        tx.execute(update(t.outbox).where(t.outbox.c.id == action_id)
-                   .values(payload=payload, updated_at=now))
+        tx.execute(q.UPDATE_ACTION, {"b_id": action_id, "payload": payload, "updated_at": now})
 
     def due_actions(self, tx: Connection, now: datetime, limit: int = 100,
                     after_id: int = 0) -> list[OutboxRow]:
-        rows = tx.execute(select(t.outbox).where(
-            (t.outbox.c.state == "pending") & (t.outbox.c.next_attempt_at <= now)
-            & (t.outbox.c.id > after_id)).order_by(t.outbox.c.id).limit(limit)).all()
+        rows = tx.execute(q.DUE_ACTIONS, {"b_now": now, "b_after": after_id, "b_limit": limit}).all()
         return [_outbox(row) for row in rows]
 
     def get_action(self, tx: Connection, action_id: int) -> OutboxRow | None:
-        row = tx.execute(select(t.outbox).where(t.outbox.c.id == action_id)).first()
+        row = tx.execute(q.ACTION, {"b_id": action_id}).first()
         return _outbox(row) if row else None
 
     def finish_action(self, tx: Connection, action_id: int, state: str, now: datetime, *,
@@ -342,7 +325,7 @@ class Store:
             values["attempts"] = attempts
         if next_attempt_at is not None:
             values["next_attempt_at"] = next_attempt_at
-        tx.execute(update(t.outbox).where(t.outbox.c.id == action_id).values(**values))
+        tx.execute(q.UPDATE_ACTION, dict(values, b_id=action_id))
 
     def actions(self, tx: Connection, *, state: str | None = None,
                 escalation_id: str | None = None) -> list[OutboxRow]:
@@ -398,15 +381,6 @@ class Store:
                    now: datetime) -> None:
         tx.execute(update(t.runs).where(t.runs.c.run_id == run_id).values(
             finished_at=now, status=status, stats=redact(stats)))
-
-
-def _upsert(tx: Connection):
-    """The dialect's INSERT with ON CONFLICT (SQLite and PostgreSQL spell it alike)."""
-    if tx.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    return dialect_insert
 
 
 def _stored(row: Any) -> StoredEscalation:
