@@ -14,7 +14,8 @@ Phases, each timed on its own, printed as ``name=value`` lines:
 - ``ignored``: N Zendesk tickets that start no escalation, in one cycle.
 - ``idle``: one cycle with nothing changed, over the N linked escalations.
 
-``sql.*`` counts statements (an ``executemany`` is one) and commits of the first sync and the wave
+``*_per_cpu_s`` are the same rates over the process's CPU time (on a shared machine the wall
+clock also counts other processes' turns). ``sql.*`` counts statements (an ``executemany`` is one) and commits of the first sync and the wave
 per record pulled (and per escalation and phase); ``rss_peak_mb`` is the process's peak resident set; ``store.bytes_per_escalation``
 the store's size over N. ``--profile`` runs each phase under cProfile and prints its top functions.
 """
@@ -96,17 +97,19 @@ class Bench:
         self.profile = profile
         self.lines: dict[str, str] = {}
         self.pull_seconds = 0.0
+        self.pull_cpu = 0.0
         self._wrap_pull()
 
     def _wrap_pull(self) -> None:
         pull = self.engine.pull
 
         def timed(*args, **kwargs):
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             try:
                 return pull(*args, **kwargs)
             finally:
                 self.pull_seconds += time.perf_counter() - started
+                self.pull_cpu += time.process_time() - cpu
         self.engine.pull = timed
 
     def put(self, key: str, value: float | int | str) -> None:
@@ -140,18 +143,20 @@ class Bench:
     def measured(self, name: str, n: int) -> int:
         """Run the first cycle (its pull timed) then settle; print the phase's figures."""
         before = self.sql.snapshot()
-        self.pull_seconds = 0.0
-        started = time.perf_counter()
+        self.pull_seconds = self.pull_cpu = 0.0
+        started, cpu = time.perf_counter(), time.process_time()
         with self.phase(name):
             first = self.engine.run_cycle()
-            first_pull = self.pull_seconds
+            first_pull, first_cpu = self.pull_seconds, self.pull_cpu
             cycles, pulled = self.settle()
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         statements, commits = (a - b for a, b in zip(self.sql.snapshot(), before))
         pulled += first.pulled
         per = "escalations" if name == "first_sync" else "records"
         self.put(f"{name}.{per}_per_s", n / first_pull)
         self.put(f"{name}.settled_{per}_per_s", n / elapsed)
+        self.put(f"{name}.{per}_per_cpu_s", n / first_cpu)  # the same, over this process's CPU
+        self.put(f"{name}.settled_{per}_per_cpu_s", n / cpu)  # time (others share the machine)
         self.put(f"{name}.cycles", cycles + 1)
         self.put(f"{name}.statements_per_record", statements / max(1, pulled))
         self.put(f"{name}.commits_per_record", commits / max(1, pulled))
