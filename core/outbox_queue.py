@@ -35,7 +35,10 @@ class _Comments:
         del self.rows[mark:]
 
     def flush(self, tx: Connection) -> None:
-        rows = list({row["dedupe_key"]: row for row in reversed(self.rows)}.values())[::-1]
+        first: dict[str, dict[str, Any]] = {}
+        for row in self.rows:  # the first queued of a key, in the order they were queued
+            first.setdefault(row["dedupe_key"], row)
+        rows = list(first.values())
         pruned = _done_keys(tx, [row["dedupe_key"] for row in rows])
         rows = [row for row in rows if row["dedupe_key"] not in pruned]
         if rows:
