@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from core import schema as t, tx_buffer
@@ -33,6 +33,7 @@ class Pending:
     count: int
     head: str
     keyed_from: int | None
+    last_seq: int | None
     rows: list[dict[str, Any]] = field(default_factory=list)
     keyed: list[bool] = field(default_factory=list)  # per row: hashed with the key
 
@@ -53,16 +54,21 @@ class Pending:
         del self.rows[size:], self.keyed[size:]
 
     def flush(self, tx: Connection) -> None:
-        """Insert the entries in one statement and move the head row past them."""
+        """Insert the entries in one statement and move the head row past them. Their seqs are
+        read back by the primary key: the newest one, and the first keyed one when this batch
+        starts the keyed part of the chain (the head row's lock keeps other appenders out)."""
         if not self.rows:
             return
-        seqs = tx.execute(insert(t.audit).returning(t.audit.c.seq, sort_by_parameter_order=True),
-                          self.rows).scalars().all()
+        tx.execute(insert(t.audit), self.rows)
+        last_seq = tx.execute(select(func.max(t.audit.c.seq))).scalar()
         keyed_from = self.keyed_from
         if keyed_from == -1:  # keyed from the first keyed entry of this batch on
-            keyed_from = seqs[self.keyed.index(True)]
+            first = self.rows[self.keyed.index(True)]["hash"]
+            keyed_from = tx.execute(select(t.audit.c.seq).where(
+                (t.audit.c.seq > (self.last_seq or 0)) & (t.audit.c.hash == first))
+                .order_by(t.audit.c.seq)).scalars().first()
         tx.execute(update(audit_chain).where(audit_chain.c.id == 1).values(
-            count=self.count, last_seq=seqs[-1], head=self.head, keyed_from=keyed_from,
+            count=self.count, last_seq=last_seq, head=self.head, keyed_from=keyed_from,
             updated_at=self.rows[-1]["at"]))
 
 
@@ -77,7 +83,8 @@ def peek(tx: Connection) -> Pending | None:
 
 def _start(tx: Connection) -> Pending:
     chain = tx.execute(select(audit_chain).where(audit_chain.c.id == 1).with_for_update()).first()
-    return Pending(count=chain.count, head=chain.head, keyed_from=chain.keyed_from)
+    return Pending(count=chain.count, head=chain.head, keyed_from=chain.keyed_from,
+                   last_seq=chain.last_seq)
 
 
 def flush(tx: Connection) -> None:
