@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import event, text  # noqa: E402
 
 from connectors.memory import MemoryConfig, MemoryConnector  # noqa: E402
-from core.engine import EngineSettings, SyncEngine  # noqa: E402
+from core.engine import CycleReport, EngineSettings, SyncEngine  # noqa: E402
 from core.mapping import load_mapping  # noqa: E402
 from core.policy import load_policy  # noqa: E402
 from core.store import Store  # noqa: E402
@@ -195,6 +195,30 @@ class Bench:
         self.put("rss_peak_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         self.put("store.bytes_per_escalation", self.size() / n)
 
+    def run_pulls(self, n: int) -> None:
+        """``--pull-only``: the pulls alone (no outbox): N escalations opened with their mirrors
+        queued, then N tickets ignored, each timed with its SQL per record."""
+        self.put("n", n)
+        self.put("store", self.store.engine.dialect.name)
+        zendesk = self.trackers["zendesk"]
+        for phase, escalate, per in (("first_sync", True, "escalations"),
+                                     ("ignored", False, "records")):
+            for i in range(n):
+                zendesk.put(ticket(i if escalate else n + i, escalate=escalate))
+            before = self.sql.snapshot()
+            report = CycleReport(run_id=f"bench-{phase}")
+            started, cpu = time.perf_counter(), time.process_time()
+            with self.phase(phase):
+                self.engine.pull("zendesk", report, lambda: False)
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+            statements, commits = (a - b for a, b in zip(self.sql.snapshot(), before))
+            self.put(f"{phase}.{per}_per_s", n / elapsed)
+            self.put(f"{phase}.{per}_per_cpu_s", n / cpu)
+            self.put(f"{phase}.statements_per_record", statements / max(1, report.pulled))
+            self.put(f"{phase}.commits_per_record", commits / max(1, report.pulled))
+        self.put("rss_peak_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        self.put("store.bytes_per_escalation", self.size() / n)
+
     def ignored(self, n: int) -> None:
         zendesk = self.trackers["zendesk"]
         for i in range(n):
@@ -247,12 +271,14 @@ def main() -> int:
                                         "a PostgreSQL database should be empty")
     parser.add_argument("--page-size", type=int, default=100, help="records per connector page")
     parser.add_argument("--profile", action="store_true", help="print each phase's top functions")
+    parser.add_argument("--pull-only", action="store_true",
+                        help="time the pulls alone (first sync queued, ignored), no outbox")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     with tempfile.TemporaryDirectory() as tmp:
         bench = Bench(args.store or f"sqlite:///{tmp}/bench.db", args.page_size, args.profile)
         try:
-            bench.run(args.n)
+            bench.run_pulls(args.n) if args.pull_only else bench.run(args.n)
         finally:
             bench.store.close()
     return 0
