@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import event
 
+from core.shared import claim
 from core.store import LinkRow, Store
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
@@ -59,8 +60,9 @@ def test_outbox_lookups_use_their_indexes(store):
         store.done_comments(tx, "esc-3", "jira"),
         store.due_actions(tx, NOW, 100, 0),
         store.enqueue(tx, escalation_id="esc-3", connector="jira", kind="comment", payload={},
-                      now=NOW, dedupe_key="note:esc-3:jira:x")))
-    assert len(plans) >= 6
+                      now=NOW, dedupe_key="note:esc-3:jira:x"),
+        claim(tx, "worker-1", NOW, 100)))
+    assert len(plans) >= 8
     for sql, plan in plans:
         assert "SCAN outbox" not in plan and "SCAN outbox_done_keys" not in plan, (sql, plan)
         assert "USING" in plan, (sql, plan)
