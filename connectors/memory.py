@@ -94,7 +94,8 @@ class MemoryConnector(Connector):
         """The next page: records by the sequence of their last change, after ``after``
         (the change log is read from ``after`` on, skipping changes superseded since)."""
         batch = []
-        for seq, rid in self._log[bisect.bisect_right(self._log, (after, "\uffff")):]:
+        for index in range(bisect.bisect_right(self._log, (after, "\uffff")), len(self._log)):
+            seq, rid = self._log[index]
             if self.changed[rid] == seq:
                 batch.append((seq, rid))
                 if len(batch) == self.config.page_size:
