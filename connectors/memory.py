@@ -6,6 +6,7 @@ changes so that ``fetch_changes`` can page through them with a cursor.
 """
 from __future__ import annotations
 
+import bisect
 import itertools
 import threading
 from dataclasses import replace
@@ -35,6 +36,7 @@ class MemoryConnector(Connector):
         self.markers: dict[str, str] = {}  # idempotency key -> id
         self.seq = 0  # change sequence number; the cursor is the last one seen
         self.changed: dict[str, int] = {}  # id -> sequence of its last change
+        self._log: list[tuple[int, str]] = []  # (sequence, id) of every change, in order
         self.calls: list[tuple[str, str]] = []  # (operation, id) for assertions
         self.clock = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
         self._ids = itertools.count(1)
@@ -68,6 +70,7 @@ class MemoryConnector(Connector):
         self.records[record.id] = record
         self.seq += 1
         self.changed[record.id] = self.seq
+        self._log.append((self.seq, record.id))
         if record.idempotency_key:
             self.markers[record.idempotency_key] = record.id
         return record
@@ -80,14 +83,25 @@ class MemoryConnector(Connector):
         after = int(cursor or 0)
         while True:
             with self._lock:
-                pending = sorted((seq, rid) for rid, seq in self.changed.items() if seq > after)
-                batch = pending[: self.config.page_size]
+                batch = self._changed_after(after)
                 records = [self.records[rid] for _, rid in batch]
             if not batch:
                 return
             after = batch[-1][0]
             self.calls.append(("fetch", str(after)))
             yield Page(records=records, cursor=str(after))
+
+    def _changed_after(self, after: int) -> list[tuple[int, str]]:
+        """The next page: records by the sequence of their last change, after ``after``
+        (the change log is read from ``after`` on, skipping changes superseded since)."""
+        batch = []
+        for index in range(bisect.bisect_right(self._log, (after, "\uffff")), len(self._log)):
+            seq, rid = self._log[index]
+            if self.changed[rid] == seq:
+                batch.append((seq, rid))
+                if len(batch) == self.config.page_size:
+                    break
+        return batch
 
     def get(self, remote_id: str) -> RemoteRecord:
         self.calls.append(("get", remote_id))

@@ -6,6 +6,8 @@ carries the SHA-256 of the previous entry's hash and its own canonical content (
 with ``TIERSYNC_AUDIT_KEY`` when a key is set), so that ``verify`` finds any edited, removed or
 reordered entry. The chain's head (entries appended, last hash) is recorded in ``audit_chain`` in
 the same transaction as each entry, so a cut log is found too (core/audit_chain.py verifies).
+A transaction's entries are hashed as they are appended and inserted in one batch at its commit
+(core/audit_batch.py).
 Text is redacted before it is stored.
 """
 from __future__ import annotations
@@ -19,10 +21,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, TextIO
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from core import schema as t
+from core import audit_batch, schema as t
 from core.audit_schema import audit_chain
 from core.errors import TiersyncError
 from core.redact import redact, register_secret
@@ -98,24 +100,22 @@ class AuditLog:
             "action": entry.action, "before": compact(redact(entry.before)),
             "after": compact(redact(entry.after)), "result": redact(entry.result),
         }
-        chain = tx.execute(select(audit_chain).where(audit_chain.c.id == 1).with_for_update()).first()
-        self._refuse_unkeyed(chain.keyed_from)
-        digest = _chain(chain.head, _content(row), self.key)
-        seq = tx.execute(insert(t.audit).values(prev_hash=chain.head, hash=digest, **row)
-                         ).inserted_primary_key[0]
-        keyed_from = chain.keyed_from if chain.keyed_from is not None or self.key is None else seq
-        tx.execute(update(audit_chain).where(audit_chain.c.id == 1).values(
-            count=chain.count + 1, last_seq=seq, head=digest, keyed_from=keyed_from,
-            updated_at=row["at"]))
+        batch = audit_batch.pending(tx)  # inserted with the others at the commit
+        self._refuse_unkeyed(batch.keyed_from)
+        digest = _chain(batch.head, _content(row), self.key)
+        batch.add(dict(row, prev_hash=batch.head, hash=digest), digest, self.key is not None)
         return digest
 
     def check_writable(self, tx: Connection) -> None:
         """AuditKeyMissing when entries written now would break a keyed chain."""
-        self._refuse_unkeyed(tx.execute(select(audit_chain.c.keyed_from)).scalar())
+        batch = audit_batch.peek(tx)
+        keyed_from = batch.keyed_from if batch is not None else None
+        self._refuse_unkeyed(keyed_from or tx.execute(select(audit_chain.c.keyed_from)).scalar())
 
     def _refuse_unkeyed(self, keyed_from: int | None) -> None:
         if keyed_from is not None and self.key is None:
-            raise AuditKeyMissing(f"the audit chain is keyed since entry {keyed_from}: set "
+            since = "this transaction" if keyed_from == -1 else f"entry {keyed_from}"
+            raise AuditKeyMissing(f"the audit chain is keyed since {since}: set "
                                   f"{KEY_VARIABLE} (or {KEY_VARIABLE}_FILE) to write to it")
 
     def query(self, tx: Connection, *, escalation_id: str | None = None, tracker: str | None = None,
@@ -127,6 +127,7 @@ class AuditLog:
 
         Each filter has an index (record, escalation, run, time, action), so a filtered query
         reads only its own entries, however long the log."""
+        audit_batch.flush(tx)
         query = select(t.audit)
         for column, value in (("escalation_id", escalation_id), ("tracker", tracker),
                               ("remote_id", remote_id), ("run_id", run_id), ("action", action)):

@@ -25,6 +25,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection
 
 from core import schema as t
+from core.audit_batch import flush
 from core.audit import GENESIS, AuditEntry, AuditLog, entry_hash
 from core.audit_schema import audit_chain
 from core.errors import TiersyncError
@@ -68,6 +69,7 @@ class Verification:
 
 
 def read_head(tx: Connection) -> Head:
+    flush(tx)  # entries appended in this transaction count
     row = tx.execute(select(audit_chain).where(audit_chain.c.id == 1)).one()
     return Head(count=row.count, last_seq=row.last_seq, head=row.head, keyed_from=row.keyed_from,
                 pruned_count=row.pruned_count or 0, pruned_through=row.pruned_through,

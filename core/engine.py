@@ -386,7 +386,8 @@ class SyncEngine:
                                    previous_version=before.version if before else None,
                                    next_decision_at=due.next_for(
                                        self.policy, after, now, quiet=False,
-                                       fallback_seconds=self.settings.reevaluate_seconds))
+                                       fallback_seconds=self.settings.reevaluate_seconds),
+                                   before=before)
         if link is not None and record is not None:
             self._remember(link, record)
             self.store.save_link(tx, link, now)

@@ -8,6 +8,7 @@ Rules:
   backwards, so pruning the oldest rows never breaks the newer ones.
 - A version that changed only a state field costs a few hundred bytes, whatever the size of the
   description; a 5 MB description is stored once, not once per version.
+- A transaction's new versions are inserted together at its commit (core/tx_buffer.py).
 - ``escalation_history`` keeps, per version, only a summary for reports that query the store
   (the SLA report reads each version's state and escalation level there): the escalation's
   scalar fields that are set, strings of at most SUMMARY_TEXT characters; no description,
@@ -22,7 +23,7 @@ import jsonpatch
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
-from core import schema as t
+from core import schema as t, tx_buffer
 
 SUMMARY_TEXT = 200
 
@@ -37,14 +38,35 @@ def record_version(tx: Connection, *, escalation_id: str, version: int, by: str,
                    run_id: str | None, new: dict[str, Any], old: dict[str, Any] | None) -> None:
     """Append the change that produced ``new`` (from ``old``; None: the escalation opened)."""
     patch = None if old is None else jsonpatch.make_patch(new, old).patch
-    tx.execute(insert(t.changes).values(escalation_id=escalation_id, version=version, by=by, at=at,
-                                        run_id=run_id, patch=patch))
-    tx.execute(insert(t.history).values(escalation_id=escalation_id, version=version, by=by, at=at,
-                                        run_id=run_id, data=summary(new)))
+    row = dict(escalation_id=escalation_id, version=version, by=by, at=at, run_id=run_id)
+    rows = tx_buffer.buffer(tx, "history", _Rows)  # inserted in two statements at the commit
+    rows.add((dict(row, patch=patch), dict(row, data=summary(new))))
+
+
+class _Rows:
+    """The transaction's new versions: (change row, summary row) each (core/tx_buffer.py)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[dict[str, Any], dict[str, Any]]] = []
+
+    def add(self, pair: tuple[dict[str, Any], dict[str, Any]]) -> None:
+        self.rows.append(pair)
+
+    def mark(self) -> int:
+        return len(self.rows)
+
+    def back_to(self, mark: int) -> None:
+        del self.rows[mark:]
+
+    def flush(self, tx: Connection) -> None:
+        if self.rows:
+            tx.execute(insert(t.changes), [change for change, _ in self.rows])
+            tx.execute(insert(t.history), [summary_row for _, summary_row in self.rows])
 
 
 def history_of(tx: Connection, escalation_id: str) -> list[dict[str, Any]]:
     """Every version still in the history, oldest first, each with its full ``data``."""
+    tx_buffer.flush(tx, "history")
     current = tx.execute(select(t.escalations.c.data)
                          .where(t.escalations.c.id == escalation_id)).scalar()
     rows = tx.execute(select(t.changes).where(t.changes.c.escalation_id == escalation_id)

@@ -172,20 +172,10 @@ class OutboxApplier:
         return True
 
     def _update(self, action: OutboxRow, connector, report: "CycleReport") -> None:
-        link = self._link(action)
-        if link is None:
-            self._dead(action, f"{action.connector}:{action.remote_id} is not linked", report)
+        prepared = self._prepare_update(action, connector, report)
+        if prepared is None:
             return
-        if is_late(action):  # the state may have moved on: read the target as it is today
-            link = self._refresh(action, connector, report) or link
-        # today's values, only where the record may not hold them yet (a write that landed
-        # without a recorded reply, and was read back since, is not sent again)
-        fields = self._todays_fields(action, link)
-        if not fields:
-            self._finish(action, "done", "nothing to write")
-            return
-        with self.store.transaction() as tx:
-            self.store.note_sent(tx, action.id, merge_sent(action.sent, fields), self.engine.clock())
+        link, fields = prepared
         replaced = {path: (link.last_data or {}).get(path) for path in fields}
         record = connector.update(action.remote_id, fields, expected_version=link.last_version)
         with self.store.transaction() as tx:
@@ -197,6 +187,42 @@ class OutboxApplier:
             self._written(tx, action, record, fields, replaced)
         report.actions_done += 1
 
+    def _prepare_update(self, action: OutboxRow, connector,
+                        report: "CycleReport") -> tuple[LinkRow, dict] | None:
+        """The link and today's values, only where the record may not hold them yet (a write
+        that landed without a recorded reply, and was read back since, is not sent again),
+        noted as sent before they are: link, values and note in one transaction."""
+        if is_late(action):  # the state may have moved on: read the target as it is today
+            return self._prepare_late_update(action, connector, report)
+        with self.store.transaction() as tx:
+            link = self.store.links_for(tx, action.connector, [action.remote_id]).get(action.remote_id)
+            fields = self._fields_in(tx, action, link) if link is not None else {}
+            if fields:
+                self.store.note_sent(tx, action.id, merge_sent(action.sent, fields), self.engine.clock())
+        return self._to_send(action, link, fields, report)
+
+    def _prepare_late_update(self, action: OutboxRow, connector,
+                             report: "CycleReport") -> tuple[LinkRow, dict] | None:
+        link = self._link(action)
+        if link is not None:
+            link = self._refresh(action, connector, report) or link
+            with self.store.transaction() as tx:
+                fields = self._fields_in(tx, action, link)
+                if fields:
+                    self.store.note_sent(tx, action.id, merge_sent(action.sent, fields),
+                                         self.engine.clock())
+        return self._to_send(action, link, fields if link is not None else {}, report)
+
+    def _to_send(self, action: OutboxRow, link: LinkRow | None, fields: dict,
+                 report: "CycleReport") -> tuple[LinkRow, dict] | None:
+        if link is None:
+            self._dead(action, f"{action.connector}:{action.remote_id} is not linked", report)
+            return None
+        if not fields:
+            self._finish(action, "done", "nothing to write")
+            return None
+        return link, fields
+
     def _refresh(self, action: OutboxRow, connector, report: "CycleReport") -> LinkRow | None:
         """Re-read the target record and reconcile it, so a late action is planned against the
         record as it is now, not as it was when the action was queued."""
@@ -205,12 +231,11 @@ class OutboxApplier:
             self.engine.process_records(tx, action.connector, [record], report)
             return self.store.links_for(tx, action.connector, [action.remote_id]).get(action.remote_id)
 
-    def _todays_fields(self, action: OutboxRow, link: LinkRow) -> dict:
+    def _fields_in(self, tx, action: OutboxRow, link: LinkRow) -> dict:
         """What the record needs now: re-planned from the current escalation, never the
         payload as queued (which a replay or a retry after backoff would send stale)."""
         mapping = self.engine.mappings.get(action.connector)
-        with self.store.transaction() as tx:
-            stored = self.store.get_escalation(tx, action.escalation_id)
+        stored = self.store.get_escalation(tx, action.escalation_id)
         if mapping is None or stored is None:
             return still_to_write(action.payload.get("fields", {}), link.last_data, action.sent)
         return outbound_diff(mapping, view_for(mapping, stored.escalation), link.last_data, action.sent)
@@ -227,14 +252,15 @@ class OutboxApplier:
         record = self._read_before_comment(action, connector, link, report)
         # sent before (reply lost), or posted by a store that was lost or restored since: a
         # comment already on the record is not posted again
-        if self._landed(action, record, link, body, report):
-            return
-        with self.store.transaction() as tx:
+        with self.store.transaction() as tx:  # what is found, or what will be sent, is noted
+            if self._landed(tx, action, record, link, body, report):
+                return
             self.store.note_sent(tx, action.id, {"comment": link.remote_id}, self.engine.clock())
+            update_queued = self.store.pending_update(tx, link.tracker, link.remote_id) is not None
         notify = tuple(action.payload.get("notify") or ())  # people the tracker notifies
         extra = {"notify": notify} if notify else {}
         comment_id = connector.add_comment(link.remote_id, body, public=public, **extra)
-        record = self._reread_before_update(link, connector)
+        record = self._reread_before_update(link, connector) if update_queued else None
         with self.store.transaction() as tx:
             self._after_comment(tx, link, comment_id, record)
             self.store.finish_action(tx, action.id, "done", self.engine.clock(),
@@ -263,36 +289,34 @@ class OutboxApplier:
                 self.engine.process_records(tx, action.connector, [record], report)
         return record
 
-    def _landed(self, action: OutboxRow, record: RemoteRecord | None, link: LinkRow, body: str,
+    def _landed(self, tx, action: OutboxRow, record: RemoteRecord | None, link: LinkRow, body: str,
                 report: "CycleReport") -> bool:
         """Whether a comment sent before (reply lost, or the process died before recording it)
         is on the record: more comments there carry this body than actions recorded as done."""
         if record is None:
             return False
         matches = [c.id for c in record.comments if _same_text(c.body, body)]
-        with self.store.transaction() as tx:
-            claimed = {str((a.result or {}).get("comment_id"))
-                       for a in self.store.done_comments(tx, action.escalation_id, action.connector)
-                       if a.id != action.id and _same_text(a.payload.get("body", ""), body)
-                       and (a.result or {}).get("remote_id") in (None, link.remote_id)}
-            free = [cid for cid in matches if cid not in claimed]
-            if len(matches) <= len(claimed) or not free:
-                return False
-            self.store.finish_action(tx, action.id, "done", self.engine.clock(),
-                                     result={"comment_id": free[0], "remote_id": link.remote_id,
-                                             "found_existing": True})
-            self._audit_tx(tx, action, "comment-found-existing", f"comment {free[0]}",
-                           remote_id=link.remote_id)
+        if not matches:
+            return False
+        claimed = {str((a.result or {}).get("comment_id"))
+                   for a in self.store.done_comments(tx, action.escalation_id, action.connector)
+                   if a.id != action.id and _same_text(a.payload.get("body", ""), body)
+                   and (a.result or {}).get("remote_id") in (None, link.remote_id)}
+        free = [cid for cid in matches if cid not in claimed]
+        if len(matches) <= len(claimed) or not free:
+            return False
+        self.store.finish_action(tx, action.id, "done", self.engine.clock(),
+                                 result={"comment_id": free[0], "remote_id": link.remote_id,
+                                         "found_existing": True})
+        self._audit_tx(tx, action, "comment-found-existing", f"comment {free[0]}",
+                       remote_id=link.remote_id)
         report.actions_done += 1
         return True
 
     def _reread_before_update(self, link: LinkRow, connector) -> RemoteRecord | None:
-        """The record after a comment, when an update for it is queued: that update carries the
-        expected version, which the comment just moved on. Otherwise the next pull refreshes
-        the snapshot, and reading the record now would only cost requests."""
-        with self.store.transaction() as tx:
-            if self.store.pending_update(tx, link.tracker, link.remote_id) is None:
-                return None
+        """The record after a comment, when an update for it is queued (the caller looked
+        before sending): that update carries the expected version, which the comment just moved
+        on. Otherwise the next pull refreshes the snapshot; reading now would only cost requests."""
         try:
             return connector.get(link.remote_id)
         except ConnectorError:

@@ -19,6 +19,7 @@ from core.audit import AuditEntry, AuditLog
 from core.decision import Decision, Note, Observation
 from core.mapping import Mapping
 from core.model import Escalation, Link, LinkRole
+from core.outbox_queue import queue_comment
 from core.reconcile import outbound_diff
 from core.redact import redact_text
 from core.redact_records import redact_escalation
@@ -180,8 +181,8 @@ class Planner:
         payload: dict[str, Any] = {"body": body, "public": public}
         if notify:
             payload["notify"] = list(notify)
-        self.store.enqueue(tx, escalation_id=escalation_id, connector=target, kind="comment",
-                           payload=payload, now=now, dedupe_key=key, rule=rule)
+        queue_comment(tx, escalation_id=escalation_id, connector=target, payload=payload,
+                      dedupe_key=key, rule=rule, now=now)
 
     def _targets(self, escalation: Escalation, links: list[LinkRow], target: str,
                  observation: Observation | None) -> list[str]:
@@ -221,7 +222,8 @@ class Planner:
             data.update(version=escalation.version + 1, updated_at=now, updated_by="tiersync")
             escalation = Escalation.model_validate(data)
             self.store.save_escalation(tx, escalation, stored.field_times, by="tiersync",
-                                       run_id=run_id, previous_version=stored.escalation.version)
+                                       run_id=run_id, previous_version=stored.escalation.version,
+                                       before=stored.escalation)
             stored.escalation = escalation
         pending = self.store.pending_create(tx, escalation.id, link.tracker)
         if pending is not None:

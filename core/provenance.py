@@ -7,7 +7,7 @@ Rules:
   decision, if any), by which run and at which escalation version; ``*`` records the latest change;
 - when a create or update is applied, one ``written`` audit entry lists, per native field path,
   the value written, what it replaced, the outbound mapping entry it went through, and that
-  source. Fields without a model field (create defaults, a mirror rule's extra fields) name the
+  source (a transaction's source rows are written together at its commit). Fields without a model field (create defaults, a mirror rule's extra fields) name the
   mapping's ``create_defaults`` or the mirror rule, with the latest change as their trigger.
 """
 from __future__ import annotations
@@ -15,9 +15,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.engine import Connection
 
+from core import tx_buffer
 from core.audit import AuditEntry, AuditLog
 from core.audit_schema import field_sources
 from core.decision import Decision, Observation
@@ -56,13 +57,34 @@ def record_sources(tx: Connection, escalation: Escalation, changed: list[str],
                    obs: Observation | None, decision: Decision, mappings: dict[str, Mapping],
                    run_id: str, at: datetime) -> None:
     rows = source_rows(escalation, changed, obs, decision, mappings, run_id, at)
-    names = [row["field"] for row in rows]
-    tx.execute(delete(field_sources).where((field_sources.c.escalation_id == escalation.id)
-                                           & field_sources.c.field.in_(names)))
-    tx.execute(insert(field_sources), rows)
+    tx_buffer.buffer(tx, "sources", _Sources).rows.extend(rows)  # written at the commit
+
+
+class _Sources:
+    """The transaction's new source rows; the last per (escalation, field) wins at the flush."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def mark(self) -> int:
+        return len(self.rows)
+
+    def back_to(self, mark: int) -> None:
+        del self.rows[mark:]
+
+    def flush(self, tx: Connection) -> None:
+        latest = {(row["escalation_id"], row["field"]): row for row in self.rows}
+        if not latest:
+            return
+        tx.execute(delete(field_sources).where(
+            (field_sources.c.escalation_id == bindparam("key_escalation"))
+            & (field_sources.c.field == bindparam("key_field"))),
+            [{"key_escalation": e, "key_field": f} for e, f in latest])
+        tx.execute(insert(field_sources), list(latest.values()))
 
 
 def sources_of(tx: Connection, escalation_id: str) -> dict[str, dict[str, Any]]:
+    tx_buffer.flush(tx, "sources")
     rows = tx.execute(select(field_sources).where(field_sources.c.escalation_id == escalation_id))
     return {row.field: dict(row._mapping) for row in rows}
 

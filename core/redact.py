@@ -37,6 +37,7 @@ def register_secret(value: str) -> None:
     if value and len(value) >= 4:
         _SECRETS.add(value)
         _redact_long.cache_clear()
+        _redact_short.cache_clear()
 
 
 def redact_text(text: str) -> str:
@@ -45,6 +46,14 @@ def redact_text(text: str) -> str:
         return text
     if len(text) > 4096:  # a long description is redacted once per cycle, not once per use
         return _redact_long(text)
+    return _redact_short(text)
+
+
+# redaction is a pure function of the text and the registered secrets: the same field values and
+# comment bodies pass through it at every plan, audit entry and write, so short texts are
+# remembered (bounded; cleared when a secret is registered)
+@functools.lru_cache(maxsize=32768)
+def _redact_short(text: str) -> str:
     return _redact(text)
 
 

@@ -205,6 +205,13 @@ def _redact_stored(conn: Connection) -> None:
     redact_stored(conn)
 
 
+def _outbox_escalation_index(conn: Connection) -> None:
+    # Store.pending_create, done_comments and the planner look actions up by escalation, tracker
+    # and kind: without this index SQLite plans them on ix_outbox_due and scans every pending row
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_outbox_escalation "
+                      "ON outbox (escalation_id, connector, kind, state)"))
+
+
 def _shared_work(conn: Connection) -> None:
     from core.worker_schema import migrate_workers  # leases, shared rate limits, outbox claims
     migrate_workers(conn)
@@ -241,5 +248,6 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (7, "audit index by action in chain order", _audit_action_seq_index),
     (8, "when each open escalation next needs a periodic decision, indexed", _next_decision),
     (9, "attachment files and sends; people cache", _attachments_and_people),
+    (10, "outbox index by escalation, tracker and kind", _outbox_escalation_index),
 ]
 LATEST = MIGRATIONS[-1][0]

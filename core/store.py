@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, event, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from core import due, history, schema as t
+from core import due, history, schema as t, store_sql as q, tx_buffer
 from core.errors import ConfigError, TiersyncError
 from core.config_secrets import mask_url
 from core.model import Escalation, State
@@ -82,6 +82,11 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
+    # WAL with synchronous=NORMAL: a commit is durable against a crash or kill of the process
+    # (the chaos bench's SIGKILL); only a power loss or OS crash may drop the last commits, never
+    # corrupt the file. What those commits held is re-derived: creates are found by their
+    # idempotency key, comments by their body, updates carry the expected version.
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     # deleted and overwritten content is zeroed, not left in free pages: what redaction or
     # prune removed is gone from the file too
@@ -176,6 +181,7 @@ class Store:
         nested = self._outer.begin_nested()
         try:
             yield self._outer
+            tx_buffer.flush(self._outer)  # the outer transaction never commits: write them now
         except BaseException:
             nested.rollback()
             raise
@@ -191,32 +197,35 @@ class Store:
 
     # -- escalations ----------------------------------------------------------------------------
     def get_escalation(self, tx: Connection, escalation_id: str) -> StoredEscalation | None:
-        row = tx.execute(select(t.escalations).where(t.escalations.c.id == escalation_id)).first()
+        row = tx.execute(q.ESCALATION, {"b_id": escalation_id}).first()
         return _stored(row) if row else None
 
     def get_escalations(self, tx: Connection, ids: list[str]) -> dict[str, StoredEscalation]:
         if not ids:
             return {}
-        rows = tx.execute(select(t.escalations).where(t.escalations.c.id.in_(set(ids)))).all()
+        rows = tx.execute(q.ESCALATIONS, {"b_ids": sorted(set(ids))}).all()
         return {row.id: _stored(row) for row in rows}
 
     def save_escalation(self, tx: Connection, esc: Escalation, field_times: dict[str, Any], *,
                         by: str, run_id: str | None, previous_version: int | None,
-                        next_decision_at: datetime | None = due.WRITE_TIME) -> None:
-        """Insert or update (version-checked); the next periodic decision is due at
-        ``next_decision_at`` (None: no time-based rule), by default at once (core/due.py)."""
+                        next_decision_at: datetime | None = due.WRITE_TIME,
+                        before: Escalation | None = None) -> None:
+        """Insert or update (checked against ``previous_version``) and record the version; the
+        next periodic decision is due at ``next_decision_at`` (None: no time-based rule), by
+        default at once (core/due.py). ``before``: the escalation as read at that version, when
+        the caller holds it (its data need not be read again for the history's reverse patch)."""
         data = esc.model_dump(mode="json")
         values = dict(version=esc.version, state=esc.state.value, data=data,
                       field_times=field_times, updated_at=esc.updated_at,
                       next_decision_at=due.written(esc, next_decision_at))
         old = None
         if previous_version is None:
-            tx.execute(insert(t.escalations).values(id=esc.id, created_at=esc.created_at, **values))
+            tx.execute(q.INSERT_ESCALATION, dict(values, id=esc.id, created_at=esc.created_at))
         else:
-            old = tx.execute(select(t.escalations.c.data).where(t.escalations.c.id == esc.id)).scalar()
-            result = tx.execute(update(t.escalations).where(
-                (t.escalations.c.id == esc.id) & (t.escalations.c.version == previous_version)
-            ).values(**values))
+            old = before.model_dump(mode="json") if before is not None else tx.execute(
+                q.ESCALATION_DATA, {"b_id": esc.id}).scalar()
+            result = tx.execute(q.UPDATE_ESCALATION,
+                                dict(values, b_id=esc.id, b_version=previous_version))
             if result.rowcount != 1:
                 raise StoreConflict(f"escalation {esc.id} changed since version {previous_version}")
         history.record_version(tx, escalation_id=esc.id, version=esc.version, by=by,
@@ -252,15 +261,13 @@ class Store:
     def links_for(self, tx: Connection, tracker: str, remote_ids: list[str]) -> dict[str, LinkRow]:
         if not remote_ids:
             return {}
-        rows = tx.execute(select(t.links).where(
-            (t.links.c.tracker == tracker) & (t.links.c.remote_id.in_(set(remote_ids))))).all()
+        rows = tx.execute(q.LINKS_FOR, {"b_tracker": tracker, "b_ids": sorted(set(remote_ids))}).all()
         return {row.remote_id: _link(row) for row in rows}
 
     def links_of(self, tx: Connection, escalation_ids: list[str]) -> dict[str, list[LinkRow]]:
         out: dict[str, list[LinkRow]] = {eid: [] for eid in escalation_ids}
         if escalation_ids:
-            rows = tx.execute(select(t.links).where(t.links.c.escalation_id.in_(set(escalation_ids)))
-                              .order_by(t.links.c.tracker)).all()
+            rows = tx.execute(q.LINKS_OF, {"b_ids": sorted(set(escalation_ids))}).all()
             for row in rows:
                 out[row.escalation_id].append(_link(row))
         return out
@@ -269,10 +276,10 @@ class Store:
         values = dict(escalation_id=link.escalation_id, key=link.key, url=link.url, role=link.role,
                       last_version=link.last_version, last_hash=link.last_hash,
                       last_data=link.last_data, seen_comments=link.seen_comments, updated_at=now)
-        result = tx.execute(update(t.links).where(
-            (t.links.c.tracker == link.tracker) & (t.links.c.remote_id == link.remote_id)).values(**values))
+        result = tx.execute(q.UPDATE_LINK, dict(values, b_tracker=link.tracker,
+                                                 b_remote_id=link.remote_id))
         if result.rowcount == 0:
-            tx.execute(insert(t.links).values(tracker=link.tracker, remote_id=link.remote_id, **values))
+            tx.execute(q.INSERT_LINK, dict(values, tracker=link.tracker, remote_id=link.remote_id))
 
     def move_link(self, tx: Connection, tracker: str, old_id: str, new_id: str) -> None:
         """Re-key a link (and the tracker's pending actions on it) to a record's new id."""
@@ -284,8 +291,7 @@ class Store:
 
     # -- cursors --------------------------------------------------------------------------------
     def get_cursor(self, tx: Connection, connector: str, stream: str = "records") -> str | None:
-        return tx.execute(select(t.cursors.c.cursor).where(
-            (t.cursors.c.connector == connector) & (t.cursors.c.stream == stream))).scalar()
+        return tx.execute(q.CURSOR, {"b_connector": connector, "b_stream": stream}).scalar()
 
     def set_cursor(self, tx: Connection, connector: str, stream: str, cursor: str | None,
                    now: datetime) -> None:
@@ -305,66 +311,52 @@ class Store:
                 payload: dict[str, Any], now: datetime, remote_id: str | None = None,
                 dedupe_key: str | None = None, rule: str | None = None) -> int | None:
         """Add an action; returns its id, or None when ``dedupe_key`` was queued before."""
-        if dedupe_key is not None and (tx.execute(select(t.outbox.c.id).where(
-                t.outbox.c.dedupe_key == dedupe_key)).first() or tx.execute(select(
-                t.done_keys.c.dedupe_key).where(t.done_keys.c.dedupe_key == dedupe_key)).first()):
-            return None  # queued before (or done and pruned since)
-        try:
-            with tx.begin_nested():
-                result = tx.execute(insert(t.outbox).values(
-                    escalation_id=escalation_id, connector=connector, kind=kind,
-                    remote_id=remote_id, payload=payload, dedupe_key=dedupe_key, rule=rule,
-                    state="pending", attempts=0, next_attempt_at=now, created_at=now,
-                    updated_at=now))
-        except IntegrityError:
-            return None
-        return result.inserted_primary_key[0]
+        values = dict(escalation_id=escalation_id, connector=connector, kind=kind,
+                      remote_id=remote_id, payload=payload, dedupe_key=dedupe_key, rule=rule,
+                      state="pending", attempts=0, next_attempt_at=now, created_at=now,
+                      updated_at=now)
+        if dedupe_key is None:
+            return tx.execute(q.INSERT_ACTION, values).inserted_primary_key[0]
+        if tx.execute(q.DONE_KEY, {"b_key": dedupe_key}).first():
+            return None  # done and pruned since
+        # queued before: the unique key refuses it, in the same statement
+        return tx.execute(q.upsert_action(tx.dialect.name), values).scalar()
 
     def pending_update(self, tx: Connection, connector: str, remote_id: str) -> OutboxRow | None:
-        row = tx.execute(select(t.outbox).where(
-            (t.outbox.c.connector == connector) & (t.outbox.c.remote_id == remote_id)
-            & (t.outbox.c.kind == "update") & (t.outbox.c.state == "pending"))
-            .order_by(t.outbox.c.id.desc())).first()
+        row = tx.execute(q.LAST_PENDING_UPDATE, {"b_connector": connector,
+                                                 "b_remote_id": remote_id}).first()
         return _outbox(row) if row else None
 
     def pending_updates(self, tx: Connection, connector: str, remote_id: str) -> list[OutboxRow]:
-        rows = tx.execute(select(t.outbox).where(
-            (t.outbox.c.connector == connector) & (t.outbox.c.remote_id == remote_id)
-            & (t.outbox.c.kind == "update") & (t.outbox.c.state == "pending"))
-            .order_by(t.outbox.c.id)).all()
+        rows = tx.execute(q.PENDING_UPDATES, {"b_connector": connector,
+                                              "b_remote_id": remote_id}).all()
         return [_outbox(row) for row in rows]
 
     def note_sent(self, tx: Connection, action_id: int, sent: Any, now: datetime) -> None:
         """Record, before sending, what an action is about to write: after a crash or a lost
         reply, whether it landed is unknown until the record is read again."""
-        tx.execute(update(t.outbox).where(t.outbox.c.id == action_id)
-                   .values(result={"sent": sent}, updated_at=now))
+        tx.execute(q.UPDATE_ACTION, {"b_id": action_id, "result": {"sent": sent}, "updated_at": now})
 
     def done_comments(self, tx: Connection, escalation_id: str, connector: str) -> list[OutboxRow]:
-        rows = tx.execute(select(t.outbox).where(
-            (t.outbox.c.escalation_id == escalation_id) & (t.outbox.c.connector == connector)
-            & (t.outbox.c.kind == "comment") & (t.outbox.c.state == "done"))).all()
+        rows = tx.execute(q.DONE_COMMENTS, {"b_escalation": escalation_id,
+                                            "b_connector": connector}).all()
         return [_outbox(row) for row in rows]
 
     def pending_create(self, tx: Connection, escalation_id: str, connector: str) -> OutboxRow | None:
-        row = tx.execute(select(t.outbox).where(
-            (t.outbox.c.escalation_id == escalation_id) & (t.outbox.c.connector == connector)
-            & (t.outbox.c.kind == "create") & (t.outbox.c.state == "pending"))).first()
+        row = tx.execute(q.PENDING_CREATE, {"b_escalation": escalation_id,
+                                            "b_connector": connector}).first()
         return _outbox(row) if row else None
 
     def replace_payload(self, tx: Connection, action_id: int, payload: dict[str, Any], now: datetime) -> None:
-        tx.execute(update(t.outbox).where(t.outbox.c.id == action_id)
-                   .values(payload=payload, updated_at=now))
+        tx.execute(q.UPDATE_ACTION, {"b_id": action_id, "payload": payload, "updated_at": now})
 
     def due_actions(self, tx: Connection, now: datetime, limit: int = 100,
                     after_id: int = 0) -> list[OutboxRow]:
-        rows = tx.execute(select(t.outbox).where(
-            (t.outbox.c.state == "pending") & (t.outbox.c.next_attempt_at <= now)
-            & (t.outbox.c.id > after_id)).order_by(t.outbox.c.id).limit(limit)).all()
+        rows = tx.execute(q.DUE_ACTIONS, {"b_now": now, "b_after": after_id, "b_limit": limit}).all()
         return [_outbox(row) for row in rows]
 
     def get_action(self, tx: Connection, action_id: int) -> OutboxRow | None:
-        row = tx.execute(select(t.outbox).where(t.outbox.c.id == action_id)).first()
+        row = tx.execute(q.ACTION, {"b_id": action_id}).first()
         return _outbox(row) if row else None
 
     def finish_action(self, tx: Connection, action_id: int, state: str, now: datetime, *,
@@ -377,7 +369,7 @@ class Store:
             values["attempts"] = attempts
         if next_attempt_at is not None:
             values["next_attempt_at"] = next_attempt_at
-        tx.execute(update(t.outbox).where(t.outbox.c.id == action_id).values(**values))
+        tx.execute(q.UPDATE_ACTION, dict(values, b_id=action_id))
 
     def actions(self, tx: Connection, *, state: str | None = None,
                 escalation_id: str | None = None) -> list[OutboxRow]:

@@ -1,0 +1,288 @@
+"""The engine's own cost: in-memory trackers (no HTTP at all), the shipped mappings and policy.
+
+    python bench/engine.py [--n 1000] [--store URL] [--page-size 100] [--profile]
+
+Phases, each timed on its own, printed as ``name=value`` lines:
+
+- ``first_sync``: N escalated Zendesk tickets (Sev 1, so the policy mirrors each to Azure DevOps
+  and Jira). ``first_sync.escalations_per_s`` is N over the pull of the first cycle (escalations
+  opened, decided and their two mirrors queued); ``first_sync.settled_escalations_per_s`` is N
+  over every cycle until nothing is left to do (mirrors created, echoes read back).
+- ``update_wave``: each Azure DevOps mirror moves to Actively Working; ``records_per_s`` is N over
+  the cycle that takes the change in and queues its write-back to Zendesk and Jira;
+  ``settled_records_per_s`` over every cycle until quiet (the writes applied, echoes read).
+- ``ignored``: N Zendesk tickets that start no escalation, in one cycle.
+- ``idle``: one cycle with nothing changed, over the N linked escalations.
+
+``*_per_cpu_s`` are the same rates over the process's CPU time (on a shared machine the wall
+clock also counts other processes' turns). ``sql.*`` counts statements (an ``executemany`` is one) and commits of the first sync and the wave
+per record pulled (and per escalation and phase); ``rss_peak_mb`` is the process's peak resident set; ``store.bytes_per_escalation``
+the store's size over N. ``--profile`` runs each phase under cProfile and prints its top functions.
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import logging
+import pstats
+import resource
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Iterator
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import event, text  # noqa: E402
+
+from connectors.memory import MemoryConfig, MemoryConnector  # noqa: E402
+from core.engine import CycleReport, EngineSettings, SyncEngine  # noqa: E402
+from core.mapping import load_mapping  # noqa: E402
+from core.policy import load_policy  # noqa: E402
+from core.store import Store  # noqa: E402
+
+TRACKERS = ("zendesk", "azure_devops", "jira")
+
+
+class Counter:
+    """SQL statements and commits seen on the store's engine."""
+
+    def __init__(self, store: Store):
+        self.statements = 0
+        self.commits = 0
+        event.listen(store.engine, "before_cursor_execute", self._statement)
+        event.listen(store.engine, "commit", self._commit)
+
+    def _statement(self, *_args) -> None:
+        self.statements += 1
+
+    def _commit(self, *_args) -> None:
+        self.commits += 1
+
+    def snapshot(self) -> tuple[int, int]:
+        return self.statements, self.commits
+
+
+def ticket(n: int, escalate: bool = True) -> dict:
+    """A ticket the shipped policy accepts and routes to both tier 2 trackers (Sev 1)."""
+    sr = f"{10_000_000_000_000 + n}"
+    return {
+        "subject": f"{sr} - Bench case {n}", "description": "Portal returns 403 for the partner.",
+        "status": "new", "priority": "urgent", "tags": ["escalate_tier2"] if escalate else [],
+        "requester.email": "support@partner.example", "requester.name": "Partner Support",
+        "assignee.email": "agent1@tier1.example", "organization.name": "Contoso",
+        "custom_fields.360010000001": sr, "custom_fields.360010000002": "sev_1",
+        "custom_fields.360010000003": "plan_enterprise", "custom_fields.360010000004": "Technical",
+        "custom_fields.360010000005": "Azure Application Offer",
+        "custom_fields.360010000017": "Ana Souza", "custom_fields.360010000014": "scope_cloud",
+        "custom_fields.360010000008": "SELLER-4711",
+    }
+
+
+class Bench:
+    def __init__(self, url: str, page_size: int, profile: bool):
+        self.trackers = {name: MemoryConnector(name, MemoryConfig(mapping=name, page_size=page_size))
+                         for name in TRACKERS}
+        for tracker in self.trackers.values():
+            _quick_clock(tracker)
+        mappings = {name: load_mapping(ROOT / "mappings" / f"{name}.yaml") for name in TRACKERS}
+        self.store = Store(url)
+        self.store.migrate()
+        self.engine = SyncEngine(self.store, self.trackers, mappings,
+                                 load_policy(ROOT / "mappings" / "policy.yaml"),
+                                 settings=EngineSettings(outbox_batch=max(100, page_size)),
+                                 clock=self.now)
+        self.sql = Counter(self.store)
+        self.profile = profile
+        self.lines: dict[str, str] = {}
+        self.pull_seconds = 0.0
+        self.pull_cpu = 0.0
+        self._wrap_pull()
+
+    def now(self):
+        """The trackers' latest change time: the escalations are recent, as in production (an
+        SLA over the months between the trackers' clock and today's would be the cost measured)."""
+        return max(tracker.clock for tracker in self.trackers.values())
+
+    def _wrap_pull(self) -> None:
+        pull = self.engine.pull
+
+        def timed(*args, **kwargs):
+            started, cpu = time.perf_counter(), time.process_time()
+            try:
+                return pull(*args, **kwargs)
+            finally:
+                self.pull_seconds += time.perf_counter() - started
+                self.pull_cpu += time.process_time() - cpu
+        self.engine.pull = timed
+
+    def put(self, key: str, value: float | int | str) -> None:
+        self.lines[key] = f"{value:.2f}" if isinstance(value, float) else str(value)
+        print(f"{key}={self.lines[key]}", flush=True)
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        profiler = cProfile.Profile() if self.profile else None
+        if profiler:
+            profiler.enable()
+        try:
+            yield
+        finally:
+            if profiler:
+                profiler.disable()
+                _print_profile(name, profiler)
+
+    def settle(self, max_cycles: int = 12) -> tuple[int, int]:
+        """Cycles until nothing changes and nothing is applied; (cycles, records pulled)."""
+        pulled = 0
+        for cycles in range(1, max_cycles + 1):
+            report = self.engine.run_cycle()
+            pulled += report.pulled
+            if report.connector_errors or report.actions_dead:
+                raise SystemExit(f"bench cycle failed: {report.as_dict()}")
+            if report.changed == 0 and report.actions_done == 0:
+                return cycles, pulled
+        raise SystemExit(f"not settled after {max_cycles} cycles")
+
+    def measured(self, name: str, n: int) -> int:
+        """Run the first cycle (its pull timed) then settle; print the phase's figures."""
+        before = self.sql.snapshot()
+        self.pull_seconds = self.pull_cpu = 0.0
+        started, cpu = time.perf_counter(), time.process_time()
+        with self.phase(name):
+            first = self.engine.run_cycle()
+            first_pull, first_cpu = self.pull_seconds, self.pull_cpu
+            cycles, pulled = self.settle()
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        statements, commits = (a - b for a, b in zip(self.sql.snapshot(), before))
+        pulled += first.pulled
+        per = "escalations" if name == "first_sync" else "records"
+        self.put(f"{name}.{per}_per_s", n / first_pull)
+        self.put(f"{name}.settled_{per}_per_s", n / elapsed)
+        self.put(f"{name}.{per}_per_cpu_s", n / first_cpu)  # the same, over this process's CPU
+        self.put(f"{name}.settled_{per}_per_cpu_s", n / cpu)  # time (others share the machine)
+        self.put(f"{name}.cycles", cycles + 1)
+        self.put(f"{name}.statements_per_record", statements / max(1, pulled))
+        self.put(f"{name}.commits_per_record", commits / max(1, pulled))
+        return pulled
+
+    def run(self, n: int) -> None:
+        self.put("n", n)
+        self.put("store", self.store.engine.dialect.name)
+        start_sql = self.sql.snapshot()
+        zendesk = self.trackers["zendesk"]
+        for i in range(n):
+            zendesk.put(ticket(i))
+        pulled = self.measured("first_sync", n)
+        mirrors = self.trackers["azure_devops"]
+        if len(mirrors.records) != n or len(self.trackers["jira"].records) != n:
+            raise SystemExit(f"expected {n} mirrors in each tier 2 tracker")
+        for remote_id in list(mirrors.records):
+            mirrors.edit(remote_id, **{"System.State": "Actively Working"})
+        pulled += self.measured("update_wave", n)
+        statements, commits = (a - b for a, b in zip(self.sql.snapshot(), start_sql))
+        self.put("sql.statements_per_record", statements / pulled)
+        self.put("sql.commits_per_record", commits / pulled)
+        self.put("sql.statements_per_escalation", statements / (2 * n))
+        self.put("sql.commits_per_escalation", commits / (2 * n))
+        self.ignored(n)
+        self.idle()
+        self.put("rss_peak_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        self.put("store.bytes_per_escalation", self.size() / n)
+
+    def run_pulls(self, n: int) -> None:
+        """``--pull-only``: the pulls alone (no outbox): N escalations opened with their mirrors
+        queued, then N tickets ignored, each timed with its SQL per record."""
+        self.put("n", n)
+        self.put("store", self.store.engine.dialect.name)
+        zendesk = self.trackers["zendesk"]
+        for phase, escalate, per in (("first_sync", True, "escalations"),
+                                     ("ignored", False, "records")):
+            for i in range(n):
+                zendesk.put(ticket(i if escalate else n + i, escalate=escalate))
+            before = self.sql.snapshot()
+            report = CycleReport(run_id=f"bench-{phase}")
+            started, cpu = time.perf_counter(), time.process_time()
+            with self.phase(phase):
+                self.engine.pull("zendesk", report, lambda: False)
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+            statements, commits = (a - b for a, b in zip(self.sql.snapshot(), before))
+            self.put(f"{phase}.{per}_per_s", n / elapsed)
+            self.put(f"{phase}.{per}_per_cpu_s", n / cpu)
+            self.put(f"{phase}.statements_per_record", statements / max(1, report.pulled))
+            self.put(f"{phase}.commits_per_record", commits / max(1, report.pulled))
+        self.put("rss_peak_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        self.put("store.bytes_per_escalation", self.size() / n)
+
+    def ignored(self, n: int) -> None:
+        zendesk = self.trackers["zendesk"]
+        for i in range(n):
+            zendesk.put(ticket(n + i, escalate=False))
+        started = time.perf_counter()
+        with self.phase("ignored"):
+            report = self.engine.run_cycle()
+        self.put("ignored.records_per_s", n / (time.perf_counter() - started))
+        if report.ignored < n:
+            raise SystemExit(f"expected {n} ignored records, got {report.ignored}")
+
+    def idle(self) -> None:
+        started = time.perf_counter()
+        with self.phase("idle"):
+            self.engine.run_cycle()
+        self.put("idle.seconds", time.perf_counter() - started)
+
+    def size(self) -> int:
+        with self.store.engine.connect() as conn:
+            if self.store.engine.dialect.name == "sqlite":
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                path = Path(self.store.engine.url.database)
+                return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+            return conn.execute(text("SELECT pg_database_size(current_database())")).scalar()
+
+
+def _quick_clock(tracker: MemoryConnector) -> None:
+    """Tracker time moves 10 ms per change (the in-memory tracker's default is a minute: at
+    N = 10,000 days would pass, and SLA warnings would fire in the middle of a phase)."""
+    def tick(seconds: int = 60):
+        tracker.clock += timedelta(milliseconds=10)
+        return tracker.clock
+    tracker.tick = tick
+
+
+def _print_profile(name: str, profiler: cProfile.Profile, top: int = 25) -> None:
+    for order in ("tottime", "cumulative"):
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats(order).print_stats(top)
+        body = out.getvalue()
+        start = body.find("   ncalls")
+        print(f"--- profile {name} by {order} ---\n{body[start:]}", file=sys.stderr)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=1000, help="escalations (and ignored tickets)")
+    parser.add_argument("--store", help="store URL (default: a SQLite file in a temporary folder); "
+                                        "a PostgreSQL database should be empty")
+    parser.add_argument("--page-size", type=int, default=100, help="records per connector page")
+    parser.add_argument("--profile", action="store_true", help="print each phase's top functions")
+    parser.add_argument("--pull-only", action="store_true",
+                        help="time the pulls alone (first sync queued, ignored), no outbox")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    with tempfile.TemporaryDirectory() as tmp:
+        bench = Bench(args.store or f"sqlite:///{tmp}/bench.db", args.page_size, args.profile)
+        try:
+            bench.run_pulls(args.n) if args.pull_only else bench.run(args.n)
+        finally:
+            bench.store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
