@@ -33,6 +33,7 @@ from simulators.zendesk_render import (EXPORT_MAX_PAGE, cbp_page, export_page, j
                                        many, seed, sideloads, snapshot, ticket_fields, ticket_json,
                                        ui_body)
 from simulators.zendesk_state import ZendeskState
+from simulators.zendesk_events import ticket_events_page
 from simulators.zendesk_values import ApiError, iso
 
 DEFAULT_FIXTURE = Path(__file__).with_name("fixtures") / "zendesk.json"
@@ -235,6 +236,17 @@ class ZendeskSimulator(Simulator):
             return jsonify(export_page(self.state, self._base(), start_time=args.get("start_time"),
                                        cursor=args.get("cursor"), per_page=per_page,
                                        include=args.get("include"), hold_back=hold_back))
+
+        @route(f"{v2}/incremental/ticket_events", ["GET"])
+        def ticket_events() -> Any:
+            refused = limits.export_refused(self)
+            limited = limits.export_limited(self) if refused is None else None
+            if refused is not None or limited is not None:
+                return refused if refused is not None else limited
+            hold_back = self.profile.seconds(EXPORT_HOLD_BACK) if self.profile.realistic else 0.0
+            return jsonify(ticket_events_page(self.state, self._base(),
+                                              start_time=request.args.get("start_time"),
+                                              include=request.args.get("include"), hold_back=hold_back))
 
         @route(f"{v2}/tickets/<int:ticket_id>/comments", ["GET"])
         def comments(ticket_id: int) -> Any:
