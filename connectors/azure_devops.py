@@ -172,10 +172,12 @@ class AzureDevOpsConnector(Connector):
             yield Page(records=records, cursor=position.encode(), unreadable=unreadable)
 
     def load_details(self, records: list[RemoteRecord]) -> list[RemoteRecord]:
-        """The records with their comments (read only for the records the engine asks for)."""
+        """The records with their comments (read only for the records the engine asks for);
+        an item whose ``System.CommentCount`` is 0 has none to read (a mirror just created)."""
         if not self.config.read_comments:
             return records
-        return [replace(r, comments=self._comments_if_found(int(r.id))) for r in records]
+        return [r if r.data.get("System.CommentCount") == 0
+                else replace(r, comments=self._comments_if_found(int(r.id))) for r in records]
 
     def _comments_if_found(self, item_id: int) -> tuple[RemoteComment, ...]:
         """An item deleted since the batch was read has no comments, not an error that would
