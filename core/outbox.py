@@ -17,6 +17,7 @@ from core.audit import AuditEntry
 from core.errors import (AuthError, Conflict, ConnectorError, NotFound, PermanentError, RateLimited,
                          Retryable, TiersyncError)
 from core.drift import view_for
+from core.outbox_lookup import look_up_keys, looked_up
 from core.provenance import record_write
 from core.reconcile import merge_sent, outbound_diff, still_to_write
 from core.store import LinkRow, OutboxRow, data_hash
@@ -33,6 +34,7 @@ class OutboxApplier:
         self.store = engine.store
         self.blocked: set[str] = set()  # connectors that are rate limited or refuse credentials
         self.read: dict[tuple[str, str], RemoteRecord] = {}  # read before commenting, this pass
+        self.looked_up: dict[tuple[str, str], RemoteRecord | None] = {}  # batch key lookups
 
     def apply(self, report: "CycleReport", stop: Callable[[], bool]) -> None:
         after_id = 0
@@ -42,6 +44,7 @@ class OutboxApplier:
                                                after_id)
             if not batch:
                 return
+            look_up_keys(self, batch)
             for action in batch:
                 after_id = action.id
                 if action.connector in self.blocked:
@@ -89,7 +92,7 @@ class OutboxApplier:
             return
         if self._lookup_too_early(action, connector, report):
             return
-        record = connector.find_by_idempotency_key(key)
+        record = looked_up(self, action, connector)
         found = record is not None
         fields = action.payload["fields"]  # what the crashed attempt sent, when found
         if record is None:
