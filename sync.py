@@ -35,7 +35,8 @@ EXIT_CODES = "\n\n".join([
     "2: configuration or connection error: the configuration, a mapping or the policy is "
     "invalid, a secret is missing, or a tracker could not be reached (`tiersync check` prints "
     "every problem at once).",
-    "3: another tiersync process holds the store.",
+    "3: another tiersync process holds the store (SQLite: one process per store; "
+    "`daemon --standby` waits instead; on PostgreSQL several daemons share the work).",
 ])
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Keep support escalations in sync across Zendesk, Jira and Azure DevOps.\n\n"
@@ -211,7 +212,7 @@ def run(config: Path = ConfigOption,
     with _single_instance(cfg):
         from core.logfields import run_context
         engine = _engine(cfg, store, _connectors(cfg))
-        with run_context(_new_run_id()) as run_id:
+        with _sharing(cfg, engine, None, dry_run), run_context(_new_run_id()) as run_id:
             report = engine.run_cycle(dry_run=dry_run, run_id=run_id)
     store.close()
     if as_json:
@@ -231,24 +232,31 @@ def daemon(config: Path = ConfigOption,
            interval: Optional[float] = typer.Option(None, "--interval", help="seconds between cycles"),
            listen: Optional[str] = typer.Option(None, "--listen", envvar="TIERSYNC_LISTEN",
                                                 help="HOST:PORT to serve /board, /metrics, "
-                                                "/healthz, /readyz and /webhooks/<tracker> on")) -> None:
+                                                "/healthz, /readyz and /webhooks/<tracker> on"),
+           standby: bool = typer.Option(False, "--standby", help="SQLite: wait while another "
+                                        "daemon holds the store, then take over (instead of "
+                                        "exiting 3); PostgreSQL daemons all share the work")) -> None:
     """Repeat sync cycles until SIGTERM/SIGINT; the current page is finished cleanly."""
     cfg = _load(config)
     every = interval or cfg.settings.daemon.interval_seconds
-    stop = threading.Event()
+    stop, wake = threading.Event(), threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, lambda *_: (stop.set(), wake.set()))
     store = _store(cfg)
-    with _single_instance(cfg):
+    log = logging.getLogger("tiersync.daemon")
+    with _single_instance(cfg, standby=standby, stop=stop):
+        if stop.is_set():
+            log.info("stopping: signal received while standing by")
+            return
         from core.daemon_loop import DaemonLoop
         engine = _engine(cfg, store, _connectors(cfg))
         realtime = _realtime(cfg, engine, every) if listen else None
-        log = logging.getLogger("tiersync.daemon")
         log.info("daemon started, a cycle every %.0fs", every)
-        with _listening(listen, cfg, store, realtime.install if realtime else None):
+        with _sharing(cfg, engine, wake), \
+                _listening(listen, cfg, store, realtime.install if realtime else None):
             DaemonLoop(engine, every, stop, hints=realtime and realtime.hints,
                        metrics=realtime and realtime.metrics,
-                       health=realtime and realtime.health,
+                       health=realtime and realtime.health, wake=wake,
                        drift_due=_every(cfg.settings.daemon.drift_check_seconds)).run()
         log.info("stopping: signal received, current page finished")
     store.close()
@@ -272,17 +280,45 @@ def _new_run_id() -> str:
 
 
 @contextlib.contextmanager
-def _single_instance(cfg):
-    from core.lock import StoreLock, StoreLocked
-    lock = StoreLock.for_url(cfg.settings.store).held()
+def _single_instance(cfg, standby: bool = False, stop: Optional[threading.Event] = None):
+    """SQLite: this process alone (exit 3, or as a standby wait); PostgreSQL: nothing to hold."""
+    from core.lock import StoreLock, StoreLocked, shares_work
+    if shares_work(cfg.settings.store):
+        yield
+        return
+    lock = StoreLock.for_url(cfg.settings.store)
+    if standby:
+        logging.getLogger("tiersync.daemon").info("standing by until the store is free")
+        with lock.standby(stop.is_set if stop else (lambda: False)):
+            yield
+        return
+    held = lock.held()
     try:
-        lock.__enter__()
+        held.__enter__()
     except StoreLocked as exc:
         _fail([str(exc)], EXIT_LOCKED)
     try:
         yield
     finally:
-        lock.__exit__(None, None, None)
+        held.__exit__(None, None, None)
+
+
+@contextlib.contextmanager
+def _sharing(cfg, engine, wake: Optional[threading.Event], dry_run: bool = False):
+    """PostgreSQL: this process as one worker among several (leases, heartbeat)."""
+    from core.lock import shares_work
+    from core.worker import Worker
+    if dry_run or not shares_work(cfg.settings.store):
+        yield
+        return
+    worker = Worker(engine.store, list(engine.connectors),
+                    lease_seconds=cfg.settings.daemon.lease_seconds, wake=wake)
+    worker.start()
+    engine.worker, engine.worker_id = worker, worker.id
+    try:
+        yield
+    finally:
+        worker.stop()
 
 
 def _print_report(report) -> None:

@@ -15,12 +15,14 @@ Exit code 0 when converged=yes (D = L = P = U = 0, nothing pending), else 1.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import multiprocessing
 import random
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +30,7 @@ from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import yaml
 
@@ -38,6 +40,8 @@ if __package__ in (None, ""):  # run as a script: python bench/chaos.py
 from bench.chaos_measure import compare, self_duplicates
 from bench.chaos_process import StoreProbe, SyncProcess, utcnow, wait_until
 from bench.chaos_scenario import PHASES, People, make_cases
+from bench.chaos_webhooks import Forger, configure as webhook_sections, listen_ports, webhooks_off, webhooks_on
+from bench.chaos_workers import Fleet, Killer
 from simulators.profile import Profile
 from simulators.sandbox import Sandbox
 
@@ -66,10 +70,24 @@ class Options:
     workdir: Path | None = None
     keep: bool = False
     sequential: bool = False
+    workers: int = 1  # daemons at once in the chaos run (several need --store postgresql)
+    store: str = "sqlite"  # sqlite | postgresql (a throwaway server) | a postgresql URL
+    kill_every: float = 20.0  # with several workers: one is SIGKILLed this often
+    lease_seconds: float = 15.0
     # the simulators' realistic profile (simulators/profile.py) with the vendors' time windows
     # (Zendesk's one-minute export hold-back, rate windows, index lag) at this scale
     time_scale: float = 0.02
     lenient: bool = False
+    # the chaos run's webhooks (on by default with several workers): dropped and duplicated at
+    # these rates, plus a forged webhook every forge_every seconds (bench/chaos_webhooks.py)
+    webhooks: bool | None = None
+    webhook_drop_rate: float = 0.2
+    webhook_duplicate_rate: float = 0.2
+    forge_every: float = 2.0
+
+    @property
+    def with_webhooks(self) -> bool:
+        return self.workers > 1 if self.webhooks is None else self.webhooks
 
     @property
     def timeout(self) -> float:
@@ -101,58 +119,114 @@ class Trial:
     sigterm_exit: int | None = None
     integrity: str = ""  # SQLite's PRAGMA integrity_check of the store after all the kills
     audit_intact: bool = False  # `tiersync audit --verify` found the hash chain whole
+    takeovers: list[float] = field(default_factory=list)  # seconds from a kill to its takeover
+    sent_by: dict[str, int] = field(default_factory=dict)  # actions sent, per daemon
     cpu_sync: float = 0.0  # CPU seconds of the tiersync processes (all of them, kills included)
     cpu_driver: float = 0.0  # CPU seconds of this process: the three simulators and the people
+    forged: dict[str, Any] = field(default_factory=dict)  # forged webhooks sent, accepted, refused
+    webhooks: dict[str, int] = field(default_factory=dict)  # the simulators' webhooks: sent, dropped, ...
 
 
-def run_trial(name: str, options: Options, workdir: Path, *, chaos: bool) -> Trial:
+def run_trial(name: str, options: Options, workdir: Path, *, chaos: bool,
+              store_url: str | None = None) -> Trial:
     trial = Trial(name)
     started = time.monotonic()
     children, me = _cpu(resource.RUSAGE_CHILDREN), _cpu(resource.RUSAGE_SELF)
     cases = make_cases(options.escalations, options.seed)
+    fleet_size = options.workers if chaos and store_url else 1
     profile = Profile(realistic=not options.lenient, time_scale=options.time_scale)
-    with Sandbox(workdir, engine=ENGINE, profile=profile) as box:
+    with Sandbox(workdir, engine=ENGINE, profile=profile, store_url=store_url) as box:
         _tune_config(box.config_path, options)
         box.sims["zendesk"].export_page_size = options.page_size
-        process = SyncProcess(box.config_path, box.env, workdir / "daemon.log", options.interval)
-        probe = StoreProbe(workdir / "tiersync.db")
+        hooks = chaos and options.with_webhooks
+        ports = listen_ports(fleet_size) if hooks else []
+        if hooks:
+            webhook_sections(box)
+        extras = [("--listen", f"127.0.0.1:{port}") for port in ports] or [()] * fleet_size
+        if fleet_size > 1:
+            process = Fleet(box.config_path, box.env, workdir, options.interval, fleet_size, extras)
+        else:
+            process = SyncProcess(box.config_path, box.env, workdir / "daemon.log", options.interval,
+                                  extras[0])
+        probe = StoreProbe(store_url or workdir / "tiersync.db")
+        if fleet_size > 1:
+            probe.connectors = tuple(box.sims)
         people = People(box, cases)
-        kills = _kill_plan(options) if chaos else {}
+        kills = _kill_plan(options) if chaos and fleet_size == 1 else {}
+        killer = Killer(process, probe, options.kill_every, options.seed) if fleet_size > 1 else None
         if chaos:
             _faults_on(box, options)
         process.start()
+        forger = Forger(ports, options.forge_every, options.seed, workdir / "forged.log") if hooks else None
+        if hooks:
+            webhooks_on(box, ports, options.webhook_drop_rate, options.webhook_duplicate_rate,
+                        options.seed)
+            forger.start()
+        if killer:
+            killer.start()
         for number, phase in enumerate(PHASES):
-            began = time.monotonic()
-            _progress(f"[{name}] phase {number + 1}/{len(PHASES)}: {phase.name}")
-            phase.act(people)
-            mark = utcnow()
-            for delay in kills.get(number, []):
-                restarted = process.started_at
-                wait_until(lambda: probe.started_since(restarted), 30.0, poll=0.05)
-                time.sleep(delay)
-                process.kill()
-                _progress(f"[{name}]   SIGKILL #{process.stats.kills}, {delay:.2f}s into a cycle; restarted")
-                mark = utcnow()
-            if not wait_until(lambda: probe.quiet_since(mark) and phase.done(people), options.timeout,
-                              tick=process.ensure_running):
-                trial.phase_timeouts.append(phase.name)
-                _progress(f"[{name}]   phase timed out after {options.timeout:.0f}s: {probe.outbox_counts()}")
-            trial.phase_seconds.append(round(time.monotonic() - began, 1))
+            _play_phase(name, number, phase, people, process, probe, kills, trial, options)
+        if killer:
+            killer.halt.set()
+            killer.join()
+            trial.takeovers = killer.result.seconds
+        if forger:
+            forger.halt.set()
+            forger.join()
+            trial.forged = asdict(forger.counts)
+            trial.webhooks = _webhook_counts(box)
+            webhooks_off(box, ports)
         _settle(box, process, probe, trial, options, chaos)
         _measure_loops(box, process, probe, trial, options)
         trial.sigterm_exit = process.stop()
-        trial.integrity = str(probe.query("PRAGMA integrity_check")[0][0])
+        trial.integrity = probe.integrity()
         trial.audit_intact = process.cli("audit", "--verify").returncode == 0
+        trial.sent_by = _sent_by(probe)
         trial.snapshot = box.snapshot()
         stats = process.stats
         trial.kills, trial.starts = stats.kills, stats.starts
         trial.unexpected_exits, trial.lock_refusals = stats.unexpected_exits, stats.lock_refusals
         trial.cycles = probe.cycles()
         trial.quarantined = probe.quarantined()
+        probe.close()
     trial.seconds = round(time.monotonic() - started, 1)
     trial.cpu_sync = round(_cpu(resource.RUSAGE_CHILDREN) - children, 1)
     trial.cpu_driver = round(_cpu(resource.RUSAGE_SELF) - me, 1)
     return trial
+
+
+def _play_phase(name: str, number: int, phase, people: People, process, probe: StoreProbe,
+                kills: dict[int, list[float]], trial: Trial, options: Options) -> None:
+    began = time.monotonic()
+    _progress(f"[{name}] phase {number + 1}/{len(PHASES)}: {phase.name}")
+    phase.act(people)
+    mark = utcnow()
+    for delay in kills.get(number, []):
+        restarted = process.started_at
+        wait_until(lambda: probe.started_since(restarted), 30.0, poll=0.05)
+        time.sleep(delay)
+        process.kill()
+        _progress(f"[{name}]   SIGKILL #{process.stats.kills}, {delay:.2f}s into a cycle; restarted")
+        mark = utcnow()
+    if not wait_until(lambda: probe.quiet_since(mark) and phase.done(people), options.timeout,
+                      tick=process.ensure_running):
+        trial.phase_timeouts.append(phase.name)
+        _progress(f"[{name}]   phase timed out after {options.timeout:.0f}s: {probe.outbox_counts()}")
+    trial.phase_seconds.append(round(time.monotonic() - began, 1))
+
+
+def _webhook_counts(box: Sandbox) -> dict[str, int]:
+    sent = [d for sim in box.sims.values() for d in list(sim.webhooks.deliveries)]
+    return {"noticed": sum(not d["duplicate"] for d in sent), "dropped": sum(d["dropped"] for d in sent),
+            "duplicates": sum(d["duplicate"] for d in sent),
+            "accepted": sum(isinstance(d["status"], int) and d["status"] < 300 for d in sent),
+            "undelivered": sum(isinstance(d["status"], str) for d in sent)}
+
+
+def _sent_by(probe: StoreProbe) -> dict[str, int]:
+    rows = probe.query("SELECT claimed_by, count(*) FROM outbox WHERE state = 'done' "
+                       "GROUP BY claimed_by")
+    return {str(who): n for who, n in rows}
 
 
 def _cpu(who: int) -> float:
@@ -168,6 +242,7 @@ def _tune_config(path: Path, options: Options) -> None:
         if name in ("azure_devops", "jira"):
             section["page_size"] = options.page_size
     config["log_level"] = "WARNING"
+    config["daemon"] = {"lease_seconds": options.lease_seconds}
     path.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
@@ -233,9 +308,18 @@ class Summary:
     deadletters_unresolved: int
     converged: bool
     missing_back_links: int = 0
+    workers: int = 1
+    worst_takeover: float | None = None  # seconds, several workers only
+    forged_sent: int | None = None  # forged webhooks answered (webhooks on only)
+    forged_accepted: int = 0
 
     def line(self) -> str:
-        return (f"escalations={self.escalations} kills={self.kills} duplicates={self.duplicates} "
+        takeover = "" if self.worst_takeover is None else \
+            f"worst_takeover_seconds={self.worst_takeover} "
+        forged = "" if self.forged_sent is None else \
+            f"forged_webhooks={self.forged_sent} forged_accepted={self.forged_accepted} "
+        return (f"workers={self.workers} {takeover}{forged}"
+                f"escalations={self.escalations} kills={self.kills} duplicates={self.duplicates} "
                 f"lost_updates={self.lost_updates} loops={self.loops} "
                 f"deadletters_unresolved={self.deadletters_unresolved} "
                 f"converged={'yes' if self.converged else 'no'} "
@@ -243,8 +327,42 @@ class Summary:
 
     @property
     def ok(self) -> bool:
+        in_time = self.worst_takeover is None or self.worst_takeover <= 30.0
         return (self.converged and self.duplicates == self.lost_updates == self.loops == 0
-                and self.missing_back_links == 0)
+                and self.missing_back_links == 0 and in_time and self.forged_accepted == 0)
+
+
+@contextlib.contextmanager
+def chaos_store(options: Options, root: Path) -> Iterator[str | None]:
+    """The chaos run's store URL: None for SQLite, a throwaway PostgreSQL (.ci/postgres.sh) for
+    ``postgresql``, or the URL given (its tables are dropped first)."""
+    if options.store == "sqlite":
+        yield None
+        return
+    script = Path(__file__).resolve().parents[1] / ".ci" / "postgres.sh"
+    folder = root / "pg"
+    if "://" not in options.store:
+        root.mkdir(parents=True, exist_ok=True)
+        root.chmod(0o755)
+        url = subprocess.run(["bash", str(script), "start", str(folder)], check=True,
+                             capture_output=True, text=True).stdout.strip()
+    else:
+        url = options.store
+    _empty(url)
+    try:
+        yield url
+    finally:
+        if "://" not in options.store:
+            subprocess.run(["bash", str(script), "stop", str(folder)], capture_output=True)
+
+
+def _empty(url: str) -> None:
+    from sqlalchemy import create_engine, text
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
 
 
 def run(options: Options) -> tuple[Summary, dict[str, Any]]:
@@ -252,19 +370,23 @@ def run(options: Options) -> tuple[Summary, dict[str, Any]]:
     root = Path(options.workdir or tempfile.mkdtemp(prefix="tiersync-chaos-"))
     began = time.monotonic()
     try:
-        if options.sequential:
-            reference = run_trial("reference", options, root / "reference", chaos=False)
-            chaos = run_trial("chaos", options, root / "chaos", chaos=True)
-        else:  # the reference run in its own process (own simulators, own CPU), at the same time
-            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-                future = pool.submit(run_trial, "reference", options, root / "reference", chaos=False)
-                chaos = run_trial("chaos", options, root / "chaos", chaos=True)
-                reference = future.result()
+        with chaos_store(options, root) as url:
+            if options.sequential:
+                reference = run_trial("reference", options, root / "reference", chaos=False)
+                chaos = run_trial("chaos", options, root / "chaos", chaos=True, store_url=url)
+            else:  # the reference run in its own process (own simulators, own CPU), at the same time
+                with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                    future = pool.submit(run_trial, "reference", options, root / "reference", chaos=False)
+                    chaos = run_trial("chaos", options, root / "chaos", chaos=True, store_url=url)
+                    reference = future.result()
         diff = compare(reference.snapshot, chaos.snapshot)
         loops = chaos.loop_writes + chaos.loop_actions
         summary = Summary(options.escalations, chaos.kills, diff.duplicates, diff.lost_updates,
                           loops, chaos.dead_at_end, converged=False,
-                          missing_back_links=diff.known_gaps.get("missing_back_links", 0))
+                          missing_back_links=diff.known_gaps.get("missing_back_links", 0),
+                          workers=options.workers, worst_takeover=max(chaos.takeovers, default=None),
+                          forged_sent=chaos.forged.get("sent") if chaos.forged else None,
+                          forged_accepted=chaos.forged.get("accepted", 0))
         summary.converged = (diff.duplicates == diff.lost_updates == loops == chaos.dead_at_end == 0
                              and chaos.pending_at_end == 0 and not chaos.phase_timeouts)
         report = {"summary": asdict(summary), "details": diff.details[:200],
@@ -322,9 +444,30 @@ def parse_args(argv: list[str] | None = None) -> Options:
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (printed at the end)")
     p.add_argument("--sequential", action="store_true",
                    help="run the reference run before the chaos run instead of at the same time")
+    p.add_argument("--workers", type=int, default=d.workers,
+                   help="daemons at once in the chaos run, one SIGKILLed every --kill-every seconds "
+                        "(several need --store postgresql)")
+    p.add_argument("--store", default=d.store,
+                   help="chaos run's store: sqlite, postgresql (a throwaway server from "
+                        ".ci/postgres.sh) or a PostgreSQL URL (its tables are dropped)")
+    p.add_argument("--kill-every", type=float, default=d.kill_every,
+                   help="with several workers: seconds between SIGKILLs")
+    p.add_argument("--lease-seconds", type=float, default=d.lease_seconds,
+                   help="daemon.lease_seconds: a killed daemon's leases and claims pass on after this")
+    p.add_argument("--webhooks", action=argparse.BooleanOptionalAction, default=None,
+                   help="chaos run: the simulators send webhooks to the daemons (--listen), "
+                        "dropped/duplicated, plus forged ones (default: on with several workers)")
+    p.add_argument("--webhook-drop-rate", type=float, default=d.webhook_drop_rate,
+                   help="fraction of the simulators' webhooks never sent")
+    p.add_argument("--webhook-duplicate-rate", type=float, default=d.webhook_duplicate_rate,
+                   help="fraction of the simulators' webhooks sent twice")
+    p.add_argument("--forge-every", type=float, default=d.forge_every,
+                   help="seconds between forged webhooks (bad signature, stale, 10 MB, ...)")
     p.add_argument("--verbose", action="store_true", help="print up to 200 differences found")
     args = p.parse_args(argv)
     options = Options(**{k: v for k, v in vars(args).items() if k != "verbose"})
+    if options.workers > 1 and options.store == "sqlite":
+        p.error("--workers N needs --store postgresql (SQLite stays one process)")
     options.verbose = args.verbose  # type: ignore[attr-defined]
     return options
 
@@ -339,6 +482,12 @@ def main(argv: list[str] | None = None) -> int:
                   f"CPU s: tiersync {trial['cpu_sync']}, simulators {trial['cpu_driver']}")
         _progress(f"{name}: store integrity {trial['integrity']}, audit chain "
                   f"{'intact' if trial['audit_intact'] else 'BROKEN'}, quarantined {trial['quarantined']}")
+        if trial["takeovers"]:
+            _progress(f"{name}: takeovers after kills (s): {trial['takeovers']}; actions sent per "
+                      f"daemon: {sorted(trial['sent_by'].values(), reverse=True)}")
+        if trial["forged"]:
+            _progress(f"{name}: the simulators' webhooks {trial['webhooks']}; forged "
+                      f"{trial['forged']}")
         if trial["phase_timeouts"] or trial["unexpected_exits"]:
             _progress(f"{name}: timeouts {trial['phase_timeouts']}, unexpected exits {trial['unexpected_exits']}")
     for line in report["details"][:200 if getattr(options, "verbose", False) else 20]:

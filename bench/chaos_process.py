@@ -51,8 +51,10 @@ class ProcessStats:
 class SyncProcess:
     """``tiersync daemon`` as a subprocess that can be killed and restarted."""
 
-    def __init__(self, config: Path, env: dict[str, str], log_path: Path, interval: float):
+    def __init__(self, config: Path, env: dict[str, str], log_path: Path, interval: float,
+                 extra: tuple[str, ...] = ()):
         self.config = config
+        self.extra = extra
         self.env = {**os.environ, **env}
         self.log_path = log_path
         self.interval = interval
@@ -65,7 +67,8 @@ class SyncProcess:
 
     def start(self) -> None:
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(self.command("daemon", "--interval", str(self.interval)),
+            self.proc = subprocess.Popen(self.command("daemon", "--interval", str(self.interval),
+                                                      *self.extra),
                                          env=self.env, stdout=log, stderr=subprocess.STDOUT)
         self.started_at = utcnow()
         self.stats.starts += 1
@@ -79,13 +82,18 @@ class SyncProcess:
                 self.stats.lock_refusals += 1
             self.start()
 
-    def kill(self) -> None:
-        """SIGKILL, as the OOM killer or a node failure would; then start a new daemon at once."""
+    def kill(self, restart: bool = True) -> int | None:
+        """SIGKILL, as the OOM killer or a node failure would; then start a new daemon at once.
+        Returns the killed process id."""
+        pid = None
         if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
+            pid = self.proc.pid
+            os.kill(pid, signal.SIGKILL)
             self.proc.wait()
             self.stats.kills += 1
-        self.start()
+        if restart:
+            self.start()
+        return pid
 
     def stop(self, timeout: float = 60.0) -> int | None:
         """SIGTERM and wait; returns the exit code (None if it had to be killed)."""
@@ -106,12 +114,23 @@ class SyncProcess:
 
 
 class StoreProbe:
-    """Read-only queries on the daemon's SQLite store."""
+    """Read-only queries on the daemon's store: SQLite (a file path) or any SQLAlchemy URL."""
 
-    def __init__(self, db_path: Path):
-        self.db_path = db_path
+    def __init__(self, db_path: Path | str):
+        self.url = db_path if isinstance(db_path, str) and "://" in db_path else None
+        self.db_path = None if self.url else Path(db_path)
+        self._engine = None
+        self.connectors: tuple[str, ...] = ()  # several daemons: each must have had a quiet pull
+        if self.url:
+            from sqlalchemy import create_engine
+            self._engine = create_engine(self.url, pool_size=2)
+
+    def _t(self, moment: datetime):
+        return moment if self.url else store_time(moment)
 
     def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        if self.url:
+            return self._sql_query(sql, params)
         if not self.db_path.exists():
             return []
         for attempt in range(20):
@@ -127,23 +146,39 @@ class StoreProbe:
                 time.sleep(0.05 * (attempt + 1))
         raise RuntimeError(f"cannot read {self.db_path}")
 
+    def _sql_query(self, sql: str, params: tuple) -> list[tuple]:
+        from sqlalchemy.exc import ProgrammingError
+        try:
+            with self._engine.connect() as conn:
+                return [tuple(r) for r in conn.exec_driver_sql(sql.replace("%", "%%").replace("?", "%s"),
+                                                               params).all()]
+        except ProgrammingError as exc:  # tables not created yet
+            if "does not exist" in str(exc):
+                return []
+            raise
+
+    def integrity(self) -> str:
+        if self.url:
+            return "n/a (PostgreSQL)"
+        return str(self.query("PRAGMA integrity_check")[0][0])
+
     def outbox_counts(self) -> dict[str, int]:
         return {state: n for state, n in self.query("SELECT state, count(*) FROM outbox GROUP BY state")}
 
     def actions_created_since(self, since: datetime) -> int:
-        rows = self.query("SELECT count(*) FROM outbox WHERE created_at > ?", (store_time(since),))
+        rows = self.query("SELECT count(*) FROM outbox WHERE created_at > ?", (self._t(since),))
         return rows[0][0] if rows else 0
 
     def runs_since(self, since: datetime) -> list[dict[str, Any]]:
         """Finished cycles that started after ``since``, oldest first, with their stats."""
         rows = self.query("SELECT run_id, started_at, stats FROM runs WHERE finished_at IS NOT NULL "
                            "AND mode = 'sync' AND started_at > ? ORDER BY started_at",
-                           (store_time(since),))
-        return [{"run_id": r[0], "started_at": r[1], **json.loads(r[2] or "{}")} for r in rows]
+                           (self._t(since),))
+        return [{"run_id": r[0], "started_at": r[1], **_stats(r[2])} for r in rows]
 
     def started_since(self, since: datetime) -> bool:
         """Whether a cycle (finished or not) started after ``since``: the daemon is at work."""
-        return bool(self.query("SELECT 1 FROM runs WHERE started_at > ? LIMIT 1", (store_time(since),)))
+        return bool(self.query("SELECT 1 FROM runs WHERE started_at > ? LIMIT 1", (self._t(since),)))
 
     def cycles(self) -> int:
         rows = self.query("SELECT count(*) FROM runs WHERE mode = 'sync'")
@@ -153,10 +188,26 @@ class StoreProbe:
         rows = self.query("SELECT count(*) FROM quarantine WHERE resolved_at IS NULL")
         return rows[0][0] if rows else 0
 
-    def quiet_since(self, since: datetime) -> bool:
-        """A whole cycle that started after ``since`` found nothing to do, and nothing is queued."""
-        quiet = any(_is_quiet(run) for run in self.runs_since(since))
-        return quiet and self.outbox_counts().get("pending", 0) == 0
+    def quiet_since(self, since: datetime, connectors: tuple[str, ...] = ()) -> bool:
+        """A whole cycle that started after ``since`` found nothing to do, and nothing is queued;
+        with several daemons, for each of ``connectors`` a quiet cycle of the daemon pulling it."""
+        runs = [run for run in self.runs_since(since) if _is_quiet(run)]
+        if not runs:
+            return False
+        pulled = {name for run in runs for name in run.get("pulled_from", [])}
+        if not set(connectors or self.connectors) <= pulled:
+            return False
+        return self.outbox_counts().get("pending", 0) == 0
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+def _stats(value: Any) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return value
+    return json.loads(value or "{}")
 
 
 def _is_quiet(run: dict[str, Any]) -> bool:

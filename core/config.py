@@ -31,12 +31,16 @@ class EngineOptions(BaseModel):
     reevaluate_seconds: float = Field(default=60.0, ge=0)
     pull_retries: int = Field(default=2, ge=0, le=20)
     retry_alert_seconds: float = Field(default=3600.0, gt=0)
+    concurrent_pulls: bool = True
+    rate_limit_seconds: float = Field(default=60.0, gt=0)
 
 
 class DaemonOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     interval_seconds: float = Field(default=60.0, gt=0)
     drift_check_seconds: float = Field(default=3600.0, ge=0)  # 0: no periodic drift check
+    # several daemons on PostgreSQL: a killed daemon's pulls and actions pass on after this long
+    lease_seconds: float = Field(default=15.0, ge=3, le=300)
 
 
 class Settings(BaseSettings):

@@ -1,10 +1,19 @@
-"""The daemon's loop: a polling cycle every interval, and webhook hints read between cycles.
+"""The daemon's loop: a polling cycle every interval, and webhook hints read at once beside it.
 
-Everything that writes runs in this one thread (cycles and hinted reads alike), so a hint can
-never race a poll or another hint for the same record. A hint waits at most
+Cycles pull each connector in its own lane (core/lanes.py); webhook hints are read in a thread
+of their own, one hint pass at a time, while a cycle runs or between cycles, so a hint never
+waits for a page, a rate-limit wait or a backlog of the poll. Every write takes the store's
+transaction lock and every send the target tracker's send lock (core/lanes.py), so a hint
+races neither a lane nor another hint for one record. A hint waits at most
 ``coalesce_seconds`` so that a burst for one record becomes one read. An unreachable store
 does not end the daemon: the cycle is logged with its traceback, readiness turns false, and
 the next cycle tries again.
+
+Several daemons on one PostgreSQL store (core/worker.py): before each cycle the worker takes its
+fair share of pull leases; its heartbeat sets ``wake`` when a lease is free or a dead daemon's
+actions wait, which starts the next cycle at once (a takeover does not wait for the interval).
+Hinted reads of another daemon's tracker are fine: writes take the store's writers' lock, and
+a hint pass sends only actions it has claimed (core/hints.py).
 """
 from __future__ import annotations
 
@@ -26,8 +35,10 @@ log = logging.getLogger("tiersync.daemon")
 class DaemonLoop:
     def __init__(self, engine: Any, interval: float, stop: threading.Event, *,
                  hints: HintQueue | None = None, metrics: Any = None, health: Any = None,
-                 coalesce_seconds: float = 0.05, drift_due: Any = None):
+                 coalesce_seconds: float = 0.05, drift_due: Any = None,
+                 wake: threading.Event | None = None):
         self.engine = engine
+        self.wake = wake or threading.Event()
         self.drift_due = drift_due or (lambda: False)
         self.interval = interval
         self.stop = stop
@@ -37,41 +48,45 @@ class DaemonLoop:
         self.coalesce = coalesce_seconds
 
     def run(self) -> None:
+        reader = None
         if self.hints is not None:
-            for connector in self.engine.connectors.values():
-                if hasattr(connector, "between_pages"):
-                    connector.between_pages = self._hints_during_poll
+            reader = threading.Thread(target=self._read_hints, name="hints", daemon=True)
+            reader.start()
+        try:
+            self._cycles()
+        finally:
+            if reader is not None:
+                reader.join(60)
+
+    def _cycles(self) -> None:
         while not self.stop.is_set():
             drift = self.drift_due()
-            self._pass("poll", lambda run_id: self.engine.run_cycle(
-                stop=self.stop.is_set, run_id=run_id, drift_check=drift))
+            self.wake.clear()
+            self._pass("poll", lambda run_id: self._cycle(run_id, drift))
             self._between_cycles(time.monotonic() + self.interval)
 
+    def _cycle(self, run_id: str, drift: bool) -> Any:
+        if self.engine.worker is not None:
+            self.engine.worker.balance()
+        return self.engine.run_cycle(stop=self.stop.is_set, run_id=run_id, drift_check=drift)
+
     def _between_cycles(self, deadline: float) -> None:
-        while not self.stop.is_set():
+        """Wait for the next cycle, or an early wake (a takeover) or the stop signal."""
+        while not self.stop.is_set() and not self.wake.is_set():
             left = deadline - time.monotonic()
             if left <= 0:
                 return
-            if self.hints is None:
-                self.stop.wait(left)
-            elif self.hints.wait(min(left, 0.5)):
+            self.wake.wait(min(left, 0.5))
+
+    def _read_hints(self) -> None:
+        """The hint thread: each burst of hints, after ``coalesce_seconds``, is one pass."""
+        while not self.stop.is_set():
+            if self.hints.wait(0.5):
                 self.stop.wait(self.coalesce)
                 hinted = self.hints.take()
-                self._pass("webhook", lambda run_id: run_hints(self.engine, hinted,
-                                                               self.stop.is_set, run_id), hinted)
-
-    def _hints_during_poll(self) -> None:
-        """Read waiting hints between two pages of a poll; the poll's run id is put back."""
-        if self.hints is None or not self.hints.depth() or self.stop.is_set():
-            return
-        planner = self.engine.planner
-        poll_run = planner.run_id
-        hinted = self.hints.take()
-        try:
-            self._pass("webhook", lambda run_id: run_hints(self.engine, hinted, self.stop.is_set,
-                                                           run_id), hinted)
-        finally:
-            planner.run_id = poll_run
+                if hinted:
+                    self._pass("webhook", lambda run_id: run_hints(
+                        self.engine, hinted, self.stop.is_set, run_id), hinted)
 
     def _pass(self, mode: str, work: Any, hinted: dict | None = None) -> None:
         started = time.monotonic()
@@ -81,6 +96,11 @@ class DaemonLoop:
                 report = work(run_id)
         except DBAPIError as exc:
             log.error("%s pass failed, the store is unreachable: %s", mode, exc, exc_info=True)
+            return
+        except Exception as exc:  # noqa: BLE001 - a hint pass must never end the hint thread
+            if mode == "poll":
+                raise
+            log.error("webhook pass failed (the next poll catches up): %s", exc, exc_info=True)
             return
         seconds = time.monotonic() - started
         extra = {"run_id": report.run_id}

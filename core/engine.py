@@ -7,6 +7,7 @@ double effect (links, version checks and outbox de-duplication keys make it idem
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,6 +20,7 @@ from connectors.base import Connector, Page, RemoteRecord
 from core.audit import AuditEntry, AuditLog
 from core.decision import Decision, Observation, Policy
 from core.errors import BadRecord, MappingError, RateLimited, Retryable, TiersyncError
+from core.lanes import note_rate_limited, run_lanes, send_all
 from core.mapping import Mapping
 from core.model import Comment, Escalation, Link, LinkRole, utcnow
 from core.provenance import record_sources
@@ -48,6 +50,8 @@ class EngineSettings:
     reevaluate_seconds: float = 60.0
     pull_retries: int = 2  # a pull failing before its first page is tried again this often
     retry_alert_seconds: float = 3600.0  # an action retrying longer than this makes a run exit 1
+    concurrent_pulls: bool = True  # each connector in its own lane (thread), see core/lanes.py
+    rate_limit_seconds: float = 60.0  # a 429 without Retry-After blocks the tracker this long
 
 
 @dataclass
@@ -69,7 +73,9 @@ class CycleReport:
     quarantine_open: int = 0
     deadletters_open: int = 0
     retrying_too_long: int = 0
+    rate_limited: int = 0  # lanes that left a tracker alone for its shared Retry-After
     connector_errors: list[str] = field(default_factory=list)
+    pulled_from: list[str] = field(default_factory=list)  # connectors this process pulled
     planned: list[dict[str, Any]] = field(default_factory=list)
     stopped_early: bool = False
 
@@ -103,6 +109,9 @@ class SyncEngine:
         self.planner = Planner(store, mappings, self.audit)
         self.planner.clock = clock
         self._quiet: dict[str, tuple[int, datetime]] = {}  # id -> (version, when) of a quiet decision
+        self.worker = None  # core.worker.Worker when several daemons share the store
+        self.worker_id = f"local-{os.getpid()}-{uuid.uuid4().hex[:6]}"  # who claims actions
+        store.serialize_writes = True
         for name, connector in connectors.items():
             connector.use_mapping(mappings.get(name))
 
@@ -113,19 +122,14 @@ class SyncEngine:
         self.planner.run_id = report.run_id
         with self.store.transaction() as tx:
             self.store.start_run(tx, report.run_id, "dry-run" if dry_run else "sync", self.clock())
-        for name in self.connectors:
-            if stop():
-                report.stopped_early = True
-                break
-            self.pull(name, report, stop)
+        run_lanes(self, report, stop, dry_run)
         if not report.stopped_early:
             self.reevaluate(report, stop)
         if drift_check and not report.stopped_early:
             from core.drift_check import light_check
             light_check(self, report)
         if not dry_run and not report.stopped_early:
-            from core.outbox import OutboxApplier
-            OutboxApplier(self).apply(report, stop)
+            send_all(self, report, stop)
             self.repair()
         if dry_run:
             with self.store.transaction() as tx:
@@ -135,6 +139,10 @@ class SyncEngine:
             self.store.finish_run(tx, report.run_id, "ok" if report.exit_code == 0 else "partial",
                                   report.as_dict(), self.clock())
         return report
+
+    def may_pull(self, name: str) -> bool:
+        """Whether this process pulls ``name`` now: always alone, else while holding its lease."""
+        return self.worker is None or self.worker.holds(name)
 
     def repair(self) -> None:
         """Let each connector re-add what tiersync owns and found missing (back links); a
@@ -175,8 +183,12 @@ class SyncEngine:
                     if stop():
                         report.stopped_early = True
                         return
+                    if not self.may_pull(name):  # the lease passed on: another daemon goes on
+                        return
                 return
             except Retryable as exc:
+                if isinstance(exc, RateLimited):
+                    note_rate_limited(self, name, exc)
                 fruitless = 0 if pages else fruitless + 1
                 if isinstance(exc, RateLimited) or fruitless > self.settings.pull_retries or stop():
                     self._pull_failed(name, exc, report)
@@ -410,6 +422,8 @@ class SyncEngine:
     def _apply_periodic(self, item: StoredEscalation, decision: Decision, report: CycleReport) -> None:
         with self.store.transaction() as tx:
             current = self.store.get_escalation(tx, item.escalation.id)
+            if current.escalation.version != item.escalation.version:
+                return  # changed meanwhile (another lane or daemon): decided again next time
             before = current.escalation
             after = before
             field_times = current.field_times

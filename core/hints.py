@@ -107,15 +107,35 @@ def _read(engine, name: str, remote_ids: list[str], report) -> set[str]:
 
 
 def _apply_for(engine, applier, escalation_ids: set[str], report, stop: Callable[[], bool]) -> None:
-    """Send the due actions of these escalations, oldest first, as the outbox would."""
+    """Send the due actions of these escalations, oldest first, as the outbox would: claimed
+    first (core/shared.py), so another daemon sharing the store never sends one of them too."""
+    from core.lanes import send_lock
+    from core.shared import claim, release
+    if not escalation_ids:
+        return
     with engine.store.transaction() as tx:
-        now = engine.clock()
-        due = [a for eid in sorted(escalation_ids)
-               for a in engine.store.actions(tx, state="pending", escalation_id=eid)
-               if a.next_attempt_at <= now]
-    for action in sorted(due, key=lambda a: a.id):
-        if stop():
-            report.stopped_early = True
-            return
-        if action.connector not in applier.blocked:
-            applier.apply_one(action, report)
+        due = claim(tx, engine.worker_id, engine.clock(), engine.settings.outbox_batch,
+                    escalations=sorted(escalation_ids), skip=applier.blocked)
+    held: set[tuple[str, str]] = set()
+    try:
+        for action in due:
+            group = (action.escalation_id, action.connector)
+            if stop():
+                report.stopped_early = True
+                return
+            if group in held or (engine.worker is not None and not engine.worker.alive()):
+                continue
+            with send_lock(engine, action.connector):  # a lane may be sending to it just now
+                if _still_pending(engine, action.id):
+                    applier.apply_one(action, report)
+            if _still_pending(engine, action.id):
+                held.add(group)  # later actions of that record wait for it
+    finally:
+        with engine.store.transaction() as tx:
+            release(tx, engine.worker_id, [a.id for a in due])
+
+
+def _still_pending(engine, action_id: int) -> bool:
+    with engine.store.transaction() as tx:
+        row = engine.store.get_action(tx, action_id)
+    return row is not None and row.state == "pending"

@@ -1,5 +1,7 @@
-"""One tiersync process per store: a file lock beside a SQLite store, an advisory lock on
-PostgreSQL. A second daemon on the same store refuses to start with a clear message.
+"""One tiersync process per SQLite store: a file lock beside it. A second daemon on the same
+SQLite store refuses to start with a clear message, or, as a standby, waits until the holder
+exits and then takes over. On PostgreSQL several daemons share the work (core/worker.py);
+:meth:`StoreLock.held` still gives an exclusive advisory lock there for whoever needs one.
 
 The lock is the operating system's (``flock``) or the database server's, so a process killed
 with SIGKILL releases it at once: no stale lock files to clean up.
@@ -9,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -25,6 +28,11 @@ class StoreLocked(TiersyncError):
     pass
 
 
+def shares_work(url: str) -> bool:
+    """Whether several daemons may run on this store together (PostgreSQL)."""
+    return make_url(url).get_backend_name() == "postgresql"
+
+
 class StoreLock:
     def __init__(self, url: str):
         self.url = url
@@ -32,6 +40,25 @@ class StoreLock:
     @classmethod
     def for_url(cls, url: str) -> "StoreLock":
         return cls(url)
+
+    @contextlib.contextmanager
+    def standby(self, stop: Callable[[], bool], poll: float = 1.0) -> Iterator[bool]:
+        """Wait until the lock is free and hold it (yields True), or until ``stop`` (False)."""
+        while True:
+            lock = self.held()
+            try:
+                lock.__enter__()
+            except StoreLocked:
+                if stop():
+                    yield False
+                    return
+                time.sleep(poll)
+                continue
+            try:
+                yield True
+            finally:
+                lock.__exit__(None, None, None)
+            return
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:

@@ -5,9 +5,6 @@
 - A RateLimited error counts as a rate-limit wait of its ``retry_after``.
 - Each record read (polled or hinted) observes the ``read`` stage of propagation lag: the time
   from its change in the tracker (``updated_at``) until tiersync read it.
-- ``between_pages``, when set, runs before each further page of a pull is fetched: the daemon
-  reads waiting webhook hints there, so a long poll never holds them back. (Each page has
-  committed by then and no outbox pass is under way, so the hint pass is an ordinary pass.)
 """
 from __future__ import annotations
 
@@ -24,7 +21,6 @@ class ObservedConnector:
         self._inner = inner
         self._metrics = metrics
         self._health = health
-        self.between_pages: Any = None
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._inner, name)
@@ -50,11 +46,7 @@ class ObservedConnector:
 
     def _pages(self, cursor: Any) -> Iterator[Any]:
         pages = self._call("open", self._inner.fetch_changes, (cursor,), {})
-        first = True
         while True:
-            if not first and self.between_pages is not None:
-                self.between_pages()
-            first = False
             try:
                 page = self._call("next", next, (pages,), {})
             except StopIteration:

@@ -19,7 +19,9 @@ from core.errors import (AuthError, Conflict, ConnectorError, NotFound, Permanen
 from core.drift import view_for
 from core.outbox_lookup import look_up_keys, looked_up
 from core.provenance import record_write
+from core.lanes import note_rate_limited, rate_blocked
 from core.reconcile import merge_sent, outbound_diff, still_to_write
+from core.shared import claim, release
 from core.store import LinkRow, OutboxRow, data_hash
 
 if TYPE_CHECKING:
@@ -36,23 +38,50 @@ class OutboxApplier:
         self.read: dict[tuple[str, str], RemoteRecord] = {}  # read before commenting, this pass
         self.looked_up: dict[tuple[str, str], RemoteRecord | None] = {}  # batch key lookups
 
-    def apply(self, report: "CycleReport", stop: Callable[[], bool]) -> None:
+    def apply(self, report: "CycleReport", stop: Callable[[], bool],
+              connector: str | None = None) -> None:
+        """Send due actions (of ``connector`` only, when given), claimed batch by batch so that
+        other daemons on the store take other records' actions (core/shared.py); an action
+        left pending holds its record's later actions back until the next pass."""
+        self.blocked |= rate_blocked(self.engine)
+        claimed: list[int] = []
+        held: set[tuple[str, str]] = set()
+        try:
+            self._apply_claimed(report, stop, connector, claimed, held)
+        finally:
+            if claimed:
+                with self.store.transaction() as tx:
+                    release(tx, self.engine.worker_id, claimed)
+
+    def _apply_claimed(self, report: "CycleReport", stop: Callable[[], bool], connector: str | None,
+                       claimed: list[int], held: set[tuple[str, str]]) -> None:
         after_id = 0
         while not stop():
             with self.store.transaction() as tx:
-                batch = self.store.due_actions(tx, self.engine.clock(), self.engine.settings.outbox_batch,
-                                               after_id)
+                batch = claim(tx, self.engine.worker_id, self.engine.clock(),
+                              self.engine.settings.outbox_batch, after_id, connector, self.blocked)
             if not batch:
                 return
+            claimed.extend(a.id for a in batch)
             look_up_keys(self, batch)
             for action in batch:
                 after_id = action.id
-                if action.connector in self.blocked:
+                group = (action.escalation_id, action.connector)
+                if action.connector in self.blocked or group in held:
                     continue
                 if stop():
                     report.stopped_early = True
                     return
+                if self.engine.worker is not None and not self.engine.worker.alive():
+                    return  # our lease may have lapsed: the claims may be another daemon's now
                 self.apply_one(action, report)
+                if self._still_pending(action.id):
+                    held.add(group)
+
+    def _still_pending(self, action_id: int) -> bool:
+        with self.store.transaction() as tx:
+            row = self.store.get_action(tx, action_id)
+        return row is not None and row.state == "pending"
 
     def apply_one(self, action: OutboxRow, report: "CycleReport") -> None:
         connector = self.engine.connectors.get(action.connector)
@@ -70,6 +99,7 @@ class OutboxApplier:
             self._audit(action, "action-failed", str(exc))
         except RateLimited as exc:
             self.blocked.add(action.connector)
+            note_rate_limited(self.engine, action.connector, exc)
             self._retry_later(action, exc, report, wait=exc.retry_after)
         except Retryable as exc:
             self._retry_later(action, exc, report)

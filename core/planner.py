@@ -67,8 +67,19 @@ class Planner:
         self.store = store
         self.mappings = mappings
         self.audit = audit
-        self.run_id: str | None = None
+        self._run_id: str | None = None
         self.clock = None  # set by the engine
+
+    @property
+    def run_id(self) -> str | None:
+        """The run being audited: the context's (``run_context``, set per thread by the daemon
+        loop, the lanes and ``run``) when there is one, else the last one set."""
+        from core.logfields import RUN_ID
+        return RUN_ID.get() or self._run_id
+
+    @run_id.setter
+    def run_id(self, value: str | None) -> None:
+        self._run_id = value
 
     def plan(self, tx: Connection, escalation: Escalation, links: list[LinkRow], run_id: str,
              *, decision: Decision | None = None, observation: Observation | None = None) -> None:

@@ -202,11 +202,17 @@ def _redact_stored(conn: Connection) -> None:
     redact_stored(conn)
 
 
+def _shared_work(conn: Connection) -> None:
+    from core.worker_schema import migrate_workers  # leases, shared rate limits, outbox claims
+    migrate_workers(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial tables", _v1),
     (2, "outbox index by target record", _v2_outbox_connector_index),
     (3, "audit chain head, field sources, audit query indexes", _v3_audit_trail),
     (4, "history as reverse patches; de-duplication keys of pruned outbox rows", _history_as_changes),
     (5, "credentials stored in plain text by earlier releases masked", _redact_stored),
+    (6, "leases, shared rate limits and outbox claims for several daemons", _shared_work),
 ]
 LATEST = MIGRATIONS[-1][0]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterator
@@ -101,6 +102,9 @@ class Store:
             event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
         self._outer: Connection | None = None
         self._outer_tx = None
+        self.serialize_writes = False  # set by the engine: see transaction()
+        self._local = threading.local()
+        self._sqlite_lock = threading.RLock()
 
     # -- schema ---------------------------------------------------------------------------------
     def schema_version(self) -> int:
@@ -110,7 +114,20 @@ class Store:
             return conn.execute(select(func.max(t.schema_version.c.version))).scalar() or 0
 
     def migrate(self) -> list[str]:
-        """Apply pending migrations in order; returns their descriptions."""
+        """Apply pending migrations in order; returns their descriptions. On PostgreSQL under
+        an advisory lock: daemons starting together migrate one after the other."""
+        if self.engine.dialect.name != "postgresql":
+            return self._migrate()
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT pg_advisory_lock(7469657273796)")
+            conn.commit()
+            try:
+                return self._migrate()
+            finally:
+                conn.exec_driver_sql("SELECT pg_advisory_unlock(7469657273796)")
+                conn.commit()
+
+    def _migrate(self) -> list[str]:
         applied = []
         current = self.schema_version()
         for number, description, step in t.MIGRATIONS:
@@ -125,6 +142,30 @@ class Store:
     # -- transactions ---------------------------------------------------------------------------
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Connection]:
+        """One transaction. The engine's threads (one per connector) and daemons share the store
+        safely: on SQLite one transaction at a time per process (SQLite has one writer anyway);
+        on PostgreSQL, once ``serialize_writes`` is set, every transaction first takes the
+        store's writers' lock (``core.shared.lock_store``): writers append to one audit hash
+        chain, whose head already serialises them, and taking the lock first means they never
+        deadlock and never read a state that another writer is about to change."""
+        if self.engine.dialect.name == "sqlite":
+            with self._sqlite_lock, self._begin() as conn:
+                yield conn
+            return
+        with self._begin() as conn:
+            if self.serialize_writes and not getattr(self._local, "locked", False):
+                from core.shared import lock_store
+                lock_store(conn)
+                self._local.locked = True
+                try:
+                    yield conn
+                finally:
+                    self._local.locked = False
+                return
+            yield conn
+
+    @contextlib.contextmanager
+    def _begin(self) -> Iterator[Connection]:
         if not self.dry_run:
             with self.engine.begin() as conn:
                 yield conn

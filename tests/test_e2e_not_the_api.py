@@ -55,8 +55,9 @@ def test_an_answer_that_is_not_the_apis_stops_the_pull_with_exit_2(box, tracker,
     assert what in problem and "check base_url" in problem, output
     if answer.startswith("<"):
         assert "Sign in" in problem and "Traceback" not in output
-    # that tracker's cursor stays; the others pull on (Jira's cursor also keeps the issue ids
-    # seen at its boundary, which change with the index lag although nothing new arrived)
+    # that tracker's cursor stays; the other trackers' lanes pull on concurrently (Jira's cursor
+    # also keeps the issue ids seen at its boundary, which change with the index lag although
+    # nothing new arrived)
     assert cursors(box)[tracker] == before[tracker]
 
 

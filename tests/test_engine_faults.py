@@ -338,4 +338,6 @@ def test_pull_gives_up_for_the_cycle_after_fruitless_retries_or_a_rate_limit(tmp
     engine = flaky_engine(tmp_path / "limited", limited)
     report = engine.run_cycle()
     assert report.opened == 2 and limited.tries == 1  # a rate limit is honoured, not retried
-    assert engine.run_cycle().opened == 3  # the next cycle goes on from the committed page
+    assert engine.run_cycle().rate_limited == 1 and limited.tries == 1  # Retry-After still runs
+    engine.clock.advance(seconds=30)
+    assert engine.run_cycle().opened == 3  # then the next cycle goes on from the committed page

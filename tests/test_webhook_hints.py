@@ -154,7 +154,7 @@ def test_polling_catches_what_a_dropped_webhook_missed(box):
         daemon.close()
 
 
-def test_hints_are_read_between_the_pages_of_a_long_poll(box):
+def test_hints_are_read_while_a_long_poll_runs(box):
     backlog = People(box, make_cases(36, seed=12))
     backlog.intake()  # the first poll has 36 tickets to read, 2 a page, slowly
     zendesk = box.sims["zendesk"]

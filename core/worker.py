@@ -1,0 +1,139 @@
+"""One daemon among several on a PostgreSQL store: its liveness lease, its pull leases, and the
+heartbeat that keeps them and wakes the daemon when there is work to take over.
+
+Rules:
+- a worker holds ``worker:<id>`` while it lives; its outbox claims count only while that lease
+  does (core/shared.py), so a killed daemon's actions are free after ``lease_seconds``;
+- each connector is pulled by the one worker holding ``pull:<connector>``; a worker takes free
+  or expired pull leases up to its fair share (connectors / live workers, rounded up) and
+  gives up those beyond it, so the pulls spread over the daemons and move on when one dies;
+- the heartbeat renews every lease every ``lease_seconds / 3``; a lease this worker could not
+  renew in time counts as lost at once (it stops pulling before anyone else may start);
+- the heartbeat wakes the daemon early when a pull lease is free or a dead worker's actions
+  wait, so a takeover does not wait for the daemon's interval.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+import threading
+import time
+import uuid
+from datetime import datetime
+from typing import Callable
+
+from core import leases
+from core.leases import PULL, WORKER
+from core.model import utcnow
+from core.shared import release, stale_claims
+from core.store import Store
+
+log = logging.getLogger("tiersync.worker")
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    def __init__(self, store: Store, connectors: list[str], *, lease_seconds: float = 15.0,
+                 wake: threading.Event | None = None, clock: Callable[[], datetime] = utcnow,
+                 ident: str | None = None):
+        self.store = store
+        self.connectors = list(connectors)
+        self.lease_seconds = lease_seconds
+        self.wake = wake or threading.Event()
+        self.clock = clock
+        self.id = ident or worker_id()
+        self._pulls: set[str] = set()
+        self._valid_until = 0.0  # monotonic time until which the leases surely hold
+        self._guard = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- lifetime -------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.beat()
+        self.balance()
+        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+        self._thread.start()
+        log.info("worker %s started; pulls %s", self.id, sorted(self._pulls) or "none yet")
+
+    def stop(self) -> None:
+        """Stop the heartbeat and hand everything back at once (a clean stop needs no expiry)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        with self.store.transaction() as tx:
+            release(tx, self.id)
+            leases.release(tx, self.id)
+        with self._guard:
+            self._pulls.clear()
+
+    # -- what this worker holds -----------------------------------------------------------------
+    def holds(self, connector: str) -> bool:
+        with self._guard:
+            return connector in self._pulls and time.monotonic() < self._valid_until
+
+    def alive(self) -> bool:
+        """Whether this worker's leases (and so its outbox claims) surely still hold."""
+        with self._guard:
+            return time.monotonic() < self._valid_until
+
+    def pulls(self) -> set[str]:
+        with self._guard:
+            return set(self._pulls)
+
+    def beat(self) -> None:
+        """Renew this worker's leases (its own first); what it no longer holds is dropped."""
+        began = time.monotonic()
+        now = self.clock()
+        with self.store.transaction() as tx:
+            leases.acquire(tx, WORKER + self.id, self.id, self.lease_seconds, now)
+            names = leases.renew(tx, self.id, self.lease_seconds, now)
+        with self._guard:
+            self._pulls = {n[len(PULL):] for n in names if n.startswith(PULL)}
+            self._valid_until = began + self.lease_seconds * 0.9
+
+    def balance(self) -> None:
+        """Take free pull leases up to the fair share; give up those beyond it."""
+        now = self.clock()
+        with self.store.transaction() as tx:
+            share = math.ceil(len(self.connectors) / max(1, len(leases.live_workers(tx, now))))
+            held = leases.holders(tx, now)
+            mine = [c for c in self.connectors if held.get(PULL + c) == self.id]
+            extra = mine[share:]
+            if extra:
+                leases.release(tx, self.id, [PULL + c for c in extra])
+            for name in self._rotation():
+                if len(mine) - len(extra) >= share:
+                    break
+                if PULL + name not in held and leases.acquire(tx, PULL + name, self.id,
+                                                              self.lease_seconds, now):
+                    mine.append(name)
+                    log.info("worker %s now pulls %s", self.id, name)
+        self.beat()
+
+    def work_waiting(self) -> bool:
+        """A pull lease nobody holds, or actions claimed by a worker that died."""
+        now = self.clock()
+        with self.store.transaction() as tx:
+            held = leases.holders(tx, now)
+            free = any(PULL + c not in held for c in self.connectors)
+            return free or stale_claims(tx, now) > 0
+
+    def _rotation(self) -> list[str]:
+        """The connectors in an order of this worker's own, so that workers spread over them."""
+        start = sum(map(ord, self.id)) % max(1, len(self.connectors))
+        return self.connectors[start:] + self.connectors[:start]
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.lease_seconds / 3):
+            try:
+                self.beat()
+                if self.work_waiting():
+                    self.wake.set()
+            except Exception as exc:  # the store is unreachable: leases lapse, work stops
+                log.warning("worker %s heartbeat failed: %s", self.id, exc)
