@@ -39,7 +39,10 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
 from bench.chaos_scenario import CF  # noqa: E402
-from simulators.sandbox import TRACKERS, Sandbox  # noqa: E402
+try:  # the harness moves out of simulators/ (issue 11 item 2)
+    from harness.sandbox import TRACKERS, Sandbox  # noqa: E402
+except ModuleNotFoundError:
+    from simulators.sandbox import TRACKERS, Sandbox  # noqa: E402
 
 # POSTs that only read: WIQL, the work items batch read, Jira's search
 READ_POSTS = re.compile(r"/_apis/wit/(wiql|workitemsbatch)|/rest/api/\d/search")
