@@ -103,7 +103,7 @@ def _fail(problems: list[str], code: int = EXIT_CONFIG) -> None:
 
 
 def _load(config_path: Path):
-    from core.config import load_config
+    from wiring import load_config
     try:
         config = load_config(config_path)
     except ConfigError as exc:
@@ -125,16 +125,12 @@ def _store(config, dry_run: bool = False):
     return store
 
 
-def _connectors(config) -> dict:
-    from connectors import load_registry
-    registry = load_registry()
-    connectors = {}
+def _connectors(config, names=None) -> dict:
+    from wiring import build_connectors
     try:
-        for name, tracker in config.trackers.items():
-            connectors[name] = registry[tracker.kind](name, tracker)
+        return build_connectors(config, names)
     except TiersyncError as exc:
         _fail([str(exc)])
-    return connectors
 
 
 def _engine(config, store, connectors):
@@ -150,7 +146,8 @@ def _engine(config, store, connectors):
 def check(config: Path = ConfigOption,
           online: bool = typer.Option(False, help="also connect to each tracker and verify fields")) -> None:
     """Validate the configuration, mappings and policy; print every problem (exit 2 on error)."""
-    from core.config import load_config, missing_secrets
+    from core.config import missing_secrets
+    from wiring import load_config
     try:
         cfg = load_config(config)
     except ConfigError as exc:
@@ -265,13 +262,13 @@ def daemon(config: Path = ConfigOption,
 def _realtime(cfg, engine, every: float):
     """Metrics, health and the webhook endpoints of the trackers that have a webhook section."""
     from connectors.webhooks import endpoint_for
-    from core.realtime import realtime_for
+    from wiring import realtime
     try:
         endpoints = {name: endpoint_for(name, tracker) for name, tracker in cfg.trackers.items()}
     except ConfigError as exc:
         _fail(exc.problems)
-    return realtime_for(engine, cfg.policy, every,
-                        {name: e for name, e in endpoints.items() if e is not None})
+    return realtime(engine, cfg.policy, every,
+                    {name: e for name, e in endpoints.items() if e is not None})
 
 
 def _new_run_id() -> str:
@@ -486,7 +483,7 @@ def explain(record: str = typer.Argument(..., help="TRACKER:ID, e.g. zendesk:123
         _fail([f"explain: give TRACKER:ID with one of {', '.join(cfg.trackers)} (got {record!r})"])
     store = _store(cfg)
     from core.redact_records import redacting
-    connector = redacting(_connectors(cfg), cfg.mappings)[tracker]
+    connector = redacting(_connectors(cfg, [tracker]), cfg.mappings)[tracker]
     try:
         lines = explain_record(store, connector, cfg.mappings[tracker], cfg.policy,
                                _owners(cfg.mappings), remote_id, datetime.now(timezone.utc))
@@ -541,7 +538,7 @@ def demo(store: Optional[Path] = typer.Option(None, "--store", help="SQLite file
          workdir: Optional[Path] = typer.Option(None, "--workdir", help="folder for the demo's files")) -> None:
     """Play the seeds' escalation through the three built-in tracker simulators."""
     import tempfile
-    from simulators.demo import run_demo
+    from harness.demo import run_demo
     _setup_logging("WARNING")
     folder = workdir or Path(tempfile.mkdtemp(prefix="tiersync-demo-"))
     url = f"sqlite:///{store.resolve()}" if store else None
@@ -558,7 +555,7 @@ def simulate(workdir: Optional[Path] = typer.Option(None, "--workdir", help="fol
     """Start the three tracker simulators alone and print how to point tiersync at them."""
     import tempfile
     from simulators.profile import Profile
-    from simulators.sandbox import Sandbox
+    from harness.sandbox import Sandbox
     _setup_logging("WARNING")
     folder = workdir or Path(tempfile.mkdtemp(prefix="tiersync-sim-"))
     stop = threading.Event()

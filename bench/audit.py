@@ -1,17 +1,23 @@
 """Audit, trace, report and verify over a long log (issue 13: each query under 2 s at 1,000,000).
 
-    python bench/audit.py --entries 1000000 [--workdir DIR]
+    python bench/audit.py --entries 1000000 [--workdir DIR] [--reuse]
 
 Builds a SQLite store holding a year of escalations (one per ~50 audit entries), their version
 history and a valid hash chain of ``--entries`` audit entries (opened, merged, policy, updated,
-written …) by bulk insert, then times each command as a user runs it (the ``tiersync`` script,
-then prints ``name=value`` lines: first each query with its output in this process (what the
-indexes decide): ``audit.seconds`` (one escalation, newest 200), ``audit_record.seconds`` (one
-record), ``audit_newest.seconds``, ``audit_day_export.seconds`` (one day as CSV),
-``trace.seconds`` (one record), ``report.seconds`` (one month, HTML with charts),
-``verify.seconds`` (the whole chain); then ``*.cli_seconds``, the same commands as a user runs
-them (``tiersync`` process start and configuration loading included), and ``startup.cli_seconds``,
-a command that reads nothing, for comparison.
+written …) by bulk insert (``--reuse`` keeps the store an earlier run built in ``--workdir``),
+then prints ``name=value`` lines, each name suffixed with the size (``_1m`` for 1,000,000):
+
+- in this process, the query and its output (what the indexes decide): ``audit_1m.seconds`` (one
+  escalation, newest 200), ``audit_record_1m.seconds`` (one record), ``audit_newest_1m.seconds``,
+  ``audit_day_export_1m.seconds`` (one day as CSV), ``trace_1m.seconds`` (one record),
+  ``report_1m.seconds`` (one month, HTML with charts);
+- ``*.cli_seconds``: the same commands end to end as a user runs them, a subprocess of the
+  installed ``tiersync`` script (Python start-up and configuration loading included), with
+  ``*.cli_cpu_seconds`` (user + system: what the wall time is on an idle machine, less I/O
+  waits) and ``*.cli_max_rss_mb``, the process's peak memory: ``audit``, ``trace``, ``report``,
+  ``startup`` (a command that reads nothing, for comparison), ``verify`` (``audit --verify``,
+  the whole chain), and the streaming exports ``export_day_csv``, ``export_csv`` and
+  ``export_jsonl`` (the whole log): an export's memory stays flat whatever its length.
 """
 from __future__ import annotations
 
@@ -138,27 +144,33 @@ def build(workdir: Path, entries: int) -> Path:
 
 
 def timed_cli(name: str, config: Path, *args: str) -> None:
-    """The whole command as a user runs it: process start, configuration, query, output."""
+    """The whole command as a user runs it: process start, configuration, query, output (to
+    /dev/null); its CPU time and peak resident memory (from wait4's rusage, Linux: KiB)."""
     tiersync = Path(sys.executable).with_name("tiersync")
-    started = time.perf_counter()
-    done = subprocess.run([str(tiersync), *args, "--config", str(config)], capture_output=True,
-                          text=True)
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"{name}: exit {done.returncode}: {done.stderr[-2000:]}")
-    print(f"{name}.cli_seconds={seconds:.2f}", flush=True)
+    with open(os.devnull, "w") as sink:
+        started = time.perf_counter()
+        child = subprocess.Popen([str(tiersync), *args, "--config", str(config)], stdout=sink,
+                                 stderr=subprocess.PIPE, text=True)
+        stderr = child.stderr.read()
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise SystemExit(f"{name}: exit {child.returncode}: {stderr[-2000:]}")
+    print(f"{name}.cli_seconds={seconds:.2f}\n{name}.cli_cpu_seconds="
+          f"{usage.ru_utime + usage.ru_stime:.2f}\n{name}.cli_max_rss_mb={usage.ru_maxrss / 1024:.0f}",
+          flush=True)
 
 
-def timed(name: str, work) -> None:
+def _timed(name: str, work) -> None:
     """The query and its output in this process (what the indexes decide)."""
     started = time.perf_counter()
     count = work()
     print(f"{name}.seconds={time.perf_counter() - started:.3f}  ({name}.rows={count})", flush=True)
 
 
-def in_process(store: Store, middle: int, workdir: Path) -> None:
+def in_process(store: Store, middle: int, workdir: Path, size: str) -> None:
     from core.audit import AuditLog
-    from core.audit_chain import verify_chain
     from core.audit_export import write_csv
     from core.report_render import render
     from core.sla_report import build_report, parse_period
@@ -169,6 +181,9 @@ def in_process(store: Store, middle: int, workdir: Path) -> None:
         with store.transaction() as tx:
             return fn(tx)
     sink = open(os.devnull, "w")
+
+    def timed(name, work):
+        _timed(f"{name}_{size}", work)
     timed("audit", lambda: run(lambda tx: len(list(log.query(
         tx, escalation_id=f"esc-{middle:08d}", limit=200, newest_first=True)))))
     timed("audit_record", lambda: run(lambda tx: len(list(log.query(
@@ -181,7 +196,6 @@ def in_process(store: Store, middle: int, workdir: Path) -> None:
     now = datetime(2027, 1, 1, tzinfo=timezone.utc)
     timed("report", lambda: run(lambda tx: render(build_report(tx, period, now), "html",
                                                  workdir / "report.html") or 1))
-    timed("verify", lambda: run(lambda tx: verify_chain(tx, None).walked))
 
 
 def main() -> None:
@@ -199,13 +213,30 @@ def main() -> None:
     print(f"entries={options.entries}\nbuild.seconds={time.perf_counter() - started:.1f}", flush=True)
     middle = options.entries // PER_ESCALATION // 2
     store = Store(f"sqlite:///{workdir / 'bench-audit.db'}")
-    in_process(store, middle, workdir)
+    size = label(options.entries)
+    in_process(store, middle, workdir, size)
     store.close()
-    timed_cli("audit", config, "audit", "--escalation", f"esc-{middle:08d}")
-    timed_cli("trace", config, "trace", f"azure_devops:{middle}")
-    timed_cli("report", config, "report", "--from", "2026-06-01", "--to", "2026-06-30",
-              "--out", str(workdir / "report-cli.html"))
-    timed_cli("startup", config, "audit", "--limit", "1", "--action", "none")
+    commands = {
+        "audit": ["audit", "--escalation", f"esc-{middle:08d}"],
+        "trace": ["trace", f"azure_devops:{middle}"],
+        "report": ["report", "--from", "2026-06-01", "--to", "2026-06-30",
+                   "--out", str(workdir / "report-cli.html")],
+        "startup": ["audit", "--limit", "1", "--action", "none"],
+        "verify": ["audit", "--verify"],
+        "export_day_csv": ["audit", "--format", "csv", "--since", "2026-06-30", "--until", "2026-07-01"],
+        "export_csv": ["audit", "--format", "csv"],
+        "export_jsonl": ["audit", "--format", "jsonl"],
+    }
+    for name, args in commands.items():
+        timed_cli(f"{name}_{size}", config, *args)
+
+
+def label(entries: int) -> str:
+    """1000000 -> "1m", 20000 -> "20k": the size in the figures' names."""
+    for unit, scale in (("m", 1_000_000), ("k", 1_000)):
+        if entries >= scale and entries % scale == 0:
+            return f"{entries // scale}{unit}"
+    return str(entries)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ from bench.chaos_scenario import PHASES, People, make_cases
 from bench.chaos_webhooks import Forger, configure as webhook_sections, listen_ports, webhooks_off, webhooks_on
 from bench.chaos_workers import Fleet, Killer
 from simulators.profile import Profile
-from simulators.sandbox import Sandbox
+from harness.sandbox import Sandbox
 
 log = logging.getLogger("tiersync.bench.chaos")
 ENGINE = {"backoff_seconds": 0.2, "max_backoff_seconds": 2.0, "max_attempts": 8}

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from simulators.sandbox import Sandbox
+from harness.sandbox import Sandbox
 
 # Zendesk custom field ids of the shipped mapping (mappings/zendesk.yaml)
 CF = {"sr": 360010000001, "severity": 360010000002, "plan": 360010000003, "engagement": 360010000004,

@@ -26,7 +26,7 @@ from pathlib import Path
 import requests
 
 from bench.realtime_setup import SECRETS, add_webhook_sections, free_port, point_webhooks, sim_webhook_target
-from simulators.sandbox import Sandbox
+from harness.sandbox import Sandbox
 
 
 def listen_ports(count: int) -> list[int]:

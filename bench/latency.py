@@ -39,7 +39,7 @@ from bench.realtime_setup import (add_webhook_sections, free_port, point_webhook
                                   start_daemon)
 from simulators.base import Faults  # noqa: E402
 from simulators.profile import LENIENT, Profile  # noqa: E402
-from simulators.sandbox import Sandbox  # noqa: E402
+from harness.sandbox import Sandbox  # noqa: E402
 
 
 def sandbox(workdir: Path, profile: str) -> Sandbox:

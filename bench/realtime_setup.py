@@ -17,7 +17,7 @@ import requests
 import yaml
 
 from bench.chaos_process import tiersync_command
-from simulators.sandbox import Sandbox
+from harness.sandbox import Sandbox
 
 SECRETS = {"ZENDESK_WEBHOOK_SECRET": "zd-signing-secret-7f3a",
            "JIRA_WEBHOOK_SECRET": "jira-admin-webhook-secret-19c2",

@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from connectors.base import RemoteComment  # noqa: E402
+from core.connector import RemoteComment  # noqa: E402
 from connectors.memory import MemoryConnector  # noqa: E402
 from core.engine import SyncEngine  # noqa: E402
 from core.mapping import load_mapping  # noqa: E402

@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from simulators.demo import CF  # noqa: E402
-from simulators.sandbox import Sandbox  # noqa: E402
+from harness.demo import CF  # noqa: E402
+from harness.sandbox import Sandbox  # noqa: E402
 
 
 def seed_tickets(box: Sandbox, count: int) -> None:

@@ -1,9 +1,13 @@
-"""Tracker connectors, one module per tracker, in a plain registry keyed by ``kind``."""
+"""Tracker connectors, one module per tracker, in a plain registry keyed by ``kind``.
+
+The command line picks connectors through ``wiring.py``, which imports only the configured
+kinds' modules; ``load_registry`` imports all of them (and every tracker client library)."""
 from __future__ import annotations
 
 import importlib
 
-from connectors.base import REGISTRY, Connector
+from core.connector import Connector
+from connectors.registry import REGISTRY
 
 _MODULES = ("connectors.memory", "connectors.zendesk", "connectors.jira", "connectors.azure_devops")
 

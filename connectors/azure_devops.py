@@ -10,20 +10,21 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, ClassVar, Iterator, Literal
+from typing import Any, ClassVar, Iterator
 from urllib.parse import quote
 
 from azure.devops.v7_1.work_item_tracking import (CommentCreate, TeamContext, Wiql,
                                                   WorkItemBatchGetRequest)
-from pydantic import Field, field_validator
 
 from connectors import azure_devops_view as view
 from connectors.azure_devops_client import WitClient
+from connectors.azure_devops_config import FIELD_PATH, AzureDevOpsConfig
 from connectors.azure_devops_notify import IdentityApi, Mentions, identity_base
 from connectors.azure_devops_feed import EPOCH, ChangeFeed, Cursor, floor_second, wiql_text
 from connectors.azure_devops_online import check_online
-from connectors.base import (Capabilities, Connector, OriginRef, Page, RemoteComment, RemoteRecord,
-                             TrackerConfig, register)
+from core.connector import (Capabilities, Connector, OriginRef, Page, RemoteComment, RemoteRecord,
+                            TrackerConfig)
+from connectors.registry import register
 from connectors.records import MISSING, build_each
 from connectors.retry import call_with_retry
 from core.errors import Conflict, NotFound, RateLimited, Retryable, UnknownOutcome
@@ -34,43 +35,11 @@ LOOKUP_CHUNK = 50  # idempotency keys per WIQL query (a query's text stays far b
 log = logging.getLogger("tiersync.azure_devops")
 
 
-class AzureDevOpsConfig(TrackerConfig):
-    kind: Literal["azure_devops"] = "azure_devops"
-    base_url: str = Field(description="organization URL, e.g. https://dev.azure.com/fabrikam")
-    project: str = Field(min_length=1)
-    work_item_type: str = "Engagement Item"
-    fetch_types: list[str] | None = Field(
-        default=None, description="work item types to pull; default [work_item_type]; [] = all")
-    pat_env: str = "AZURE_DEVOPS_PAT"
-    start_at: datetime | Literal["epoch"] | None = Field(
-        default=None, description="first sync starts here; default 30 days ago")
-    page_size: int = Field(default=100, ge=1, le=200)
-    marker_field: str | None = Field(
-        default=None, description="field holding the idempotency key; default: a tiersync:<key> tag")
-    read_comments: bool = True
-    html_fields: list[str] = Field(default_factory=lambda: ["System.Description"])
-    wiql_max_results: int = Field(default=20000, ge=2, le=20000)
-    identity_url: str | None = Field(
-        default=None, description="identity service for @mentions; default vssps.dev.azure.com/<org>")
-
-    @field_validator("base_url")
-    @classmethod
-    def _strip_slash(cls, value: str) -> str:
-        return value.rstrip("/")
-
-    @field_validator("start_at")
-    @classmethod
-    def _aware(cls, value: Any) -> Any:
-        if isinstance(value, datetime) and value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value
-
-
 @register
 class AzureDevOpsConnector(Connector):
     kind: ClassVar[str] = "azure_devops"
     config_model: ClassVar[type[TrackerConfig]] = AzureDevOpsConfig
-    field_path_pattern = view.FIELD_PATH
+    field_path_pattern = FIELD_PATH
 
     def __init__(self, name: str, config: AzureDevOpsConfig):
         super().__init__(name, config)

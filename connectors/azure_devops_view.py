@@ -16,13 +16,11 @@ from typing import Any, Iterable
 
 from azure.devops.v7_1.work_item_tracking import JsonPatchOperation
 
-from connectors.base import RemoteComment
+from core.connector import RemoteComment
 
 log = logging.getLogger("tiersync.azure_devops")
 
 MARKER_PREFIX = "tiersync:"
-# Field reference names (System.Title, Custom.SRNumber, Microsoft.VSTS.Common.Severity, ...)
-FIELD_PATH = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+$")
 STATE_CATEGORY = "System.State.category"
 # Paths the service computes; a write carrying them is dropped, not sent.
 READ_ONLY = frozenset({

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from connectors.base import OriginRef
+from core.connector import OriginRef
 from core.errors import ConnectorError
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable
 
-from connectors.base import RemoteComment
+from core.connector import RemoteComment
 from connectors.jira_cursor import format_jira_time, iso_utc, parse_jira_time
 from core.errors import PermanentError
 

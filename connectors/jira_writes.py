@@ -12,7 +12,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
-from connectors.base import OriginRef
+from core.connector import OriginRef
 from connectors.jira_cursor import parse_jira_time
 from connectors.jira_links import origin_marker
 from connectors.jira_view import api_fields

@@ -12,8 +12,9 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Iterator
 
-from connectors.base import (Capabilities, Connector, OriginRef, Page, RemoteComment, RemoteRecord,
-                             TrackerConfig, register)
+from core.connector import (Capabilities, Connector, OriginRef, Page, RemoteComment, RemoteRecord,
+                            TrackerConfig)
+from connectors.registry import register
 from core.errors import Conflict, NotFound
 
 

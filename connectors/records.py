@@ -17,30 +17,15 @@ from __future__ import annotations
 
 import json
 import traceback
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable, TypeVar
 
+from core.connector import UnreadableRecord
 from core.errors import BadRecord, ConnectorError
 
 T = TypeVar("T")
 MISSING = object()
 TYPE_NAMES = {dict: "an object", list: "a list", str: "a string", int: "a number",
               float: "a number", bool: "true/false", type(None): "null"}
-
-
-@dataclass(frozen=True)
-class UnreadableRecord:
-    """A tracker record the connector could not build; the engine quarantines it."""
-
-    tracker: str
-    id: str
-    version: str | None
-    reason: str
-    payload: Any = None  # the raw record (plain data) as far as it can be shown
-
-    @property
-    def ref(self) -> str:
-        return f"{self.tracker}:{self.id}"
 
 
 def lookup(raw: Any, path: str) -> Any:

@@ -10,15 +10,15 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, ClassVar, Iterator, Literal, TypeVar
-
-from pydantic import Field, field_validator
+from typing import Any, Callable, ClassVar, Iterator, TypeVar
 
 from connectors import retry
-from connectors.base import (TIERSYNC_COMMENT_MARK, Capabilities, Connector, OriginRef, Page,
-                             RemoteComment, RemoteRecord, TrackerConfig, register)
+from core.connector import (TIERSYNC_COMMENT_MARK, Capabilities, Connector, OriginRef, Page,
+                            RemoteComment, RemoteRecord, TrackerConfig)
+from connectors.registry import register
 from connectors.records import MISSING, UnreadableRecord, build_each
-from connectors.zendesk_client import SHOW_MANY_LIMIT, TicketBatch, ZendeskClient, split_base_url
+from connectors.zendesk_client import SHOW_MANY_LIMIT, TicketBatch, ZendeskClient
+from connectors.zendesk_config import ZendeskConfig
 from connectors.zendesk_events import EventWindow, WindowUnreadable, window_comments
 from connectors.zendesk_support import (BoundedCache, BulkResult, ExportCursor, comment_id,
                                         find_comment, job_results, origin_note, parse_time,
@@ -37,29 +37,6 @@ TICKET_SHAPE: dict[str, tuple[Any, ...]] = {
     "custom_fields": (list, MISSING), "subject": (str, type(None), MISSING),
     "requester_id": (int, type(None), MISSING), "assignee_id": (int, type(None), MISSING),
     "organization_id": (int, type(None), MISSING), "via": (dict, type(None), MISSING)}
-
-
-class ZendeskConfig(TrackerConfig):
-    kind: Literal["zendesk"] = "zendesk"
-    base_url: str = Field(description="https://<subdomain>.zendesk.com, or a simulator's URL")
-    email_env: str = Field(default="ZENDESK_EMAIL", description="variable holding the agent's email")
-    token_env: str = Field(default="ZENDESK_TOKEN", description="variable holding the API token")
-    start_at: datetime | Literal["epoch"] | None = Field(
-        default=None, description="first sync starts here; default 30 days ago; 'epoch': all")
-    include_comments: bool = Field(default=True, description="read each changed ticket's comments")
-    description_public: bool = Field(
-        default=False, description="whether the first comment of a ticket tiersync creates is public")
-    job_poll_seconds: float = Field(default=1.0, gt=0, description="update_many job polling interval")
-    job_timeout_seconds: float = Field(default=120.0, gt=0)
-
-    @field_validator("base_url")
-    @classmethod
-    def _usable_base_url(cls, value: str) -> str:
-        try:
-            split_base_url(value)
-        except ConfigError as exc:
-            raise ValueError(str(exc)) from None
-        return value
 
 
 @register

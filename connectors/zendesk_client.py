@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, TypeVar
-from urllib.parse import urlsplit
 
 import requests
 from zenpy import Zenpy
@@ -28,7 +27,8 @@ from zenpy.lib.exception import APIException, RatelimitBudgetExceeded, ZenpyExce
 
 from connectors.answers import has_list, has_object, is_object, response_hook
 from connectors.retry import classify_status, classify_transport, watch_rate_budget
-from core.errors import ConfigError, ConnectorError, PermanentError, RateLimited, Retryable
+from connectors.zendesk_config import split_base_url
+from core.errors import ConnectorError, PermanentError, RateLimited, Retryable
 
 log = logging.getLogger("tiersync.zendesk")
 T = TypeVar("T")
@@ -76,21 +76,6 @@ class TicketBatch:
     organizations: dict[int, dict[str, Any]] = field(default_factory=dict)
     after_cursor: str | None = None
     end_of_stream: bool = True
-
-
-def split_base_url(base_url: str) -> tuple[str, str, str]:
-    """(protocol, subdomain, domain) such that zenpy's URL template gives back ``base_url``."""
-    parts = urlsplit(base_url.rstrip("/"))
-    host = parts.hostname or ""
-    if host == "localhost":
-        host = "127.0.0.1"
-    if parts.scheme not in ("http", "https") or "." not in host or parts.path not in ("", "/"):
-        raise ConfigError(f"base_url {base_url!r}: expected https://<subdomain>.zendesk.com or "
-                          f"http://<host with a dot, e.g. 127.0.0.1>:<port>")
-    subdomain, domain = host.split(".", 1)
-    if parts.port:
-        domain = f"{domain}:{parts.port}"
-    return parts.scheme, subdomain, domain
 
 
 class ZendeskClient:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Literal
 
 from connectors import retry
-from connectors.base import TIERSYNC_COMMENT_MARK, OriginRef
+from core.connector import TIERSYNC_COMMENT_MARK, OriginRef
 from core.errors import Retryable
 
 SEEN_LIMIT = 500  # (ticket id, updated_at) pairs remembered across pages and runs

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from connectors.base import TIERSYNC_COMMENT_MARK
+from core.connector import TIERSYNC_COMMENT_MARK
 from core.errors import PermanentError
 
 STATUSES = ("new", "open", "pending", "hold", "solved", "closed")

@@ -144,11 +144,6 @@ class AuditLog:
         for row in tx.execute(query.execution_options(yield_per=1000)):
             yield dict(row._mapping)
 
-    def verify(self, tx: Connection) -> list[str]:
-        """Problems found walking the chain and comparing it with its head (empty when intact)."""
-        from core.audit_chain import verify_chain
-        return verify_chain(tx, self.key).problems
-
 
 def write_jsonl(rows: Iterator[dict[str, Any]], out: TextIO) -> int:
     count = 0

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
 
-from connectors.base import Page
+from core.connector import Page
 from core.relevance import complete_page, quarantine_unreadable
 
 EPOCH = "epoch"

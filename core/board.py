@@ -14,7 +14,9 @@ from core.policy.report import status_rows
 from core.report_render import _when
 from core.report_template import BOARD_TEMPLATE
 from core.sla_report import METRICS
-from core.report_charts import METRIC_NAMES
+
+# as the report's charts name them, without importing matplotlib for a board
+METRIC_NAMES = {metric: metric.replace("_", " ") for metric in METRICS}
 
 
 def _hours(seconds: float) -> str:

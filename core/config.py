@@ -8,13 +8,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Mapping as KindTable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from connectors import load_registry
-from connectors.base import TrackerConfig
+from core.connector import TrackerConfig, TrackerKind
 from core.config_secrets import inline_secret_keys, url_problems
 from core.errors import ConfigError
 from core.mapping import Mapping, format_validation_errors, load_mapping, load_yaml, resolve_mapping_path
@@ -76,8 +75,11 @@ class Config:
     problems: list[str] = field(default_factory=list)
 
 
-def load_config(path: Path) -> Config:
-    """Load and cross-check everything; raises ConfigError listing every problem."""
+def load_config(path: Path, kinds: KindTable[str, TrackerKind]) -> Config:
+    """Load and cross-check everything; raises ConfigError listing every problem.
+
+    ``kinds``: the tracker kinds there are, each with its section's model and field paths
+    (given by the wiring, ``wiring.py``: core knows no tracker)."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: configuration file not found (give --config or set TIERSYNC_CONFIG)")
@@ -86,8 +88,8 @@ def load_config(path: Path) -> Config:
         raise ConfigError(f"{path}: (top level): expected a mapping of keys")
     problems: list[str] = []
     settings = _settings(path, data, problems)
-    trackers = _trackers(path, settings, problems)
-    mappings = _mappings(path, settings, trackers, problems)
+    trackers = _trackers(path, settings, problems, kinds)
+    mappings = _mappings(path, trackers, problems, kinds)
     policy = _policy(path, settings, problems)
     if policy is not None:
         problems.extend(_routing_problems(path, settings, policy))
@@ -115,10 +117,10 @@ def _settings(path: Path, data: dict[str, Any], problems: list[str]) -> Settings
         data.get("trackers"), dict) else {})
 
 
-def _trackers(path: Path, settings: Settings, problems: list[str]) -> dict[str, TrackerConfig]:
+def _trackers(path: Path, settings: Settings, problems: list[str],
+              registry: KindTable[str, TrackerKind]) -> dict[str, TrackerConfig]:
     """Each tracker section validated. A section with problems still has its mapping file
     checked in the same run (it is kept unvalidated; the problems stop the configuration)."""
-    registry = load_registry()
     out: dict[str, TrackerConfig] = {}
     if not settings.trackers:
         problems.append(f"{path}: trackers: no tracker is configured")
@@ -155,9 +157,8 @@ def _secret_problems(where: str, section: dict[str, Any], model: Any) -> list[st
     return found + url_problems(where, section, env_keys)
 
 
-def _mappings(path: Path, settings: Settings, trackers: dict[str, TrackerConfig],
-              problems: list[str]) -> dict[str, Mapping]:
-    registry = load_registry()
+def _mappings(path: Path, trackers: dict[str, TrackerConfig], problems: list[str],
+              registry: KindTable[str, TrackerKind]) -> dict[str, Mapping]:
     out: dict[str, Mapping] = {}
     for name, tracker in trackers.items():
         try:

@@ -16,7 +16,7 @@ from typing import Any, Callable
 from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 
-from connectors.base import Connector, Page, RemoteRecord
+from core.connector import Connector, Page, RemoteRecord
 from core.audit import AuditEntry, AuditLog
 from core.decision import Decision, Observation, Policy
 from core.errors import BadRecord, MappingError, RateLimited, Retryable, TiersyncError

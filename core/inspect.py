@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from connectors.base import Connector
+from core.connector import Connector
 from core.decision import Observation
 from core.engine import _comment
 from core.mapping import Mapping

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from connectors.base import TIERSYNC_COMMENT_MARK, RemoteRecord
+from core.connector import TIERSYNC_COMMENT_MARK, RemoteRecord
 from core.audit import AuditEntry, AuditLog
 from core.decision import Decision, Note, Observation
 from core.mapping import Mapping

@@ -33,12 +33,10 @@ class Realtime:
 
 def realtime_for(engine: Any, policy: Any, interval: float,
                  endpoints: dict[str, WebhookEndpoint]) -> Realtime:
-    """Observe ``engine``'s connectors and the rate-limit waits of the connectors' retries."""
-    from connectors import retry
+    """Observe ``engine``'s connectors (the wiring adds the rate-limit waits of their retries:
+    ``wiring.realtime``)."""
     metrics = Metrics(engine.store, policy)
     health = Health(engine.store, interval)
     engine.connectors = {name: ObservedConnector(c, metrics, health)
                          for name, c in engine.connectors.items()}
-    retry.rate_limit_observers.append(metrics.rate_limited)
-    retry.rate_budget_observers.append(lambda tracker, left: metrics.rate_remaining.labels(tracker).set(left))
     return Realtime(metrics, health, HintQueue(), endpoints, list(engine.connectors))

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from connectors.base import TIERSYNC_COMMENT_MARK, RemoteComment, RemoteRecord
+from core.connector import TIERSYNC_COMMENT_MARK, RemoteComment, RemoteRecord
 from core.mapping import Mapping, coerce_observation
 from core.model import Escalation, SlaMetricName
 from core.store import LinkRow

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Iterator
 
-from connectors.base import Connector, Page, RemoteRecord
+from core.connector import Connector, Page, RemoteRecord
 from core.model import Escalation
 from core.redact import redact, redact_text
 

@@ -18,8 +18,7 @@ from typing import Any, Iterator
 
 from sqlalchemy.engine import Connection
 
-from connectors.base import Page, RemoteRecord
-from connectors.records import UnreadableRecord
+from core.connector import Page, RemoteRecord, UnreadableRecord
 from core.audit import AuditEntry
 from core.errors import ConnectorError, TiersyncError
 from core.planner import parse_idempotency_key

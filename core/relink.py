@@ -17,7 +17,7 @@ from typing import Callable
 
 from sqlalchemy.engine import Connection
 
-from connectors.base import RemoteRecord
+from core.connector import RemoteRecord
 from core.errors import ConnectorError
 from core.planner import parse_idempotency_key
 from core.store import LinkRow, Store

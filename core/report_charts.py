@@ -1,103 +1,112 @@
-"""Charts of the SLA report, drawn by matplotlib as inline SVG (no script, readable offline,
-printable at any size). Each function takes report figures and returns one ``<svg>`` element."""
+"""Charts of the SLA report, drawn by pygal as inline SVG (readable offline, printable at any
+size). Each function takes report figures and returns one ``<svg>`` element.
+
+Rules:
+- an SVG holds its own styles and no script: pygal's tooltip script (and its configuration
+  script) is left out, so the report stays a file that runs nothing and loads nothing;
+- a chart with nothing to show says so in its body instead of drawing empty axes;
+- pygal rather than matplotlib: it imports in ~0.05 s and draws the five charts in ~0.05 s,
+  where matplotlib took ~1.5 s of CPU, most of ``tiersync report``'s time (bench/audit.py).
+"""
 from __future__ import annotations
 
-import io
 from typing import Any
 
-import matplotlib
+import pygal
+from pygal.style import Style
 
-matplotlib.use("Agg")  # no display: files only
-import matplotlib.pyplot as plt  # noqa: E402
-
-matplotlib.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "tiersync",
-                            "font.size": 9, "axes.spines.top": False, "axes.spines.right": False})
 COLOURS = {"met": "#2e7d32", "late": "#f9a825", "breached": "#c62828", "running": "#90a4ae",
            "accepted": "#1565c0", "refused": "#ef6c00", "opened": "#1565c0",
            "closed": "#2e7d32", "rejected": "#c62828"}
+METRIC_COLOURS = ("#1565c0", "#ef6c00", "#2e7d32")
 METRIC_NAMES = {"acknowledgement": "acknowledgement", "first_solution": "first solution",
                 "close": "close"}
+SVG_NS = "{http://www.w3.org/2000/svg}"
 
 
-def _svg(fig) -> str:
-    buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight")
-    plt.close(fig)
-    text = buffer.getvalue()
+def _no_script(root):
+    """An xml filter (pygal's add_xml_filter): drop every <script> (the tooltips need network and JavaScript)."""
+    for parent in list(root.iter()):
+        for child in list(parent):
+            if child.tag in ("script", SVG_NS + "script"):
+                parent.remove(child)
+    return root
+
+
+def _chart(kind, title: str, colours: tuple[str, ...], height: int,
+           no_data: str = "no data in this period", **options: Any):
+    style = Style(colors=colours, background="white", plot_background="white",
+                  foreground="#212121", foreground_strong="#212121", foreground_subtle="#9e9e9e",
+                  font_family="sans-serif", title_font_size=14, label_font_size=11,
+                  legend_font_size=11, major_label_font_size=11, value_font_size=10,
+                  no_data_font_size=14)
+    chart = kind(title=title, style=style, width=700, height=height, js=[],
+                 disable_xml_declaration=True, legend_at_bottom=True, no_data_text=no_data,
+                 **options)
+    return chart.add_xml_filter(_no_script)
+
+
+def _count_labels(counts: list[int]) -> dict[str, Any]:
+    """Whole numbers for an axis of counts (at most ~10 labels): no "0.2 escalations"; none
+    for an empty chart (pygal draws "no data" then, and fails on labels without series)."""
+    if not counts:
+        return {}
+    highest = max(max(counts), 1)
+    step = -(-highest // 10)
+    return {"y_labels": list(range(0, highest + step, step))}
+
+
+def _svg(chart) -> str:
+    text = chart.render(is_unicode=True)
     return text[text.index("<svg"):]
-
-
-def _empty(ax, message: str = "no data in this period") -> None:
-    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes)
-    ax.set_xticks([])
-    ax.set_yticks([])
 
 
 def share_chart(compliance: dict[str, Any], dimension: str, title: str) -> str:
     """On-time share (%) per value of ``dimension``, one bar per metric."""
-    fig, ax = plt.subplots(figsize=(7, 2.8))
+    chart = _chart(pygal.Bar, title, METRIC_COLOURS, 300, range=(0, 100), print_values=True,
+                   value_formatter=lambda v: f"{v:.0f}", y_title="met on time (%)")
     values = sorted({v for m in compliance.values() for v in m["by"][dimension]})
-    width = 0.8 / max(len(compliance), 1)
-    for index, (metric, figures) in enumerate(compliance.items()):
+    chart.x_labels = values
+    for metric, figures in compliance.items() if values else ():
         shares = [(figures["by"][dimension].get(v) or {}).get("on_time_share") for v in values]
-        xs = [i + index * width for i in range(len(values))]
-        bars = ax.bar(xs, [100 * s if s is not None else 0 for s in shares], width,
-                      label=METRIC_NAMES.get(metric, metric))
-        ax.bar_label(bars, ["" if s is None else f"{100 * s:.0f}" for s in shares], fontsize=7)
-    if not values:
-        _empty(ax)
-    else:
-        ax.set_xticks([i + width * (len(compliance) - 1) / 2 for i in range(len(values))], values)
-        ax.set_ylim(0, 115)
-        ax.set_ylabel("met on time (%)")
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
-    ax.set_title(title)
-    return _svg(fig)
+        chart.add(METRIC_NAMES.get(metric, metric), [None if s is None else 100 * s for s in shares])
+    return _svg(chart)
 
 
 def volume_chart(volume: list[dict[str, Any]]) -> str:
-    fig, ax = plt.subplots(figsize=(7, 2.6))
-    if not volume:
-        _empty(ax)
-    else:
-        xs = range(len(volume))
-        ax.bar(xs, [v["opened"] for v in volume], color=COLOURS["opened"], label="opened")
-        for kind in ("closed", "rejected"):
-            ax.plot(xs, [v[kind] for v in volume], marker="o", color=COLOURS[kind], label=kind)
-        step = max(1, len(volume) // 10)
-        ax.set_xticks(list(xs)[::step], [v["bucket"] for v in volume][::step], rotation=30,
-                      ha="right")
-        ax.set_ylabel("escalations")
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
-    ax.set_title("Escalation volume over time")
-    return _svg(fig)
+    """Opened, closed and rejected escalations per bucket (day, week or month)."""
+    kinds = ("opened", "closed", "rejected")
+    chart = _chart(pygal.Line, "Escalation volume over time", tuple(COLOURS[k] for k in kinds),
+                   280, x_label_rotation=30, show_minor_x_labels=False, y_title="escalations",
+                   **_count_labels([v[k] for v in volume for k in kinds]))
+    chart.x_labels = [v["bucket"] for v in volume]
+    chart.x_labels_major = [v["bucket"] for v in volume][::max(1, len(volume) // 10)]
+    for kind in kinds if volume else ():
+        chart.add(kind, [v[kind] for v in volume])
+    return _svg(chart)
 
 
 def state_chart(state_hours: dict[str, dict[str, float]]) -> str:
-    fig, ax = plt.subplots(figsize=(7, 2.4))
-    if not state_hours:
-        _empty(ax)
-    else:
-        names = list(state_hours)
-        ax.barh(names, [state_hours[n]["mean_hours"] for n in names], color="#546e7a")
-        ax.set_xlabel("mean hours per escalation in the state")
-        ax.invert_yaxis()
-    ax.set_title("Time spent in each state")
-    return _svg(fig)
+    """Mean hours per escalation in each open state, the first state on top."""
+    chart = _chart(pygal.HorizontalBar, "Time spent in each state", ("#546e7a",), 260,
+                   print_values=True, value_formatter=lambda v: f"{v:.1f} h", show_legend=False,
+                   x_title="mean hours per escalation in the state")
+    names = list(state_hours)[::-1]  # pygal draws the first label at the bottom
+    chart.x_labels = names
+    if names:
+        chart.add("mean hours", [state_hours[n]["mean_hours"] for n in names])
+    return _svg(chart)
 
 
 def escalation_chart(by_level: dict[str, dict[str, int]]) -> str:
-    fig, ax = plt.subplots(figsize=(7, 2.4))
-    if not by_level:
-        _empty(ax, "no management escalation requests in this period")
-    else:
-        levels = list(by_level)
-        accepted = [by_level[lv]["accepted"] for lv in levels]
-        ax.bar(levels, accepted, color=COLOURS["accepted"], label="accepted")
-        ax.bar(levels, [by_level[lv]["refused"] for lv in levels], bottom=accepted,
-               color=COLOURS["refused"], label="refused")
-        ax.set_xlabel("management escalation level requested")
-        ax.set_ylabel("requests")
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
-    ax.set_title("Management escalations by level and outcome")
-    return _svg(fig)
+    """Management escalation requests per level asked, accepted and refused stacked."""
+    chart = _chart(pygal.StackedBar, "Management escalations by level and outcome",
+                   (COLOURS["accepted"], COLOURS["refused"]), 260, y_title="requests",
+                   x_title="management escalation level requested",
+                   **_count_labels([sum(c.values()) for c in by_level.values()]),
+                   no_data="no management escalation requests in this period")
+    levels = list(by_level)
+    chart.x_labels = levels
+    for outcome in ("accepted", "refused") if levels else ():
+        chart.add(outcome, [by_level[lv][outcome] for lv in levels])
+    return _svg(chart)

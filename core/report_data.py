@@ -1,13 +1,18 @@
 """What the SLA report reads from the store: escalations of a period, their state history and
-the management escalation decisions in the audit log. Each read uses an index (created_at,
-history by escalation, audit by action and time), so a report over a long log stays fast."""
+the management escalation decisions in the audit log.
+
+Each read is one query on an index (escalations by created_at, history by escalation and version,
+audit by action and time: EXPLAIN QUERY PLAN is checked in tests/test_report_queries.py), so a
+report reads only its period's rows however long the log: escalations are parsed straight from
+their JSON text by pydantic, and the history is joined to the period's escalations in the
+database instead of being asked for by lists of ids."""
 from __future__ import annotations
 
 import re
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import Text, cast, select
 from sqlalchemy.engine import Connection
 
 from core import schema as t
@@ -19,25 +24,31 @@ ANSWER_RULE = re.compile(r"^escalation\.(level_\d+|refused\..+|top)$")
 TOP_LEVEL = 4
 
 
+def _opened(start: datetime, end: datetime):
+    e = t.escalations
+    return (e.c.created_at >= start) & (e.c.created_at < end)
+
+
 def opened_escalations(tx: Connection, start: datetime, end: datetime) -> list[Escalation]:
-    rows = tx.execute(select(t.escalations.c.data).where(
-        (t.escalations.c.created_at >= start) & (t.escalations.c.created_at < end))
-        .order_by(t.escalations.c.created_at, t.escalations.c.id))
-    return [Escalation.model_validate(row.data) for row in rows]
+    """The escalations opened in [start, end), oldest first (validated from their JSON text)."""
+    e = t.escalations
+    rows = tx.execute(select(cast(e.c.data, Text).label("data")).where(_opened(start, end))
+                      .order_by(e.c.created_at, e.c.id)).scalars()
+    return [Escalation.model_validate_json(text) for text in rows]
 
 
-def history_states(tx: Connection, ids: list[str]) -> dict[str, list[tuple[datetime, str]]]:
-    """Per escalation, (at, state) at each version where the state changed, oldest first."""
-    h = t.history
+def history_states(tx: Connection, start: datetime, end: datetime) -> dict[str, list[tuple[datetime, str]]]:
+    """Per escalation opened in [start, end), (at, state) at each version where the state
+    changed, oldest first."""
+    h, e = t.history, t.escalations
+    query = (select(h.c.escalation_id, h.c.at, h.c.data["state"].as_string().label("state"))
+             .join(e, e.c.id == h.c.escalation_id).where(_opened(start, end))
+             .order_by(h.c.escalation_id, h.c.version))
     out: dict[str, list[tuple[datetime, str]]] = {}
-    for start in range(0, len(ids), BATCH):
-        query = (select(h.c.escalation_id, h.c.at, h.c.data["state"].as_string().label("state"))
-                 .where(h.c.escalation_id.in_(ids[start:start + BATCH]))
-                 .order_by(h.c.escalation_id, h.c.version))
-        for row in tx.execute(query):
-            steps = out.setdefault(row.escalation_id, [])
-            if not steps or steps[-1][1] != row.state:
-                steps.append((row.at, row.state))
+    for row in tx.execute(query):
+        steps = out.setdefault(row.escalation_id, [])
+        if not steps or steps[-1][1] != row.state:
+            steps.append((row.at, row.state))
     return out
 
 
@@ -68,13 +79,17 @@ def _version(result: str | None) -> int | None:
 
 
 def _levels(tx: Connection, keys: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+    """The escalation level at each (escalation, version): searched on the history's primary key
+    (ids IN and versions IN, exact pairs kept here; a tuple IN scanned the whole history)."""
     h = t.history
-    out = {}
+    wanted, out = set(keys), {}
     for start in range(0, len(keys), BATCH):
+        part = keys[start:start + BATCH]
         query = select(h.c.escalation_id, h.c.version,
                        h.c.data["escalation_level"].as_integer().label("level")).where(
-            tuple_(h.c.escalation_id, h.c.version).in_(keys[start:start + BATCH]))
-        out.update({(r.escalation_id, r.version): r.level or 0 for r in tx.execute(query)})
+            h.c.escalation_id.in_({k[0] for k in part}) & h.c.version.in_({k[1] for k in part}))
+        out.update({(r.escalation_id, r.version): r.level or 0 for r in tx.execute(query)
+                    if (r.escalation_id, r.version) in wanted})
     return out
 
 

@@ -13,9 +13,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
-from jinja2 import Environment, select_autoescape
-
-from core import report_charts as charts
 from core.report_template import REPORT_TEMPLATE
 from core.sla_report import DIMENSIONS, METRICS
 
@@ -35,6 +32,10 @@ def _pct(value: float | None) -> str:
 
 
 def html(data: dict[str, Any]) -> str:
+    # imported here: CSV and JSON need neither jinja2 nor matplotlib (CLI start-up, issue 13)
+    from jinja2 import Environment, select_autoescape
+
+    from core import report_charts as charts
     env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
     env.filters.update(when=_when, pct=_pct)
     compliance = data["compliance"]

@@ -207,6 +207,18 @@ def _shared_work(conn: Connection) -> None:
     migrate_workers(conn)
 
 
+def _audit_action_seq_index(conn: Connection) -> None:
+    # `audit --action X` (newest N, or an export) walks the entries of that action in chain
+    # order; without it a rare action scanned the whole log (issue 13: queries over 1M entries)
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_audit_action_seq ON audit (action, seq)"))
+    if conn.dialect.name == "sqlite" and conn.execute(text(
+            "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'")).first():
+        # a store ANALYZEd before has statistics for every index but this one; without them
+        # SQLite would take it for `trace` (action = written) instead of the record's index
+        conn.execute(text("ANALYZE ix_audit_action_seq"))
+
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial tables", _v1),
     (2, "outbox index by target record", _v2_outbox_connector_index),
@@ -214,5 +226,6 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (4, "history as reverse patches; de-duplication keys of pruned outbox rows", _history_as_changes),
     (5, "credentials stored in plain text by earlier releases masked", _redact_stored),
     (6, "leases, shared rate limits and outbox claims for several daemons", _shared_work),
+    (7, "audit index by action in chain order", _audit_action_seq_index),
 ]
 LATEST = MIGRATIONS[-1][0]

@@ -222,7 +222,7 @@ def buckets(period: Period) -> list[str]:
 def build_report(tx: Connection, period: Period, now: datetime) -> dict[str, Any]:
     """Every figure of the report, from what the store recorded (escalations, history, audit)."""
     escalations = opened_escalations(tx, period.start, period.end)
-    versions = history_states(tx, [e.id for e in escalations])
+    versions = history_states(tx, period.start, period.end)
     return assemble(escalations, versions, management_decisions(tx, period.start, period.end),
                     period, now)
 

@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from connectors.base import Capabilities, Connector, OriginRef, RemoteRecord
+from core.connector import Capabilities, Connector, OriginRef, RemoteRecord
 from core.errors import Conflict, NotFound
 
 

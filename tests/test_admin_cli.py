@@ -11,8 +11,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from simulators.demo import CF, SR, STEPS, Scenario
-from simulators.sandbox import Sandbox
+from harness.demo import CF, SR, STEPS, Scenario
+from harness.sandbox import Sandbox
 from sync import app
 from tests.test_admin_replay import ADO_SEVERITY, fail_next_ado_update
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.base import Page, RemoteRecord
+from core.connector import Page, RemoteRecord
 from core.engine import CycleReport
 from core.errors import MappingError
 from core.mapping import load_mapping

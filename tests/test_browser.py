@@ -86,8 +86,8 @@ def _free_port() -> int:
 
 
 def test_the_daemon_serves_the_board(browser, tmp_path):
-    from simulators.demo import STEPS, Scenario
-    from simulators.sandbox import Sandbox
+    from harness.demo import STEPS, Scenario
+    from harness.sandbox import Sandbox
     with Sandbox(tmp_path) as box:
         scenario = Scenario(box)
         for step in STEPS[:4]:  # escalated, mirrored, actively working: SLA clocks running

@@ -9,7 +9,7 @@ import yaml
 from typer.testing import CliRunner
 
 from connectors.memory import MemoryConnector
-from core.config import load_config
+from wiring import load_config
 from core.engine import CycleReport, SyncEngine
 from core.store import Store
 from core.terminal import escape_control

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 import responses
 
-from connectors.base import OriginRef
+from core.connector import OriginRef
 from core.errors import Conflict, PermanentError
 from tests.test_connector_azure_devops import (WIT, api, batch, body, calls, conn, load,  # noqa: F401
                                                query, waits, wiql_result, work_item)

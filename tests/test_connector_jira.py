@@ -18,7 +18,7 @@ import pytest
 import requests
 import responses
 
-from connectors.base import OriginRef
+from core.connector import OriginRef
 from connectors.jira import JiraConfig, JiraConnector
 from core.errors import NotTheApi, AuthError, BadRecord, Conflict, PermanentError, RateLimited, UnknownOutcome
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.base import OriginRef
+from core.connector import OriginRef
 from connectors.jira import JiraConfig, JiraConnector
 from core.errors import AuthError, PermanentError
 from core.mapping import load_mapping, resolve_mapping_path

@@ -170,7 +170,7 @@ def test_a_failed_back_link_is_repaired_by_the_next_cycle(http):
     http.post(f"{API}/issue/10002/remotelink", json=load("remotelink_created.json"), status=201)
     http.put(f"{API}/issue/10002/properties/tiersync", status=200)
     http.get(f"{API}/issue/10002", json=load("issue.json"))
-    from connectors.base import OriginRef
+    from core.connector import OriginRef
     connector = make(max_attempts=1)
 
     connector.create({"summary": "x"}, idempotency_key="tiersync:esc-9",

@@ -74,7 +74,7 @@ def test_created_ticket_has_sideloaded_people_and_tagger_tags(make_connector, si
 
 
 def test_mirror_without_description_gets_marked_first_comment(make_connector, sim):
-    from connectors.base import OriginRef
+    from core.connector import OriginRef
     connector = make_connector()
     record = connector.create({"subject": "S - mirrored"}, idempotency_key="tiersync:e2:zendesk",
                               origin=OriginRef("jira", "SUP-7", "https://jira.example/SUP-7"))

@@ -6,7 +6,7 @@ import pytest
 import requests
 from responses import matchers
 
-from connectors.base import OriginRef
+from core.connector import OriginRef
 from core.errors import Conflict, PermanentError
 from tests.test_connector_zendesk_helpers import API, api, body, load, make, waits  # noqa: F401  (fixtures)
 

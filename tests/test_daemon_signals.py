@@ -13,8 +13,8 @@ import pytest
 
 from bench.chaos_process import StoreProbe, tiersync_command, wait_until
 from bench.chaos_scenario import People, make_cases
-from connectors import load_registry
-from simulators.sandbox import Sandbox
+from wiring import connector_class
+from harness.sandbox import Sandbox
 
 pytestmark = pytest.mark.e2e
 
@@ -37,7 +37,7 @@ def read(db: Path, sql: str) -> list[tuple]:
 def tickets_after_cursor(box: Sandbox, cursor: str | None) -> set[str]:
     """Ids the Zendesk connector delivers when resuming from ``cursor`` (a new process would)."""
     config = box.load_config()
-    connector = load_registry()["zendesk"]("zendesk", config.trackers["zendesk"])
+    connector = connector_class("zendesk")("zendesk", config.trackers["zendesk"])
     try:
         return {r.id for page in connector.fetch_changes(cursor) for r in page.records}
     finally:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from simulators.demo import SR, STEPS, Scenario
-from simulators.sandbox import Sandbox
+from harness.demo import SR, STEPS, Scenario
+from harness.sandbox import Sandbox
 
 pytestmark = pytest.mark.e2e
 

@@ -8,8 +8,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from simulators.demo import SR, STEPS, Scenario
-from simulators.sandbox import Sandbox
+from harness.demo import SR, STEPS, Scenario
+from harness.sandbox import Sandbox
 from sync import app
 
 pytestmark = pytest.mark.e2e

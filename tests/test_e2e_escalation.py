@@ -9,8 +9,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from core.audit import AuditLog
-from simulators.demo import CF, PARTNER, SR
-from simulators.sandbox import Sandbox
+from harness.demo import CF, PARTNER, SR
+from harness.sandbox import Sandbox
 
 pytestmark = pytest.mark.e2e
 

@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from core.store import Store
-from simulators.sandbox import Sandbox
+from harness.sandbox import Sandbox
 from sync import app
 
 pytestmark = pytest.mark.e2e

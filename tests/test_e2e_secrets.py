@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from bench.chaos_process import tiersync_command
-from simulators.demo import CF, PARTNER, SR
-from simulators.sandbox import Sandbox
+from harness.demo import CF, PARTNER, SR
+from harness.sandbox import Sandbox
 
 pytestmark = pytest.mark.e2e
 

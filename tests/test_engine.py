@@ -1,7 +1,7 @@
 """Engine cycles with in-memory connectors (the real connectors have their own tests)."""
 from __future__ import annotations
 
-from connectors.base import RemoteComment
+from core.connector import RemoteComment
 from connectors.memory import MemoryConnector
 from core.audit import AuditLog
 from core.model import State

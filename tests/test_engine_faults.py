@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import pytest
 
-from connectors.base import RemoteComment
+from core.connector import RemoteComment
 from connectors.memory import MemoryConnector
 from core.errors import Conflict, Retryable
 from core.model import State

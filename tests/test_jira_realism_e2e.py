@@ -13,8 +13,8 @@ import yaml
 from typer.testing import CliRunner
 
 from core.mapping import resolve_mapping_path
-from simulators.demo import CF, PARTNER, SR, STEPS, Scenario
-from simulators.sandbox import Sandbox
+from harness.demo import CF, PARTNER, SR, STEPS, Scenario
+from harness.sandbox import Sandbox
 from sync import app
 
 pytestmark = pytest.mark.e2e

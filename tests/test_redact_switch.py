@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from connectors.base import RemoteComment
+from core.connector import RemoteComment
 from connectors.memory import MemoryConnector
 from core.engine import SyncEngine
 from core.mapping import load_mapping

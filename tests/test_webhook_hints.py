@@ -16,8 +16,8 @@ from connectors.webhooks import endpoint_for, zendesk_signature
 from core.daemon_loop import DaemonLoop
 from core.hints import run_hints
 from core.listener import Listener
-from core.realtime import realtime_for
-from simulators.sandbox import Sandbox
+from wiring import realtime
+from harness.sandbox import Sandbox
 
 pytestmark = pytest.mark.e2e
 
@@ -29,7 +29,7 @@ class Daemon:
         config = box.load_config()
         self.engine = box.engine()
         endpoints = {n: endpoint_for(n, t) for n, t in config.trackers.items()}
-        self.realtime = realtime_for(self.engine, config.policy, interval, endpoints)
+        self.realtime = realtime(self.engine, config.policy, interval, endpoints)
         self.listener = Listener("127.0.0.1", 0)
         self.realtime.install(self.listener)
         self.listener.start()
@@ -157,6 +157,7 @@ def test_polling_catches_what_a_dropped_webhook_missed(box):
 def test_hints_are_read_while_a_long_poll_runs(box):
     backlog = People(box, make_cases(36, seed=12))
     backlog.intake()  # the first poll has 36 tickets to read, 2 a page, slowly
+    box.settle()  # ... once the export shows them (its hold-back; else the first poll reads none)
     zendesk = box.sims["zendesk"]
     zendesk.export_page_size = 2
     zendesk.set_faults(latency_ms=80)

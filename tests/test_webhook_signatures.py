@@ -198,7 +198,8 @@ def test_signature_check_runs_before_the_body_is_parsed():
 
 def test_check_names_an_unset_webhook_secret(monkeypatch):
     from pathlib import Path
-    from core.config import load_config, missing_secrets
+    from core.config import missing_secrets
+    from wiring import load_config
     monkeypatch.delenv("ZENDESK_WEBHOOK_SECRET", raising=False)
     monkeypatch.delenv("ZENDESK_WEBHOOK_SECRET_FILE", raising=False)
     example = Path(__file__).resolve().parents[1] / "examples" / "tiersync.yaml"
@@ -208,7 +209,7 @@ def test_check_names_an_unset_webhook_secret(monkeypatch):
 
 
 def test_a_misspelt_webhook_key_is_refused_naming_it(tmp_path):
-    from core.config import load_config
+    from wiring import load_config
     from core.errors import ConfigError
     from pathlib import Path
     example = (Path(__file__).resolve().parents[1] / "examples" / "tiersync.yaml").read_text()

@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.chaos_process import wait_until
 from bench.chaos_scenario import People, make_cases
 from bench.realtime_setup import add_webhook_sections, free_port, point_webhooks, start_daemon
-from simulators.sandbox import Sandbox
+from harness.sandbox import Sandbox
 
 pytestmark = pytest.mark.e2e
 

@@ -19,7 +19,7 @@ from bench.chaos_process import StoreProbe, SyncProcess, wait_until
 from bench.chaos_scenario import PHASES, People, make_cases
 from core.engine import SyncEngine
 from simulators.profile import Profile
-from simulators.sandbox import Sandbox
+from harness.sandbox import Sandbox
 
 URL = os.environ.get("TIERSYNC_TEST_POSTGRES_URL")
 needs_postgres = pytest.mark.skipif(not URL and not os.environ.get("CI"),

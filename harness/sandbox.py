@@ -103,20 +103,19 @@ class Sandbox:
 
     # -- tiersync -------------------------------------------------------------------------------
     def load_config(self):
-        from core.config import load_config
+        from wiring import load_config
         return load_config(self.config_path)
 
     def engine(self, clock=None):
         """A fresh engine (new connectors) on the sandbox's store, as a new process would build."""
-        from connectors import load_registry
         from core.engine import EngineSettings, SyncEngine
         from core.store import Store
+        from wiring import build_connectors
         config = self.load_config()
         if self._store is None:
             self._store = Store(config.settings.store)
             self._store.migrate()
-        registry = load_registry()
-        connectors = {name: registry[t.kind](name, t) for name, t in config.trackers.items()}
+        connectors = build_connectors(config)
         settings = EngineSettings(**config.settings.engine.model_dump())
         kwargs = {"clock": clock} if clock else {}
         return SyncEngine(self._store, connectors, config.mappings, config.policy,

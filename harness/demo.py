@@ -14,7 +14,7 @@ from typing import Any, Callable
 from rich.console import Console
 
 from simulators.profile import Profile
-from simulators.sandbox import Sandbox
+from harness.sandbox import Sandbox
 
 SR = "12345678910123"
 # the realistic simulators with their vendor time windows at 1/500 (Zendesk's one-minute export
