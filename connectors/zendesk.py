@@ -24,7 +24,7 @@ from connectors.zendesk_support import (BoundedCache, BulkResult, ExportCursor, 
                                         find_comment, job_results, origin_note, parse_time,
                                         start_timestamp, wait_for_job)
 from connectors.zendesk_view import PATH_PATTERN, check_paths, flatten, people_ids, write_payload
-from core.errors import (AuthError, BadRecord, ConfigError, Conflict, ConnectorError, NotFound, RateLimited,
+from core.errors import (PermanentError, AuthError, BadRecord, ConfigError, Conflict, ConnectorError, NotFound, RateLimited,
                          Retryable, UnknownOutcome)
 from core.secrets import read_secret
 
@@ -179,6 +179,9 @@ class ZendeskConnector(Connector):
                 window, {int(r.id) for r in records})
         except WindowUnreadable as exc:
             log.info("%s: reading comment lists instead of the event export: %s", self.name, exc)
+            return {}
+        except (Retryable, PermanentError) as exc:  # the lists still give every comment
+            log.warning("%s: the ticket event export failed, reading comment lists: %s", self.name, exc)
             return {}
         return {str(ticket_id): found for ticket_id, found in found.items()}
 

@@ -75,7 +75,7 @@ class ExportCursor:
 
     def advance(self, updated: Iterable[str]) -> None:
         """Move ``since`` to the latest of ``updated`` (ISO stamps of a page's tickets)."""
-        stamps = [t.timestamp() for t in map(parse_time, updated) if t is not None]
+        stamps = [t.timestamp() for t in map(_time_or_none, updated) if t is not None]
         if stamps:
             self.since = max([*stamps, self.since or 0.0])
 
@@ -174,3 +174,11 @@ class BoundedCache(OrderedDict):
 
     def missing(self, ids: Iterable[int | None]) -> set[int]:
         return {i for i in ids if i and i not in self}
+
+
+def _time_or_none(value: str) -> datetime | None:
+    """A stamp, or None for one that is not a time (its ticket is quarantined as unreadable)."""
+    try:
+        return parse_time(value)
+    except ValueError:
+        return None
