@@ -33,6 +33,7 @@ from core.errors import Conflict, NotFound, RateLimited, Retryable, UnknownOutco
 from core.secrets import read_secret
 
 COMMENT_LOOKBACK = timedelta(minutes=5)  # clock skew allowed when looking for our own comment
+LOOKUP_CHUNK = 50  # idempotency keys per WIQL query (a query's text stays far below 32K)
 log = logging.getLogger("tiersync.azure_devops")
 
 
@@ -145,10 +146,12 @@ class AzureDevOpsConnector(AzureDevOpsFiles, AzureDevOpsUsers, Connector):
             yield Page(records=records, cursor=position.encode(), unreadable=unreadable)
 
     def load_details(self, records: list[RemoteRecord]) -> list[RemoteRecord]:
-        """The records with their comments (read only for the records the engine asks for)."""
+        """The records with their comments (read only for the records the engine asks for);
+        an item whose ``System.CommentCount`` is 0 has none to read (a mirror just created)."""
         if not self.config.read_comments:
             return records
-        return [replace(r, comments=self._comments_if_found(int(r.id))) for r in records]
+        return [r if r.data.get("System.CommentCount") == 0
+                else replace(r, comments=self._comments_if_found(int(r.id))) for r in records]
 
     def _comments_if_found(self, item_id: int) -> tuple[RemoteComment, ...]:
         """An item deleted since the batch was read has no comments, not an error that would
@@ -166,20 +169,41 @@ class AzureDevOpsConnector(AzureDevOpsFiles, AzureDevOpsUsers, Connector):
         return self._with_comments(item)
 
     def find_by_idempotency_key(self, idempotency_key: str) -> RemoteRecord | None:
+        return self.find_by_idempotency_keys([idempotency_key]).get(idempotency_key)
+
+    def find_by_idempotency_keys(self, idempotency_keys: list[str]) -> dict[str, RemoteRecord]:
+        """One WIQL query per ``LOOKUP_CHUNK`` keys (``IN`` on the marker field, or an ``OR``
+        group of tag tests), then the matching items in batches; the oldest item per key."""
+        keys = list(dict.fromkeys(idempotency_keys))
+        found: dict[str, RemoteRecord] = {}
+        for start in range(0, len(keys), LOOKUP_CHUNK):
+            chunk = keys[start:start + LOOKUP_CHUNK]
+            for item in self._items(self._lookup_ids(chunk)):
+                key = view.marker_of(item.fields or {}, self.config.marker_field)
+                if key in chunk and key not in found:
+                    found[key] = self._record(item)
+        return found
+
+    def _lookup_ids(self, keys: list[str]) -> list[int]:
         if self.config.marker_field:
-            clause = f"[{self.config.marker_field}] = {wiql_text(idempotency_key)}"
+            values = ", ".join(map(wiql_text, keys))
+            clause = f"[{self.config.marker_field}] " + (f"= {values}" if len(keys) == 1 else f"IN ({values})")
         else:
-            clause = f"[System.Tags] CONTAINS {wiql_text(view.marker_tag(idempotency_key))}"
+            tests = [f"[System.Tags] CONTAINS {wiql_text(view.marker_tag(k))}" for k in keys]
+            clause = tests[0] if len(tests) == 1 else f"({' OR '.join(tests)})"
         query = Wiql(query="SELECT [System.Id] FROM WorkItems WHERE [System.TeamProject] = @project "
                            f"AND {clause} ORDER BY [System.Id] ASC")
         result = self._retry(lambda: self.client.query_by_wiql(
             query, team_context=TeamContext(project=self.config.project), top=200),
-            f"find {idempotency_key}")
-        ids = [ref.id for ref in result.work_items or []]
-        for item in self._batch(ids, None) if ids else []:
-            if item is not None and view.marker_of(item.fields or {}, self.config.marker_field) == idempotency_key:
-                return self._record(item)
-        return None
+            f"find {len(keys)} idempotency key(s)")
+        return [ref.id for ref in result.work_items or []]
+
+    def _items(self, ids: list[int]) -> list[Any]:
+        """Work items by id in batches of 200 (the batch read's limit); missing ones left out."""
+        items: list[Any] = []
+        for start in range(0, len(ids), 200):
+            items += [i for i in self._batch(ids[start:start + 200], None) if i is not None]
+        return items
 
     # -- writing --------------------------------------------------------------------------------
     def create(self, fields: dict[str, Any], *, idempotency_key: str,

@@ -136,17 +136,40 @@ class JiraConnector(JiraFiles, JiraUsers, Connector):
         return self.record(raw)
 
     def find_by_idempotency_key(self, idempotency_key: str) -> RemoteRecord | None:
+        return self.find_by_idempotency_keys([idempotency_key]).get(idempotency_key)
+
+    def find_by_idempotency_keys(self, idempotency_keys: list[str]) -> dict[str, RemoteRecord]:
+        """One JQL search (``in``, oldest first) per ``LOOKUP_CHUNK`` keys, every page of it;
+        the oldest issue per key (several: logged)."""
+        keys = list(dict.fromkeys(idempotency_keys))
+        matches: dict[str, list[RemoteRecord]] = {}
+        for start in range(0, len(keys), LOOKUP_CHUNK):
+            chunk = keys[start:start + LOOKUP_CHUNK]
+            for record in self._search_all(f"{self._key_clause(chunk)} ORDER BY created ASC"):
+                if record.idempotency_key in chunk:
+                    matches.setdefault(record.idempotency_key, []).append(record)
+        for key, found in matches.items():
+            if len(found) > 1:
+                log.warning("%s: %d issues carry idempotency key %s (%s); using the oldest",
+                            self.name, len(found), key, ", ".join(r.id for r in found))
+        return {key: found[0] for key, found in matches.items()}
+
+    def _key_clause(self, keys: list[str]) -> str:
         if self.config.idempotency_lookup == "label":
-            clause = f"labels = {jql_string(self.marker_label(idempotency_key))}"
+            values = [jql_string(self.marker_label(k)) for k in keys]
+            field = "labels"
         else:
-            clause = f"issue.property[{self.config.property_key}].key = {jql_string(idempotency_key)}"
-        result = self.search(f"{clause} ORDER BY created ASC")
-        matches = [r for r in map(self.record, result.get("issues") or [])
-                   if r.idempotency_key == idempotency_key]
-        if len(matches) > 1:
-            log.warning("%s: %d issues carry idempotency key %s (%s); using the oldest", self.name,
-                        len(matches), idempotency_key, ", ".join(r.id for r in matches))
-        return matches[0] if matches else None
+            values, field = [jql_string(k) for k in keys], f"issue.property[{self.config.property_key}].key"
+        return f"{field} = {values[0]}" if len(values) == 1 else f"{field} in ({', '.join(values)})"
+
+    def _search_all(self, jql: str) -> list[RemoteRecord]:
+        records, token = [], None
+        while True:
+            result = self.search(jql, token)
+            records += [self.record(raw) for raw in result.get("issues") or []]
+            token = result.get("nextPageToken")
+            if not token or result.get("isLast"):
+                return records
 
     def _identity(self, raw: dict[str, Any]) -> tuple[str, str, int]:
         """(id, key, updated in ms) of an issue; BadRecord when one is missing."""
@@ -236,6 +259,9 @@ class JiraConnector(JiraFiles, JiraUsers, Connector):
 
     def close(self) -> None:
         self.api.close()
+
+
+LOOKUP_CHUNK = 50  # idempotency keys per JQL search
 
 
 def _walk_hidden(data: dict[str, Any], marker: Any) -> dict[str, Any]:

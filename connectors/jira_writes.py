@@ -116,14 +116,19 @@ class JiraWrites:
     # -- update ---------------------------------------------------------------------------------
     def update(self, key: str, fields: dict[str, Any], expected_version: str | None) -> None:
         edit = api_fields(fields, self.c.catalog, self.account_id)
+        read: list[dict[str, Any]] = []  # the issue as read before the edit
         if edit:
             def attempt() -> None:
+                read[:] = [self._read_issue(key)]
                 if expected_version is not None:
-                    self._check_version(key, self._read(key), expected_version)
+                    self._check_version(key, read[0]["fields"], expected_version)
                 self.api.call(f"edit {key}", lambda: self.api.put_json(f"issue/{key}", {"fields": edit}))
             self._retry(f"edit {key}", attempt)
         if fields.get("status") not in (None, ""):
-            self.transition(key, str(fields["status"]), None if edit else expected_version)
+            # an edit leaves the status and the walk mark as read before it: the walk starts
+            # from that read instead of reading the issue again
+            self.transition(key, str(fields["status"]), None if edit else expected_version,
+                            known=read[0] if read else None)
 
     def _read(self, key: str) -> dict[str, Any]:
         """The issue's status, ``updated``, project and type, read right before a write."""
@@ -139,7 +144,8 @@ class JiraWrites:
             raise Conflict(f"issue {key} changed: it is at {current['updated']}, not {expected}",
                            tracker=self.c.name, status=409)
 
-    def transition(self, key: str, wanted: str, expected_version: str | None = None) -> None:
+    def transition(self, key: str, wanted: str, expected_version: str | None = None,
+                   known: dict[str, Any] | None = None) -> None:
         """Move the issue to status ``wanted`` (name or id), through several transitions when
         there is no direct one (``jira_workflow``); no call when it is already there. Each try
         re-reads the status first, so a transition whose reply was lost is not repeated.
@@ -147,14 +153,19 @@ class JiraWrites:
         While a walk passes through other statuses, the ``tiersync`` property holds ``walking:
         {from, from_category, to}``; reading the issue then shows the status it came from, so an
         interrupted walk (a kill, a retry later) never reads as a change made in Jira. The mark
-        goes when the wanted status is reached."""
+        goes when the wanted status is reached.
+
+        ``known``: the issue as read just before (by the edit of the same update), used for the
+        first step of the first try. A transition Jira accepted whose target is ``wanted`` ends
+        the walk without reading the issue again (the accepted transition is where it is now)."""
         moved = False
+        first = [known] if known is not None else []
 
         def attempt() -> None:
             nonlocal moved
             visited: set[str] = set()
             for _ in range(MAX_STEPS):
-                issue = self._read_issue(key)
+                issue = first.pop() if first else self._read_issue(key)
                 at, label = Position.of(issue["fields"]), str(issue.get("key") or key)
                 marker = dict((issue.get("properties") or {}).get(self.config.property_key) or {})
                 if at.is_(wanted):
@@ -170,23 +181,29 @@ class JiraWrites:
                     body["fields"] = fields
                 origin = _walk_origin(marker, at)
                 last_from_start = target_is(choice, wanted) and origin["from"] == at.status_name
-                self._mark_walk(key, marker, None if last_from_start else {**origin, "to": wanted})
+                marker = self._mark_walk(key, marker, None if last_from_start else {**origin, "to": wanted})
                 self.api.call(f"transition {label}", lambda: self.api.post_json(
                     f"issue/{key}/transitions", body))
                 moved = True
+                if target_is(choice, wanted):
+                    self._mark_walk(key, marker, None)
+                    return
             raise PermanentError(f"issue {key}: {wanted!r} not reached after {MAX_STEPS} "
                                  f"transitions", tracker=self.c.name)
         self._retry(f"transition {key} to {wanted}", attempt)
 
-    def _mark_walk(self, key: str, marker: dict[str, Any], walking: dict[str, Any] | None) -> None:
-        """Set (or, with None, clear) the ``walking`` mark of the issue's ``tiersync`` property."""
+    def _mark_walk(self, key: str, marker: dict[str, Any],
+                   walking: dict[str, Any] | None) -> dict[str, Any]:
+        """Set (or, with None, clear) the ``walking`` mark of the issue's ``tiersync`` property;
+        returns the property as it is now."""
         if marker.get("walking") == walking:
-            return
+            return marker
         value = {k: v for k, v in marker.items() if k != "walking"}
         if walking is not None:
             value["walking"] = walking
         self.api.call(f"mark the walk of {key}", lambda: self.api.client.add_issue_property(
             key, self.config.property_key, value))
+        return value
 
     # -- comments -------------------------------------------------------------------------------
     def add_comment(self, key: str, body: str, public: bool) -> str:

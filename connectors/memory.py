@@ -124,6 +124,11 @@ class MemoryConnector(Connector):
         remote_id = self.markers.get(idempotency_key)
         return self.records[remote_id] if remote_id else None
 
+    def find_by_idempotency_keys(self, idempotency_keys: list[str]) -> dict[str, RemoteRecord]:
+        """Several keys in one call, as a tracker with a bulk lookup answers them."""
+        self.calls.append(("find_many", tuple(idempotency_keys)))
+        return {key: self.records[self.markers[key]] for key in idempotency_keys if key in self.markers}
+
     def update(self, remote_id: str, fields: dict[str, Any], *,
                expected_version: str | None) -> RemoteRecord:
         current = self.get(remote_id)

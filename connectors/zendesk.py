@@ -21,11 +21,12 @@ from connectors.registry import register
 from connectors.records import MISSING, UnreadableRecord, build_each
 from connectors.zendesk_client import SHOW_MANY_LIMIT, TicketBatch, ZendeskClient
 from connectors.zendesk_config import ZendeskConfig
+from connectors.zendesk_events import DESCRIPTION, EventWindow, WindowUnreadable, window_comments
 from connectors.zendesk_support import (BoundedCache, BulkResult, ExportCursor, comment_id,
                                         find_comment, job_results, origin_note, parse_time,
                                         start_timestamp, wait_for_job)
 from connectors.zendesk_view import PATH_PATTERN, check_paths, flatten, people_ids, write_payload
-from core.errors import (AuthError, BadRecord, ConfigError, Conflict, ConnectorError, NotFound, RateLimited,
+from core.errors import (PermanentError, AuthError, BadRecord, ConfigError, Conflict, ConnectorError, NotFound, RateLimited,
                          Retryable, UnknownOutcome)
 from core.secrets import read_secret
 
@@ -52,6 +53,7 @@ class ZendeskConnector(ZendeskFiles, ZendeskUsers, Connector):
         self._client: ZendeskClient | None = None
         self._users = BoundedCache()
         self._organizations = BoundedCache()
+        self._window: EventWindow | None = None  # the latest export page's (load_details)
 
     @property
     def client(self) -> ZendeskClient:
@@ -76,8 +78,9 @@ class ZendeskConnector(ZendeskFiles, ZendeskUsers, Connector):
             after = state.after
             if after:
                 batch = self._retry(lambda: self.client.export_page(cursor=after), "export page")
+                since = state.since
             else:
-                start = start_timestamp(self.config.start_at)
+                since = start = start_timestamp(self.config.start_at)
                 batch = self._retry(lambda: self.client.export_page(start_time=start), "export page")
             fresh = [t for t in batch.tickets if t.get("status") != "deleted"
                      and state.is_new(str(t.get("id")), str(t.get("updated_at")))]
@@ -85,6 +88,8 @@ class ZendeskConnector(ZendeskFiles, ZendeskUsers, Connector):
                 state.remember(str(ticket.get("id")), str(ticket.get("updated_at")))
             records, unreadable = self._records(TicketBatch(fresh, batch.users, batch.organizations),
                                                 with_comments=False)
+            self._window = _window(since, records)
+            state.advance(str(t.get("updated_at")) for t in batch.tickets if isinstance(t, dict))
             state.after = batch.after_cursor or state.after
             dumped = state.dump()
             if records or unreadable or dumped != last:
@@ -149,13 +154,41 @@ class ZendeskConnector(ZendeskFiles, ZendeskUsers, Connector):
                           ident=lambda t: (t.get("id"), t.get("updated_at")), shape=TICKET_SHAPE)
 
     def load_details(self, records: list[RemoteRecord]) -> list[RemoteRecord]:
-        """The records with their comments (read only for the records the engine asks for)."""
+        """The records with their comments (read only for the records the engine asks for):
+        those of the latest export page from the ticket event export in one read
+        (connectors/zendesk_events.py), any other from its ticket's comment list."""
         if not self.config.include_comments:
             return records
-        comments = {r.id: self._comments_if_found(int(r.id)) for r in records}
+        window = self._window
+        paged = [r for r in records if window is not None and window.covers(r.id, r.version)]
+        comments = self._window_comments(window, paged) if paged else {}
+        files: dict[str, list[dict[str, Any]]] = {}  # the description's files count too
+        for record in records:
+            if record.id not in comments:  # [1:]: the first comment is the description
+                files[record.id] = self._comments_if_found(int(record.id))
+                comments[record.id] = files[record.id][1:]
         self._load_people({c.get("author_id") for cs in comments.values() for c in cs}, set())
-        return [replace(r, comments=tuple(self._comment(c) for c in comments[r.id][1:]),
-                        attachments=files_of(comments[r.id])) for r in records]
+        return [replace(r, comments=tuple(self._comment(c) for c in comments[r.id]
+                                          if not c.get(DESCRIPTION)),
+                        attachments=files_of(files.get(r.id, comments[r.id]))) for r in records]
+
+    def _window_comments(self, window: EventWindow | None,
+                         records: list[RemoteRecord]) -> dict[str, list[dict[str, Any]]]:
+        """New comments of the page's ``records`` from the ticket event export; none (the
+        caller reads comment lists) when the export cannot deliver the window."""
+        if window is None:
+            return {}
+        try:
+            found = window_comments(
+                lambda start: self._retry(lambda: self.client.ticket_events(start), "ticket events"),
+                window, {int(r.id) for r in records})
+        except WindowUnreadable as exc:
+            log.info("%s: reading comment lists instead of the event export: %s", self.name, exc)
+            return {}
+        except (Retryable, PermanentError) as exc:  # the lists still give every comment
+            log.warning("%s: the ticket event export failed, reading comment lists: %s", self.name, exc)
+            return {}
+        return {str(ticket_id): found for ticket_id, found in found.items()}
 
     def _comments_if_found(self, ticket_id: int) -> list[dict[str, Any]]:
         """A ticket deleted since the export page was read has no comments, not an error that
@@ -263,10 +296,10 @@ class ZendeskConnector(ZendeskFiles, ZendeskUsers, Connector):
         if expected_version is not None:
             payload.update(safe_update=True, updated_stamp=expected_version)
         ticket, _ = self._retry(lambda: self.client.update_ticket(ticket_id, payload), "update ticket")
-        comments = self._comments(ticket_id) if self.config.include_comments else []
-        self._load_people(people_ids(ticket) | {c.get("author_id") for c in comments},
-                          {ticket.get("organization_id")})
-        return self._record(ticket, comments)
+        # the ticket as the update left it, without a comment list: the comments made since
+        # come with the next export page (the event export), so none is read here
+        self._load_people(people_ids(ticket), {ticket.get("organization_id")})
+        return self._record(ticket, [])
 
     def add_comment(self, remote_id: str, body: str, *, public: bool,
                     notify: tuple[str, ...] = ()) -> str:
@@ -340,6 +373,15 @@ class ZendeskConnector(ZendeskFiles, ZendeskUsers, Connector):
     def _log_ignored(self, ignored: list[str]) -> None:
         if ignored:
             log.debug("%s: not writable through the API, left out: %s", self.name, ", ".join(ignored))
+
+
+def _window(since: float | None, records: list[RemoteRecord]) -> EventWindow | None:
+    """The event window of an export page: from the feed's previous position to its newest
+    ticket; None when the position is unknown (a cursor from before ``since`` was kept)."""
+    if since is None or not records:
+        return None
+    end = max(r.updated_at.timestamp() for r in records)
+    return EventWindow(start=since, end=end, versions={r.id: r.version for r in records})
 
 
 def _safe_people(ticket: dict[str, Any]) -> set[Any]:

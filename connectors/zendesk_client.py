@@ -38,6 +38,7 @@ SHOW_MANY_LIMIT = 100
 # is not Zendesk's API (a login or proxy page), see connectors/answers.py
 ZENDESK_SHAPES = [
     ("GET", r"/incremental/tickets", has_list("tickets")),
+    ("GET", r"/incremental/ticket_events", has_list("ticket_events")),
     ("GET", r"/tickets/show_many", has_list("tickets")),
     ("GET", r"/tickets/\d+/comments", has_list("comments")),
     ("GET", r"/tickets/\d+/audits", has_list("audits")),
@@ -134,6 +135,13 @@ class ZendeskClient:
     def tickets_by_external_id(self, external_id: str) -> TicketBatch:
         return self.call(lambda: _batch(_raw(
             self.zenpy.tickets(external_id=external_id, include=SIDELOADS))))
+
+    def ticket_events(self, start_time: float) -> dict[str, Any]:
+        """One page of the time-based ticket event export, comments included (the
+        ``comment_events`` sideload); ``start_time`` as the previous page's ``end_time`` gave it."""
+        start = int(start_time) if float(start_time).is_integer() else start_time
+        return self.call(lambda: _raw(self.zenpy.tickets.events(start_time=start,
+                                                                include="comment_events")))
 
     def comments(self, ticket_id: int) -> list[dict[str, Any]]:
         return self.call(lambda: [c.to_dict() for c in self.zenpy.tickets.comments(ticket_id)])

@@ -52,6 +52,8 @@ class ExportCursor:
 
     after: str | None = None
     seen: OrderedDict[str, str] = field(default_factory=OrderedDict)
+    # the latest updated_at delivered (Unix seconds): where the next page's comments start
+    since: float | None = None
 
     @classmethod
     def load(cls, text: str | None) -> "ExportCursor":
@@ -63,10 +65,19 @@ class ExportCursor:
             return cls(after=text)  # a bare Zendesk cursor
         if not isinstance(data, dict):
             return cls(after=str(text))
-        return cls(after=data.get("after"), seen=OrderedDict(data.get("seen") or {}))
+        since = data.get("since")
+        return cls(after=data.get("after"), seen=OrderedDict(data.get("seen") or {}),
+                   since=float(since) if isinstance(since, (int, float)) else None)
 
     def dump(self) -> str:
-        return json.dumps({"after": self.after, "seen": self.seen}, separators=(",", ":"))
+        return json.dumps({"after": self.after, "seen": self.seen, "since": self.since},
+                          separators=(",", ":"))
+
+    def advance(self, updated: Iterable[str]) -> None:
+        """Move ``since`` to the latest of ``updated`` (ISO stamps of a page's tickets)."""
+        stamps = [t.timestamp() for t in map(_time_or_none, updated) if t is not None]
+        if stamps:
+            self.since = max([*stamps, self.since or 0.0])
 
     def is_new(self, ticket_id: str, updated_at: str) -> bool:
         before = self.seen.get(ticket_id)
@@ -163,3 +174,11 @@ class BoundedCache(OrderedDict):
 
     def missing(self, ids: Iterable[int | None]) -> set[int]:
         return {i for i in ids if i and i not in self}
+
+
+def _time_or_none(value: str) -> datetime | None:
+    """A stamp, or None for one that is not a time (its ticket is quarantined as unreadable)."""
+    try:
+        return parse_time(value)
+    except ValueError:
+        return None

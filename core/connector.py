@@ -186,6 +186,12 @@ class Connector(abc.ABC):
     def find_by_idempotency_key(self, idempotency_key: str) -> RemoteRecord | None:
         """The record created with this key, or None when no such create happened."""
 
+    def find_by_idempotency_keys(self, idempotency_keys: list[str]) -> dict[str, RemoteRecord]:
+        """The records created with any of these keys, by key (keys without one are left out).
+        Connectors whose tracker can look several up in one query override this."""
+        found = {key: self.find_by_idempotency_key(key) for key in dict.fromkeys(idempotency_keys)}
+        return {key: record for key, record in found.items() if record is not None}
+
     @abc.abstractmethod
     def update(self, remote_id: str, fields: dict[str, Any], *,
                expected_version: str | None) -> RemoteRecord:

@@ -18,6 +18,7 @@ from core.errors import (AuthError, Conflict, ConnectorError, NotFound, Permanen
                          Retryable, TiersyncError)
 from core.attachments_send import FileSender
 from core.drift import view_for
+from core.outbox_lookup import look_up_keys, looked_up
 from core.provenance import record_write
 from core.lanes import note_rate_limited, rate_blocked
 from core.reconcile import merge_sent, outbound_diff, still_to_write
@@ -37,6 +38,7 @@ class OutboxApplier:
         self.blocked: set[str] = set()  # connectors that are rate limited or refuse credentials
         self.read: dict[tuple[str, str], RemoteRecord] = {}  # read before commenting, this pass
         self.files = FileSender(self)  # attachments (core/attachments_send.py)
+        self.looked_up: dict[tuple[str, str], RemoteRecord | None] = {}  # batch key lookups
 
     def apply(self, report: "CycleReport", stop: Callable[[], bool],
               connector: str | None = None) -> None:
@@ -64,6 +66,7 @@ class OutboxApplier:
             if not batch:
                 return
             claimed.extend(a.id for a in batch)
+            look_up_keys(self, batch)
             for action in batch:
                 after_id = action.id
                 group = (action.escalation_id, action.connector)
@@ -123,7 +126,7 @@ class OutboxApplier:
             return
         if self._lookup_too_early(action, connector, report):
             return
-        record = connector.find_by_idempotency_key(key)
+        record = looked_up(self, action, connector)
         found = record is not None
         fields = action.payload["fields"]  # what the crashed attempt sent, when found
         if record is None:

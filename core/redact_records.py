@@ -67,6 +67,10 @@ class RedactingConnector:
         record = self.inner.find_by_idempotency_key(idempotency_key)
         return redact_record(record) if record is not None else None
 
+    def find_by_idempotency_keys(self, idempotency_keys: list[str]) -> dict[str, RemoteRecord]:
+        found = self.inner.find_by_idempotency_keys(idempotency_keys)
+        return {key: redact_record(record) for key, record in found.items()}
+
 
 def redacting(connectors: dict[str, Connector], mappings: dict[str, Any]) -> dict[str, Any]:
     """Each connector wrapped when its mapping redacts (the default)."""

@@ -4,7 +4,9 @@
     [WHERE <cond> AND <cond> ...]     cond: [f] op value | [f] [NOT] IN (v, ...) | [f] [NOT] CONTAINS v
     [ORDER BY [f] [ASC|DESC], ...]    op: = <> < > <= >=; value: 'text', number, @project, @today
 
-``OR`` and parentheses around conditions are refused with a clear error rather than misread.
+A parenthesised group of conditions joined by ``OR`` (``([f] CONTAINS 'a' OR [f] CONTAINS 'b')``,
+learn.microsoft.com/azure/devops/boards/queries/wiql-syntax, "Logical groupings") matches any of
+them; other uses of ``OR`` and parentheses are refused with a clear error rather than misread.
 Strings compare case-insensitively; ``[System.Tags] CONTAINS 'x'`` matches whole tags, as the
 service does. A date literal with a time needs ``timePrecision=true``.
 """
@@ -89,7 +91,7 @@ class _Parser:
             while self.accept("AND"):
                 conditions.append(self.condition())
             if (self.peek() or "").upper() in ("OR", "("):
-                raise _syntax("OR and parentheses are not supported by the simulator")
+                raise _syntax("OR outside parentheses is not supported by the simulator")
         if self.accept("ORDER"):
             self.take("BY")
             order.append(self.sort())
@@ -107,8 +109,14 @@ class _Parser:
         return name, False
 
     def condition(self) -> Condition:
-        if self.peek() == "(":
-            raise _syntax("OR and parentheses are not supported by the simulator")
+        if self.accept("("):  # ( cond OR cond ... ): any of them (WIQL's logical grouping)
+            group = [self.condition()]
+            while self.accept("OR"):
+                group.append(self.condition())
+            if (self.peek() or "").upper() == "AND":
+                raise _syntax("AND inside parentheses is not supported by the simulator")
+            self.take(")")
+            return Condition("", "ANY", group)
         name = self.field()
         negate = self.accept("NOT")
         if self.accept("IN"):
@@ -164,9 +172,10 @@ class Evaluator:
         return found
 
     def check(self, query: Query) -> None:
-        for name in query.fields + [c.field for c in query.conditions] + [o[0] for o in query.order]:
+        conditions = _flat(query.conditions)
+        for name in query.fields + [c.field for c in conditions] + [o[0] for o in query.order]:
             self.fdef(name)
-        for cond in query.conditions:
+        for cond in conditions:
             for value in cond.values:
                 self.literal(self.fdef(cond.field), value)
 
@@ -226,6 +235,8 @@ class Evaluator:
         return str(value).lower()
 
     def _test(self, cond: Condition, fields: dict[str, Any]) -> bool:
+        if cond.op == "ANY":
+            return any(self._test(c, fields) for c in cond.values)
         fdef = self.fdef(cond.field)
         raw = fields.get(fdef.ref)
         have = self.comparable(fdef, raw)
@@ -266,3 +277,11 @@ class _Asc:
 class _Desc(_Asc):
     def __lt__(self, other: "_Asc") -> bool:
         return _Asc(other.value) < _Asc(self.value)
+
+
+def _flat(conditions: list[Condition]) -> list[Condition]:
+    """The conditions with the members of ``OR`` groups in place of the groups."""
+    out: list[Condition] = []
+    for cond in conditions:
+        out.extend(_flat(cond.values) if cond.op == "ANY" else [cond])
+    return out

@@ -3,7 +3,8 @@
 ``clause (AND clause)* [ORDER BY field [ASC|DESC] (, field [ASC|DESC])*]`` where a clause is
 ``project = X``, ``updated|created  = >= > <= <  "yyyy/MM/dd HH:mm"`` (also ``yyyy-MM-dd``
 forms, read in the account's time zone), ``key = ENG-1``, ``labels = x``, ``status = x`` /
-``status != x`` or ``issue.property[key].path = "value"``. ORDER BY takes updated, created, key,
+``status != x`` or ``issue.property[key].path = "value"``, and ``in (v, ...)`` for labels, key
+and issue properties. ORDER BY takes updated, created, key,
 id. Anything else is refused with HTTP 400 in Jira's ``errorMessages`` shape, as Jira refuses
 JQL it cannot parse, and so is a query without any restriction (Jira Cloud's "unbounded").
 """
@@ -24,6 +25,9 @@ _DATE_FORMATS = ("%Y/%m/%d %H:%M", "%Y-%m-%d %H:%M", "%Y/%m/%d", "%Y-%m-%d")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 ORDERABLE = {"updated": lambda i: _ms(i.updated), "created": lambda i: _ms(i.created),
              "key": lambda i: i.id, "issuekey": lambda i: i.id, "id": lambda i: i.id}
+
+
+IN_FIELDS = ("labels", "key", "issuekey", "id")
 
 
 class JqlError(ValueError):
@@ -110,6 +114,8 @@ def _value(tokens: list[tuple[str, str]], pos: int, what: str) -> str:
 
 def _clause(tokens: list[tuple[str, str]], pos: int, site: Site) -> tuple[Callable[[SimIssue], bool], int]:
     name = _value(tokens, pos, "a field name")
+    if _is(tokens, pos + 1, "in") and (_PROPERTY.match(name) or name.lower() in IN_FIELDS):
+        return _in_clause(tokens, pos, name, site)
     if pos + 1 >= len(tokens) or tokens[pos + 1][0] != "op":
         got = tokens[pos + 1][1] if pos + 1 < len(tokens) else "end of query"
         raise JqlError(f"Error in the JQL Query: Expecting an operator but got '{got}'. "
@@ -117,6 +123,23 @@ def _clause(tokens: list[tuple[str, str]], pos: int, site: Site) -> tuple[Callab
     op = tokens[pos + 1][1]
     value = _value(tokens, pos + 2, "a value")
     return _test(name, op, value, site), pos + 3
+
+
+def _in_clause(tokens: list[tuple[str, str]], pos: int, name: str,
+               site: Site) -> tuple[Callable[[SimIssue], bool], int]:
+    """``field in (v1, v2, ...)``: any of the values (developer.atlassian.com/cloud/jira/
+    software/jql-operators/#in); only where the simulator knows ``=`` for the field (labels, key,
+    an issue property); on other fields ``in`` is refused as an unknown operator."""
+    pos = _expect(tokens, pos + 2, "(") + 1
+    values: list[str] = []
+    while True:
+        values.append(_value(tokens, pos, "a value"))
+        pos += 1
+        if _is(tokens, pos, ")"):
+            break
+        pos = _expect(tokens, pos, ",") + 1
+    tests = [_test(name, "=", value, site) for value in values]
+    return (lambda i: any(test(i) for test in tests)), pos + 1
 
 
 def _test(name: str, op: str, value: str, site: Site) -> Callable[[SimIssue], bool]:

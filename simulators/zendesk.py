@@ -35,6 +35,7 @@ from simulators.zendesk_render import (EXPORT_MAX_PAGE, cbp_page, export_page, j
 from simulators.zendesk_attachments import ZendeskFiles
 from simulators.zendesk_attachments import add_routes as attachment_routes
 from simulators.zendesk_state import ZendeskState
+from simulators.zendesk_events import ticket_events_page
 from simulators.zendesk_values import ApiError, iso
 
 DEFAULT_FIXTURE = Path(__file__).with_name("fixtures") / "zendesk.json"
@@ -241,6 +242,17 @@ class ZendeskSimulator(Simulator):
             return jsonify(export_page(self.state, self._base(), start_time=args.get("start_time"),
                                        cursor=args.get("cursor"), per_page=per_page,
                                        include=args.get("include"), hold_back=hold_back))
+
+        @route(f"{v2}/incremental/ticket_events", ["GET"])
+        def ticket_events() -> Any:
+            refused = limits.export_refused(self)
+            limited = limits.export_limited(self) if refused is None else None
+            if refused is not None or limited is not None:
+                return refused if refused is not None else limited
+            hold_back = self.profile.seconds(EXPORT_HOLD_BACK) if self.profile.realistic else 0.0
+            return jsonify(ticket_events_page(self.state, self._base(),
+                                              start_time=request.args.get("start_time"),
+                                              include=request.args.get("include"), hold_back=hold_back))
 
         @route(f"{v2}/tickets/<int:ticket_id>/comments", ["GET"])
         def comments(ticket_id: int) -> Any:

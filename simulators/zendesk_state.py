@@ -45,6 +45,7 @@ class ZendeskState:
     def __init__(self, clock: Callable[[], datetime], quantum: timedelta = timedelta(milliseconds=1)):
         self.clock = clock
         self.quantum = quantum  # precision of updated_at
+        self.audit_stamps: dict[int, datetime] = {}  # audit id -> its stamp (the event export)
         self.on_change: Callable[[], None] = lambda: None  # called after every ticket change
         self.users: dict[int, dict[str, Any]] = {}
         self.organizations: dict[int, dict[str, Any]] = {}
@@ -278,6 +279,7 @@ class ZendeskState:
                  "author_id": author.get("id"), "via": {"channel": channel, "source": {}},
                  "metadata": {"system": {}, "custom": {}}, "events": events}
         row.audits.append(audit)
+        self.audit_stamps[audit_id] = stamp
         return audit
 
     def _comment(self, row: TicketRow, comment: dict[str, Any], author: dict[str, Any],
