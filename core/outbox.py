@@ -121,6 +121,9 @@ class OutboxApplier:
         with self.store.transaction() as tx:
             stored = self.store.get_escalation(tx, action.escalation_id)
             existing = stored.escalation.link_for(action.connector) if stored else None
+            # as stored now: another sender in this process (a lane, a hint pass) may have sent
+            # it since the batch was claimed, and then only a lookup of the key may decide
+            action = self.store.get_action(tx, action.id) or action
         if stored is None or existing is not None:
             self._finish(action, "done", "already linked")
             return
