@@ -1,7 +1,6 @@
 """Issue 10's store queries (health, drift, quarantine lifecycle, rebuild) on PostgreSQL."""
 from __future__ import annotations
 
-import os
 
 import pytest
 from sqlalchemy import create_engine
@@ -14,10 +13,8 @@ from core.rebuild import rebuild
 from tests.engine_helpers import Clock, make_engine, partner_ticket
 from tests.test_admin_engine import SEVERITY, ZD_SEVERITY, FailingUpdates
 
-URL = os.environ.get("TIERSYNC_TEST_POSTGRES_URL")
-pytestmark = [pytest.mark.postgres,
-              pytest.mark.skipif(not URL and not os.environ.get("CI"),
-                                 reason="TIERSYNC_TEST_POSTGRES_URL is not set (.ci/run sets it)")]
+from tests.pg import URL, needs_postgres
+pytestmark = [pytest.mark.postgres, needs_postgres]
 
 
 def _empty() -> None:

@@ -1,7 +1,6 @@
 """The audit chain, trace sources and SLA report on a real PostgreSQL server (.ci/run starts one)."""
 from __future__ import annotations
 
-import os
 
 import pytest
 from sqlalchemy import create_engine, delete
@@ -13,10 +12,8 @@ from core.sla_report import build_report, parse_period
 from tests.test_audit_chain import KEY, fill
 from tests.test_sla_report import NOW, fixture_store
 
-URL = os.environ.get("TIERSYNC_TEST_POSTGRES_URL")
-pytestmark = [pytest.mark.postgres,
-              pytest.mark.skipif(not URL and not os.environ.get("CI"),
-                                 reason="TIERSYNC_TEST_POSTGRES_URL is not set (.ci/run sets it)")]
+from tests.pg import URL, needs_postgres
+pytestmark = [pytest.mark.postgres, needs_postgres]
 
 
 @pytest.fixture

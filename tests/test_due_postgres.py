@@ -1,7 +1,6 @@
 """The next-decision schedule (core/due.py) on a real PostgreSQL server (started by .ci/run)."""
 from __future__ import annotations
 
-import os
 
 import pytest
 from sqlalchemy import create_engine
@@ -9,11 +8,8 @@ from sqlalchemy import create_engine
 from core import schema
 from tests.test_due import BREACH, WARNING, engine_over, opened, periodic, schedule
 
-URL = os.environ.get("TIERSYNC_TEST_POSTGRES_URL")
-pytestmark = [pytest.mark.postgres,
-              # .ci/run starts a server and sets the URL: under CI a missing URL fails the run
-              pytest.mark.skipif(not URL and not os.environ.get("CI"),
-                                 reason="TIERSYNC_TEST_POSTGRES_URL is not set (.ci/run sets it)")]
+from tests.pg import URL, needs_postgres
+pytestmark = [pytest.mark.postgres, needs_postgres]
 
 
 def test_due_escalations_only_after_a_restart_on_postgres(tmp_path):

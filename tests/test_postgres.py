@@ -1,7 +1,6 @@
 """The same store and engine on a real PostgreSQL server (started by .ci/run)."""
 from __future__ import annotations
 
-import os
 
 import pytest
 from sqlalchemy import create_engine
@@ -12,11 +11,8 @@ from core.model import Escalation
 from core.store import Store
 from tests.engine_helpers import make_engine, partner_ticket
 
-URL = os.environ.get("TIERSYNC_TEST_POSTGRES_URL")
-pytestmark = [pytest.mark.postgres,
-              # .ci/run starts a server and sets the URL: under CI a missing URL fails the run
-              pytest.mark.skipif(not URL and not os.environ.get("CI"),
-                                 reason="TIERSYNC_TEST_POSTGRES_URL is not set (.ci/run sets it)")]
+from tests.pg import URL, needs_postgres
+pytestmark = [pytest.mark.postgres, needs_postgres]
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ that .ci/run starts (TIERSYNC_TEST_POSTGRES_URL); under CI they never skip.
 """
 from __future__ import annotations
 
-import os
 import signal
 import threading
 import time
@@ -21,9 +20,7 @@ from core.engine import SyncEngine
 from simulators.profile import Profile
 from harness.sandbox import Sandbox
 
-URL = os.environ.get("TIERSYNC_TEST_POSTGRES_URL")
-needs_postgres = pytest.mark.skipif(not URL and not os.environ.get("CI"),
-                                    reason="TIERSYNC_TEST_POSTGRES_URL is not set (.ci/run sets it)")
+from tests.pg import URL, needs_postgres
 FAST = {"backoff_seconds": 0.2, "max_backoff_seconds": 2.0}
 LEASE = 3.0
 CONNECTORS = ("zendesk", "azure_devops", "jira")
