@@ -95,10 +95,12 @@ class Walker:
             f"issue/{ref}/transitions", {"expand": "transitions.fields"}))
         return list(page.get("transitions") or [])
 
-    def step(self, ref: str, key: str, at: Position, wanted: str, visited: set[str]) -> dict[str, Any]:
+    def step(self, ref: str, key: str, at: Position, wanted: str, visited: set[str],
+             offered: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         """The transition to take next from ``at`` towards ``wanted`` (learning on the way);
-        ``ref`` addresses the issue, ``key`` names it in messages."""
-        available = self.transitions(ref, key)
+        ``ref`` addresses the issue, ``key`` names it in messages. ``offered``: the transitions
+        read with the issue at ``at`` (``expand=transitions.fields``); else they are read now."""
+        available = list(offered) if offered is not None else self.transitions(ref, key)
         self.graph.learn(at.scope, at.status_id, available)
         direct = [t for t in available if target_is(t, wanted)]
         if direct:

@@ -135,9 +135,12 @@ class JiraWrites:
         return self._read_issue(key)["fields"]
 
     def _read_issue(self, ref: str) -> dict[str, Any]:
+        """The issue's write facts and, in the same read, the transitions its status offers
+        (Get issue ``expand=transitions.fields``), so a walk step needs no transitions read."""
         return self.api.call(f"read {ref}", lambda: self.api.get_json(
             f"issue/{ref}", {"fields": "status,updated,project,issuetype",
-                             "properties": self.config.property_key}))
+                             "properties": self.config.property_key,
+                             "expand": "transitions.fields"}))
 
     def _check_version(self, key: str, current: dict[str, Any], expected: str | None) -> None:
         if expected is not None and _instant(current["updated"]) != _instant(expected):
@@ -174,7 +177,8 @@ class JiraWrites:
                 if not moved:
                     self._check_version(label, issue["fields"], expected_version)
                 visited.add(at.status_name)
-                choice = self.c.walker.step(key, label, at, wanted, visited)
+                choice = self.c.walker.step(key, label, at, wanted, visited,
+                                            issue.get("transitions"))
                 body: dict[str, Any] = {"transition": {"id": str(choice["id"])}}
                 fields = self.c.walker.screen_fields(label, at, choice, wanted, self.account_id)
                 if fields:

@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Iterator, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.errors import NotFound
+from core.errors import NotFound, PermanentError
 from core.webhook_config import WebhookConfig
 
 # Comments tiersync writes start with this, so that reading them back never copies them again.
@@ -116,7 +116,31 @@ class Capabilities:
     max_page_size: int = 100
     # seconds a created record may take to be found by find_by_idempotency_key (a search index)
     lookup_lag_seconds: float = 0.0
+    # ``write`` sends fields and a comment as one version-checked update (Zendesk's ticket
+    # update carries ``ticket.comment``; ``safe_update`` refuses it whole when the record moved)
+    versioned_comments: bool = False
+    # ``update`` returns the record read in full (comments included) after the write, good as
+    # the read before a comment that follows it (Jira, which has no version on its writes)
+    update_reads_record: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OutgoingComment:
+    """A comment to add with a write (``Connector.write``)."""
+
+    body: str
+    public: bool
+    notify: tuple[str, ...] = ()  # addresses the tracker should notify, as ``add_comment``
+
+
+@dataclass(frozen=True)
+class Written:
+    """What one ``Connector.write`` left: the record as the write's reply shows it (comments
+    not loaded) and the id of the comment it added, if any."""
+
+    record: RemoteRecord
+    comment_id: str | None = None
 
 
 class TrackerConfig(BaseModel):
@@ -196,6 +220,14 @@ class Connector(abc.ABC):
     def update(self, remote_id: str, fields: dict[str, Any], *,
                expected_version: str | None) -> RemoteRecord:
         """Write ``fields``; raises Conflict when the record is no longer at ``expected_version``."""
+
+    def write(self, remote_id: str, fields: dict[str, Any], comment: OutgoingComment | None, *,
+              expected_version: str) -> Written:
+        """Write ``fields`` and add ``comment`` in one update that the tracker refuses whole
+        (Conflict) unless the record is still at ``expected_version``; nothing lands then.
+        Only for trackers with ``Capabilities.versioned_comments``."""
+        raise PermanentError(f"{self.kind} cannot carry a comment in a versioned update",
+                             tracker=self.name)
 
     @abc.abstractmethod
     def add_comment(self, remote_id: str, body: str, *, public: bool,

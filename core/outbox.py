@@ -19,6 +19,7 @@ from core.errors import (AuthError, Conflict, ConnectorError, NotFound, Permanen
 from core.attachments_send import FileSender
 from core.drift import view_for
 from core.outbox_lookup import look_up_keys, looked_up
+from core.outbox_write import carry_comment, send_comment
 from core.provenance import record_write
 from core.lanes import note_rate_limited, rate_blocked
 from core.reconcile import merge_sent, outbound_diff, still_to_write
@@ -39,6 +40,7 @@ class OutboxApplier:
         self.read: dict[tuple[str, str], RemoteRecord] = {}  # read before commenting, this pass
         self.files = FileSender(self)  # attachments (core/attachments_send.py)
         self.looked_up: dict[tuple[str, str], RemoteRecord | None] = {}  # batch key lookups
+        self.merged: set[int] = set()  # comments sent with their update (core/outbox_write.py)
 
     def apply(self, report: "CycleReport", stop: Callable[[], bool],
               connector: str | None = None) -> None:
@@ -87,6 +89,8 @@ class OutboxApplier:
         return row is not None and row.state == "pending"
 
     def apply_one(self, action: OutboxRow, report: "CycleReport") -> None:
+        if action.id in self.merged:
+            return  # done already, in its update's write
         connector = self.engine.connectors.get(action.connector)
         if connector is None:
             self._dead(action, f"no connector named {action.connector!r} is configured", report)
@@ -182,8 +186,12 @@ class OutboxApplier:
         if prepared is None:
             return
         link, fields = prepared
+        if carry_comment(self, action, connector, link, fields, report):
+            return
         replaced = {path: (link.last_data or {}).get(path) for path in fields}
         record = connector.update(action.remote_id, fields, expected_version=link.last_version)
+        if connector.capabilities().update_reads_record:  # read after the write: good as the
+            self.read[(action.connector, action.remote_id)] = record  # read before a comment
         with self.store.transaction() as tx:
             self.engine._remember(link, record)
             self.store.save_link(tx, link, self.engine.clock())
@@ -254,6 +262,8 @@ class OutboxApplier:
             if waiting is None:
                 self._dead(action, f"escalation has no record in {action.connector}", report)
             return  # the mirror is still being created: try again next cycle
+        if send_comment(self, action, connector, link, report):
+            return  # version-checked, no read needed (core/outbox_write.py)
         body, public = action.payload["body"], bool(action.payload.get("public"))
         record = self._read_before_comment(action, connector, link, report)
         # sent before (reply lost), or posted by a store that was lost or restored since: a

@@ -138,7 +138,19 @@ def add_routes(sim: "JiraSimulator") -> None:
     def get_issue(ref: str) -> Response:
         selected = field_selection(request.args.getlist("fields"), "*all")
         props = request.args.getlist("properties")
-        return with_issue(ref, lambda i: jsonify(issue_json(site(), i, base(), selected, props)))
+        expand = ",".join(request.args.getlist("expand"))
+
+        def render(issue: SimIssue) -> Response:
+            out = issue_json(site(), issue, base(), selected, props)
+            # Get issue, ``expand``: "transitions Returns all possible transitions for the
+            # issue"; their screen fields only with the nested ``transitions.fields`` ("use the
+            # . dot notation", "Expansion", specs/jira/jira-cloud-platform-v3.json)
+            if "transitions" in expand.split(",") or "transitions.fields" in expand.split(","):
+                with_fields = "transitions.fields" in expand.split(",")
+                out["transitions"] = [transition_json(site(), t, base(), with_fields)
+                                      for t in site().transitions_from(issue.status)]
+            return jsonify(out)
+        return with_issue(ref, render)
 
     @app.put(f"{API}/issue/<ref>")
     def edit_issue(ref: str) -> Response:

@@ -346,8 +346,10 @@ def test_update_on_a_stale_version_raises_conflict_and_writes_nothing(http):
 
     with pytest.raises(Conflict):
         make().update("10002", {"summary": "new"}, expected_version="2026-01-05T20:00:10.000+1100")
+    # one read: the write facts and the transitions its status offers (no transitions read)
     assert params(sent(http, "GET", "issue/10002")[0]) == {"fields": ["status,updated,project,issuetype"],
-                                                         "properties": ["tiersync"]}
+                                                         "properties": ["tiersync"],
+                                                         "expand": ["transitions.fields"]}
     assert sent(http, "PUT", "issue/10002") == []
 
 
