@@ -74,10 +74,13 @@ class JiraWrites:
         idempotency key only once the search index has caught up (``search_lag_seconds`` after
         the send): before that, "not found" proves nothing and a resend could duplicate it."""
         body = self._create_body(fields, key, origin)
-        sent_at: list[float] = []
+        ended_at: list[float] = []  # when the last attempt's outcome became unknown
 
         def already() -> str | None:
-            wait = self.config.search_lag_seconds - (time.monotonic() - sent_at[-1])
+            # the index shows an issue ``lag`` after its last write, which is no later than
+            # the moment its attempt failed (not the moment it was sent: Jira may take its
+            # time processing it); core/create_lag.py
+            wait = self.config.search_lag_seconds - (time.monotonic() - ended_at[-1])
             if wait > 0:
                 log.info("%s: create reply lost; waiting %.1fs for Jira's search index before "
                          "looking it up", self.c.name, wait)
@@ -86,8 +89,10 @@ class JiraWrites:
             return found.id if found is not None else None
 
         def send() -> str:
-            sent_at.append(time.monotonic())
-            return str(self.api.post_json("issue", body)["id"])
+            try:
+                return str(self.api.post_json("issue", body)["id"])
+            finally:
+                ended_at.append(time.monotonic())
 
         issue_id = self._unknown_outcome_safe("create issue", send, already)
         marker = body["properties"][0]["value"]

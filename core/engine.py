@@ -115,6 +115,7 @@ class SyncEngine:
         self.on_page: Callable[[str, int], None] | None = None  # progress (core/progress.py)
         self.worker = None  # core.worker.Worker when several daemons share the store
         self.worker_id = f"local-{os.getpid()}-{uuid.uuid4().hex[:6]}"  # who claims actions
+        self.started_at = clock()  # creates another process sent ended before it (core/create_lag.py)
         store.serialize_writes = True
         for name, connector in connectors.items():
             connector.use_mapping(mappings.get(name))

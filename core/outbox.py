@@ -20,6 +20,7 @@ from core.attachments_send import FileSender
 from core.drift import view_for
 from core.outbox_lookup import look_up_keys, looked_up
 from core.outbox_write import carry_comment, send_comment
+from core.create_lag import create_note, last_create_write
 from core.provenance import record_write
 from core.lanes import note_rate_limited, rate_blocked
 from core.reconcile import merge_sent, outbound_diff, still_to_write
@@ -143,10 +144,12 @@ class OutboxApplier:
             fields = self.engine.planner.create_fields(stored.escalation, action.connector,
                                                        action.payload.get("extra", {}))
             with self.store.transaction() as tx:
-                self.store.note_sent(tx, action.id, {"create": True,
-                                                     "create_at": self.engine.clock().isoformat()},
-                                     self.engine.clock())
-            record = connector.create(fields, idempotency_key=key, origin=ref)
+                self.store.note_sent(tx, action.id, create_note(self.engine), self.engine.clock())
+            try:
+                record = connector.create(fields, idempotency_key=key, origin=ref)
+            except Exception:
+                self._create_unknown_since_now(action)
+                raise
         foreign = found and action.sent is None
         with self.store.transaction() as tx:
             stored = self.store.get_escalation(tx, action.escalation_id)
@@ -173,13 +176,19 @@ class OutboxApplier:
         lag = connector.capabilities().lookup_lag_seconds
         if not lag or "create_at" not in sent:
             return False
-        waited = (self.engine.clock() - datetime.fromisoformat(sent["create_at"])).total_seconds()
+        waited = (self.engine.clock() - last_create_write(self.engine, sent)).total_seconds()
         if waited >= lag:
             return False
         self._retry_later(action, Retryable(f"{action.connector}: a create may have gone out "
                                             f"{waited:.1f}s ago; looking it up after {lag:.0f}s",
                                             tracker=action.connector), report, wait=lag - waited)
         return True
+
+    def _create_unknown_since_now(self, action: OutboxRow) -> None:
+        """A create attempt that failed may have landed, and may have written to the record
+        until now (its back link, its status): the lookup lag runs from here (core/create_lag.py)."""
+        with self.store.transaction() as tx:
+            self.store.note_sent(tx, action.id, create_note(self.engine), self.engine.clock())
 
     def _update(self, action: OutboxRow, connector, report: "CycleReport") -> None:
         prepared = self._prepare_update(action, connector, report)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Iterator
 
-from core.connector import TIERSYNC_COMMENT_MARK, Page, RemoteRecord
+from core.connector import TIERSYNC_COMMENT_MARK, Page, RemoteRecord, Written
 from core.people import PeopleDirectory, is_address, missing_text
 from core.planner import parse_idempotency_key
 
@@ -90,6 +90,27 @@ class PeopleConnector:
 
     def add_comment(self, remote_id: str, body: str, *, public: bool,
                     notify: tuple[str, ...] = ()) -> str:
+        people, missing = self._notified(notify)
+        extra = {"notify": tuple(people)} if people else {}
+        comment_id = self.inner.add_comment(remote_id, body, public=public, **extra)
+        if not _about_people(body):
+            self._note(None, remote_id, missing)
+        return comment_id
+
+    def write(self, remote_id: str, fields: dict[str, Any], comment: Any, *,
+              expected_version: str) -> Written:
+        """``Connector.write`` with people resolved as ``update`` and ``add_comment`` do."""
+        resolved, missing = self._resolve(fields)
+        if comment is not None:
+            people, unknown = self._notified(comment.notify)
+            comment = dataclasses.replace(comment, notify=tuple(people))
+            missing += [] if _about_people(comment.body) else unknown
+        written = self.inner.write(remote_id, resolved, comment, expected_version=expected_version)
+        self._note(None, remote_id, missing)
+        return dataclasses.replace(written, record=self._read(written.record))
+
+    def _notified(self, notify: tuple[str, ...]) -> tuple[list[str], list[tuple[str, Any]]]:
+        """The tracker's references of the people to notify, and those not found."""
         people, missing = [], []
         for who in notify:
             found = self.directory.lookup(who) if is_address(who) else None
@@ -98,11 +119,7 @@ class PeopleConnector:
                 people.append(ref) if ref not in people else None
             else:
                 missing.append(("notification", found))
-        extra = {"notify": tuple(people)} if people else {}
-        comment_id = self.inner.add_comment(remote_id, body, public=public, **extra)
-        if not body.lstrip().startswith(f"{TIERSYNC_COMMENT_MARK} tiersync could not"):
-            self._note(None, remote_id, missing)
-        return comment_id
+        return people, missing
 
     def _note(self, escalation_id: str | None, remote_id: str,
               missing: list[tuple[str, Any]]) -> None:
@@ -121,6 +138,11 @@ class PeopleConnector:
                 self.store.enqueue(tx, escalation_id=escalation_id, connector=self.inner.name,
                                    kind="comment", payload={"body": body, "public": False},
                                    now=self.clock(), dedupe_key=key, rule="people.not_found")
+
+
+def _about_people(body: str) -> bool:
+    """A note about people not found (never noted again for the people it names)."""
+    return body.lstrip().startswith(f"{TIERSYNC_COMMENT_MARK} tiersync could not")
 
 
 def with_people(connectors: dict[str, Any], mappings: dict[str, Any], store: Any,

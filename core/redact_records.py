@@ -63,6 +63,11 @@ class RedactingConnector:
     def load_details(self, records: list[RemoteRecord]) -> list[RemoteRecord]:
         return [redact_record(r) for r in self.inner.load_details(records)]
 
+    def write(self, remote_id: str, fields: dict[str, Any], comment: Any, *,
+              expected_version: str) -> Any:
+        written = self.inner.write(remote_id, fields, comment, expected_version=expected_version)
+        return dataclasses.replace(written, record=redact_record(written.record))
+
     def find_by_idempotency_key(self, idempotency_key: str) -> RemoteRecord | None:
         record = self.inner.find_by_idempotency_key(idempotency_key)
         return redact_record(record) if record is not None else None
