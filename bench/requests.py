@@ -10,7 +10,8 @@ the simulators' request recording:
    Azure DevOps engagement item and a Jira issue), cycles until nothing is left to do;
 2. *wave*: tier 2 moves ``--wave`` items to Actively Working with a note (a state change that
    reaches Zendesk and Jira as a status and an internal note), cycles until quiet;
-3. *idle*: one more cycle with nothing changed anywhere.
+3. *idle*: one more cycle with nothing changed anywhere, as a new process runs it; *idle_daemon*:
+   the second idle cycle of one engine, as a running daemon runs it (no per-process reads).
 
 A tracker's *changed records* in a phase are its records that were created or got a new
 version in it (by people or by tiersync). Printed as ``name=value`` lines:
@@ -130,6 +131,23 @@ def phase(box: Sandbox, name: str, act, max_cycles: int) -> dict[str, Any]:
             "requests": counts(box)}
 
 
+def daemon_idle(box: Sandbox) -> dict[str, Any]:
+    """An idle cycle of a running daemon: its second cycle with nothing changed, on the same
+    engine (the per-process reads, Jira's ``serverInfo``, ``myself`` and fields, are behind it)."""
+    box.settle()
+    engine = box.engine()
+    try:
+        engine.run_cycle()
+        box.settle()
+        box.clear_requests()
+        engine.run_cycle()
+    finally:
+        for connector in engine.connectors.values():
+            connector.close()
+    return {"name": "idle_daemon", "cycles": 1, "changed": {t: 0 for t in TRACKERS},
+            "requests": counts(box)}
+
+
 def report(result: dict[str, Any], escalations: int, detail: bool) -> list[str]:
     name, lines = result["name"], [f"{result['name']}.cycles={result['cycles']}"]
     total = 0
@@ -165,6 +183,7 @@ def main() -> int:
         changes = phase(box, "wave", lambda: moved.append(wave(box, args.wave)), args.max_cycles)
         lines += report(changes, moved[0], args.detail)
         lines += report(phase(box, "idle", lambda: None, 0), 0, args.detail)
+        lines += report(daemon_idle(box), 0, args.detail)
     print("\n".join(lines))
     return 0
 
