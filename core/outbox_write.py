@@ -72,6 +72,10 @@ def send_comment(applier: "OutboxApplier", action: OutboxRow, connector: Connect
             or action.sent is not None:
         return False
     with applier.store.transaction() as tx:
+        current = applier.store.get_action(tx, action.id)  # as stored now: its update's write
+        if current is None or current.sent is not None:  # may have carried it (lost reply):
+            applier.read.pop((action.connector, link.remote_id), None)  # read it as it is now
+            return False
         if not _accounted(applier, tx, action, link):
             return False
         applier.store.note_sent(tx, action.id, {"comment": link.remote_id}, applier.engine.clock())
