@@ -6,14 +6,18 @@ Rules:
   were made) just before the COMMIT, so their rows commit with the rest of the transaction;
 - a savepoint rolled back drops what its buffers gathered since it began (a buffer made inside
   it entirely); a transaction rolled back, or begun afresh, drops every buffer;
-- whoever reads what a buffer holds in the same transaction calls ``flush(tx, name)`` first.
+- whoever reads what a buffer holds in the same transaction calls ``flush(tx, name)`` first;
+- ``scope(tx)`` is a savepoint in memory: an exception inside it takes back what the buffers
+  gathered since it began, without a SAVEPOINT statement. It undoes buffered rows only, so
+  whatever runs inside it writes through buffers (the engine's records: core/page_write.py).
 
 A buffer is any object with ``mark()``, ``back_to(mark)`` and ``flush(tx)``.
 """
 from __future__ import annotations
 
+import contextlib
 import weakref
-from typing import Any, Callable, Protocol, TypeVar
+from typing import Any, Callable, Iterator, Protocol, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
@@ -57,6 +61,26 @@ def flush(tx: Connection, name: str | None = None) -> None:
             pending.flush(tx)
 
 
+@contextlib.contextmanager
+def scope(tx: Connection) -> Iterator[None]:
+    """Take back, when the block raises, what every buffer gathered inside it (see the rules)."""
+    buffers = tx.info.get(BUFFERS, {})
+    began = {key: b.mark() for key, b in buffers.items()}
+    try:
+        yield
+    except BaseException:
+        _back_to(tx.info.get(BUFFERS, {}), began)
+        raise
+
+
+def _back_to(buffers: dict[str, Any], began: dict[str, Any]) -> None:
+    for key in list(buffers):
+        if key in began:
+            buffers[key].back_to(began[key])
+        else:
+            del buffers[key]
+
+
 def _flush_all(conn: Connection) -> None:
     flush(conn)
 
@@ -79,13 +103,7 @@ def _release(conn: Connection, *_args) -> None:
 
 def _rollback_savepoint(conn: Connection, *_args) -> None:
     marks = conn.info.get(MARKS)
-    began = marks.pop() if marks else {}
-    buffers = conn.info.get(BUFFERS, {})
-    for key in list(buffers):
-        if key in began:
-            buffers[key].back_to(began[key])
-        else:
-            del buffers[key]
+    _back_to(conn.info.get(BUFFERS, {}), marks.pop() if marks else {})
 
 
 def _listen(engine: Engine) -> None:
