@@ -72,6 +72,7 @@ def read_page(store: Store, tx: Connection, name: str, records: Iterable[RemoteR
         elif record.id not in links:  # the escalation it would open
             ids.add(escalation_id_for(name, record.id))
     read_escalations(store, tx, state, sorted(ids), trackers)
+    read_updates(tx, state, [(name, remote_id) for remote_id in latest])  # links made now too
     return state
 
 
