@@ -2,7 +2,7 @@
 
 Rules:
 - ``begin(tx, store, state)`` puts a page buffer on the page's transaction; from then on the
-  store's record-level methods (``@paged``, core/page_hook.py) read the page's state (read in
+  store's record-level methods (``@paged``, core/tx_buffer.py) read the page's state (read in
   batch by core/page_read.py) together with what the page wrote so far, and their writes
   (escalations, links, outbox actions queued, replaced or finished) stay in the buffer;
 - ``flush(tx)`` writes them with one batched statement per table and kind of change, in the
@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 from core import due, history, schema as t, store_sql as q, tx_buffer
 from core.model import Escalation
 from core.outbox_queue import _insert_new
-from core.page_hook import PAGE
+from core.tx_buffer import PAGE
 from core.page_read import Key, PageState, read_escalations
 from core.page_state import PageRows
 from core.redact import redact_text

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from core import due, history, schema as t, store_sql as q, tx_buffer
-from core.page_hook import paged
+from core.tx_buffer import paged
 from core.errors import ConfigError, TiersyncError
 from core.config_secrets import mask_url
 from core.model import Escalation, State

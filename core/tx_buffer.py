@@ -12,16 +12,24 @@ Rules:
   whatever runs inside it writes through buffers (the engine's records: core/page_write.py).
 
 A buffer is any object with ``mark()``, ``back_to(mark)`` and ``flush(tx)``.
+
+The page buffer (``PAGE``, core/page_write.py): while a page's transaction holds one, a store
+method marked ``@paged`` is answered by the buffer's method of the same name (reads from the
+state the page read in batch plus what it wrote so far; writes held for the page's batched
+write); without one (any other transaction, or once it is flushed) the method runs its own SQL,
+which ``method.raw`` is, for the buffer's own fall-backs.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 import weakref
 from typing import Any, Callable, Iterator, Protocol, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
+PAGE = "page"  # the buffer of the page being written (core/page_write.py)
 BUFFERS = "tiersync.tx_buffers"  # name -> buffer, in the connection's info
 MARKS = "tiersync.tx_marks"  # per open savepoint: name -> mark of each buffer when it began
 _listening: "weakref.WeakSet[Engine]" = weakref.WeakSet()
@@ -34,6 +42,22 @@ class Buffer(Protocol):
 
 
 B = TypeVar("B", bound=Buffer)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def paged(method: F) -> F:
+    """Route ``method(store, tx, ...)`` to the page buffer of ``tx`` when there is one."""
+    name = method.__name__
+
+    @functools.wraps(method)
+    def routed(store: Any, tx: Connection, *args: Any, **kwargs: Any) -> Any:
+        page = tx.info.get(BUFFERS, {}).get(PAGE)
+        if page is None:
+            return method(store, tx, *args, **kwargs)
+        return getattr(page, name)(tx, *args, **kwargs)
+
+    routed.raw = method  # type: ignore[attr-defined]
+    return routed  # type: ignore[return-value]
 
 
 def buffer(tx: Connection, name: str, factory: Callable[[], B]) -> B:
