@@ -34,7 +34,7 @@ from core.quarantine import held as held_in_quarantine
 from core.quarantine import refresh_reason
 from core.redact import redact
 from core.redact_records import redacting
-from core.relevance import (complete_page, guarded_pages, quarantine_unreadable,
+from core.relevance import (complete_page, guarded_pages, matters, quarantine_unreadable,
                             relevant_records)
 from core import page_write, tx_buffer
 from core.page_read import read_page
@@ -230,7 +230,8 @@ class SyncEngine:
         for record in records:
             latest[record.id] = record  # a page may repeat a record: keep its newest version
         state = read_page(self.store, tx, name, latest.values(), list(self.mappings),
-                          lambda remote_id: self.connectors[name].get(remote_id))
+                          lambda remote_id: self.connectors[name].get(remote_id),
+                          lambda record: matters(self, name, record, False, {}))
         page_write.begin(tx, self.store, state, list(self.mappings))
         links = self.store.links_for(tx, name, list(latest))
         escalation_ids = {link.escalation_id for link in links.values()}

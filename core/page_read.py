@@ -56,8 +56,11 @@ class PageState:
 
 
 def read_page(store: Store, tx: Connection, name: str, records: Iterable[RemoteRecord],
-              trackers: list[str], read: Callable[[str], RemoteRecord]) -> PageState:
-    """The state of the page of ``name``'s ``records`` (see the module rules)."""
+              trackers: list[str], read: Callable[[str], RemoteRecord],
+              opens: Callable[[RemoteRecord], bool]) -> PageState:
+    """The state of the page of ``name``'s ``records`` (see the module rules); ``opens``: whether
+    an unlinked record without a mirror's marker may open an escalation (its mapping's rule):
+    only those, and linked or marked ones, have their escalation's state read."""
     latest = {r.id: r for r in records}
     links = store.links_for.raw(store, tx, name, list(latest))
     links.update(relink(store, tx, name, [r for r in latest.values() if r.id not in links], read))
@@ -65,14 +68,18 @@ def read_page(store: Store, tx: Connection, name: str, records: Iterable[RemoteR
     state.links.update({(name, remote_id): None for remote_id in latest})
     state.links.update({(name, remote_id): link for remote_id, link in links.items()})
     ids = {link.escalation_id for link in links.values()}
+    wanted = [(name, remote_id) for remote_id in links]
     for record in latest.values():
         parsed = parse_idempotency_key(record.idempotency_key)
         if parsed and parsed[1] == name:
             ids.add(parsed[0])
-        elif record.id not in links:  # the escalation it would open
+        elif record.id not in links and opens(record):  # the escalation it would open
             ids.add(escalation_id_for(name, record.id))
+        else:
+            continue
+        wanted.append((name, record.id))
     read_escalations(store, tx, state, sorted(ids), trackers)
-    read_updates(tx, state, [(name, remote_id) for remote_id in latest])  # links made now too
+    read_updates(tx, state, wanted)  # a record linked now has its pending updates read too
     return state
 
 
