@@ -27,7 +27,7 @@ from core import due, history, schema as t, store_sql as q, tx_buffer
 from core.model import Escalation
 from core.outbox_queue import _insert_new
 from core.tx_buffer import PAGE
-from core.page_read import Key, PageState, read_escalations
+from core.page_read import PageState, read_escalations
 from core.page_state import PageRows
 from core.redact import redact_text
 from core.store import LinkRow, OutboxRow, Store, StoreConflict, StoredEscalation
