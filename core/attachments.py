@@ -68,15 +68,18 @@ class FilePort(Protocol):
 
 
 def observe_files(engine: "SyncEngine", tx: Connection, name: str,
-                  records: list[RemoteRecord]) -> None:
-    """Record new files of ``records`` and queue their copies (inside the page's transaction)."""
+                  records: list[RemoteRecord], holding: set[str] | None = None) -> None:
+    """Record new files of ``records`` and queue their copies (inside the page's transaction).
+    ``holding``: the escalations known to hold files (read with the page), else asked each."""
     mapping = engine.mappings.get(name)
     if mapping is None:
         return
     links = engine.store.links_for(tx, name, [r.id for r in records])
     for record in records:
         link = links.get(record.id)
-        if link is None or not (record.attachments or fs.files_of(tx, link.escalation_id)):
+        has_files = (link.escalation_id in holding) if holding is not None and link is not None \
+            else link is not None and bool(fs.files_of(tx, link.escalation_id))
+        if link is None or not (record.attachments or has_files):
             continue
         stored = engine.store.get_escalation(tx, link.escalation_id)
         if stored is None or not stored.escalation.state.is_open:

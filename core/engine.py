@@ -34,9 +34,10 @@ from core.quarantine import held as held_in_quarantine
 from core.quarantine import refresh_reason
 from core.redact import redact
 from core.redact_records import redacting
-from core.relevance import (complete_page, guarded_pages, quarantine_unreadable,
+from core.relevance import (complete_page, guarded_pages, matters, quarantine_unreadable,
                             relevant_records)
-from core.relink import relink
+from core import page_write, tx_buffer
+from core.page_read import read_page
 from core.store import LinkRow, Store, StoreConflict, StoredEscalation, data_hash
 
 log = logging.getLogger("tiersync.engine")
@@ -223,12 +224,17 @@ class SyncEngine:
     # -- records --------------------------------------------------------------------------------
     def process_records(self, tx: Connection, name: str, records: list[RemoteRecord],
                         report: CycleReport) -> None:
+        """The page as a pipeline (core/page_read.py, core/page_write.py): its state read in
+        batch, each record's stages run in memory against it (a record that fails is taken
+        back and quarantined, the others go on), then the page's writes in one batch."""
         latest: dict[str, RemoteRecord] = {}
         for record in records:
             latest[record.id] = record  # a page may repeat a record: keep its newest version
+        state = read_page(self.store, tx, name, latest.values(), list(self.mappings),
+                          lambda remote_id: self.connectors[name].get(remote_id),
+                          lambda record: matters(self, name, record, False, {}))
+        page_write.begin(tx, self.store, state, list(self.mappings))
         links = self.store.links_for(tx, name, list(latest))
-        links.update(relink(self.store, tx, name, [r for r in latest.values() if r.id not in links],
-                            lambda remote_id: self.connectors[name].get(remote_id)))
         escalation_ids = {link.escalation_id for link in links.values()}
         for record in latest.values():
             parsed = parse_idempotency_key(record.idempotency_key)
@@ -238,28 +244,37 @@ class SyncEngine:
         quarantined = held_in_quarantine(tx, name, list(latest))
         report.pulled += len(latest)
         relevant = relevant_records(self, name, latest, links, stored, report)
+        synced = [r for r in relevant if self._isolated(tx, name, r, links, stored, report)]
+        page_write.flush(tx)  # the page's escalations, links and actions, batched
         for remote_id in quarantined - {r.id for r in relevant}:  # it no longer matters
             self._clear_quarantine(tx, name, latest[remote_id], "the record no longer matters")
-        for record in relevant:
-            try:
-                with tx.begin_nested():  # a record that fails leaves no partial writes
-                    self._process_record(tx, name, record, links.get(record.id), stored, report)
-                    if record.id in quarantined:  # it syncs now: its quarantine entry clears
-                        self._clear_quarantine(tx, name, record, "the record maps and syncs now")
-            except (MappingError, BadRecord) as exc:
-                self._quarantine(tx, name, record, str(exc), report)
-            except ValidationError as exc:
-                problem = exc.errors()[0]
-                where = ".".join(map(str, problem["loc"]))
-                self._quarantine(tx, name, record, f"{self.mappings[name].source}: record maps to an "
-                                 f"invalid escalation: {where}: {problem['msg']}", report)
-            except (StoreConflict, TiersyncError):
-                raise
-            except Exception as exc:  # one bad record must never stop the page
-                log.exception("unexpected error on %s", record.ref,
-                              extra={"tracker": name, "record": record.id})
-                self._quarantine(tx, name, record, f"unexpected {type(exc).__name__}: {exc}", report)
-        observe_files(self, tx, name, relevant)  # new attachments (core/attachments.py)
+        for record in synced:
+            if record.id in quarantined:  # it syncs now: its quarantine entry clears
+                self._clear_quarantine(tx, name, record, "the record maps and syncs now")
+        observe_files(self, tx, name, relevant, holding=state.with_files)  # new attachments
+
+    def _isolated(self, tx: Connection, name: str, record: RemoteRecord,
+                  links: dict[str, LinkRow], stored: dict[str, StoredEscalation],
+                  report: CycleReport) -> bool:
+        """Process one record; one that fails leaves nothing in the page and is quarantined."""
+        try:
+            with tx_buffer.scope(tx):  # the page's writes are buffered: taken back in memory
+                self._process_record(tx, name, record, links.get(record.id), stored, report)
+            return True
+        except (MappingError, BadRecord) as exc:
+            self._quarantine(tx, name, record, str(exc), report)
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            where = ".".join(map(str, problem["loc"]))
+            self._quarantine(tx, name, record, f"{self.mappings[name].source}: record maps to an "
+                             f"invalid escalation: {where}: {problem['msg']}", report)
+        except (StoreConflict, TiersyncError):
+            raise
+        except Exception as exc:  # one bad record must never stop the page
+            log.exception("unexpected error on %s", record.ref,
+                          extra={"tracker": name, "record": record.id})
+            self._quarantine(tx, name, record, f"unexpected {type(exc).__name__}: {exc}", report)
+        return False
 
     def _process_record(self, tx: Connection, name: str, record: RemoteRecord,
                         link: LinkRow | None, stored: dict[str, StoredEscalation],

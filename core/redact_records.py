@@ -15,10 +15,12 @@ Rules:
 from __future__ import annotations
 
 import dataclasses
+import threading
 from typing import Any, Iterator
 
 from core.connector import Connector, Page, RemoteRecord
 from core.model import Escalation
+from core import redact as _redact
 from core.redact import redact, redact_text
 
 
@@ -29,10 +31,21 @@ def redact_record(record: RemoteRecord) -> RemoteRecord:
 
 
 def redact_escalation(escalation: Escalation) -> Escalation:
-    """The escalation as tiersync may copy it into a tracker with redaction on."""
+    """The escalation as tiersync may copy it into a tracker with redaction on. A plan asks
+    once per linked tracker for the same version: the last answer is remembered per thread
+    (for that very object, while no secret was registered since)."""
+    last = getattr(_LAST, "pair", None)
+    secrets = len(_redact._SECRETS)
+    if last is not None and last[0] is escalation and last[1] == secrets:
+        return last[2]
     data = escalation.model_dump(mode="json")
     cleaned = redact(data)
-    return escalation if cleaned == data else Escalation.model_validate(cleaned)
+    out = escalation if cleaned == data else Escalation.model_validate(cleaned)
+    _LAST.pair = (escalation, secrets, out)
+    return out
+
+
+_LAST = threading.local()
 
 
 class RedactingConnector:

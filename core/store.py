@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from core import due, history, schema as t, store_sql as q, tx_buffer
+from core.tx_buffer import paged
 from core.errors import ConfigError, TiersyncError
 from core.config_secrets import mask_url
 from core.model import Escalation, State
@@ -196,16 +197,19 @@ class Store:
         self.engine.dispose()
 
     # -- escalations ----------------------------------------------------------------------------
+    @paged  # within a page: its batched state and writes (core/page_write.py)
     def get_escalation(self, tx: Connection, escalation_id: str) -> StoredEscalation | None:
         row = tx.execute(q.ESCALATION, {"b_id": escalation_id}).first()
         return _stored(row) if row else None
 
+    @paged
     def get_escalations(self, tx: Connection, ids: list[str]) -> dict[str, StoredEscalation]:
         if not ids:
             return {}
         rows = tx.execute(q.ESCALATIONS, {"b_ids": sorted(set(ids))}).all()
         return {row.id: _stored(row) for row in rows}
 
+    @paged
     def save_escalation(self, tx: Connection, esc: Escalation, field_times: dict[str, Any], *,
                         by: str, run_id: str | None, previous_version: int | None,
                         next_decision_at: datetime | None = due.WRITE_TIME,
@@ -258,12 +262,14 @@ class Store:
         return history.history_of(tx, escalation_id)
 
     # -- links ----------------------------------------------------------------------------------
+    @paged
     def links_for(self, tx: Connection, tracker: str, remote_ids: list[str]) -> dict[str, LinkRow]:
         if not remote_ids:
             return {}
         rows = tx.execute(q.LINKS_FOR, {"b_tracker": tracker, "b_ids": sorted(set(remote_ids))}).all()
         return {row.remote_id: _link(row) for row in rows}
 
+    @paged
     def links_of(self, tx: Connection, escalation_ids: list[str]) -> dict[str, list[LinkRow]]:
         out: dict[str, list[LinkRow]] = {eid: [] for eid in escalation_ids}
         if escalation_ids:
@@ -272,6 +278,7 @@ class Store:
                 out[row.escalation_id].append(_link(row))
         return out
 
+    @paged
     def save_link(self, tx: Connection, link: LinkRow, now: datetime) -> None:
         values = dict(escalation_id=link.escalation_id, key=link.key, url=link.url, role=link.role,
                       last_version=link.last_version, last_hash=link.last_hash,
@@ -307,6 +314,7 @@ class Store:
         return [dict(r._mapping) for r in tx.execute(select(t.cursors)).all()]
 
     # -- outbox ---------------------------------------------------------------------------------
+    @paged
     def enqueue(self, tx: Connection, *, escalation_id: str, connector: str, kind: str,
                 payload: dict[str, Any], now: datetime, remote_id: str | None = None,
                 dedupe_key: str | None = None, rule: str | None = None) -> int | None:
@@ -322,11 +330,13 @@ class Store:
         # queued before: the unique key refuses it, in the same statement
         return tx.execute(q.upsert_action(tx.dialect.name), values).scalar()
 
+    @paged
     def pending_update(self, tx: Connection, connector: str, remote_id: str) -> OutboxRow | None:
         row = tx.execute(q.LAST_PENDING_UPDATE, {"b_connector": connector,
                                                  "b_remote_id": remote_id}).first()
         return _outbox(row) if row else None
 
+    @paged
     def pending_updates(self, tx: Connection, connector: str, remote_id: str) -> list[OutboxRow]:
         rows = tx.execute(q.PENDING_UPDATES, {"b_connector": connector,
                                               "b_remote_id": remote_id}).all()
@@ -342,11 +352,13 @@ class Store:
                                             "b_connector": connector}).all()
         return [_outbox(row) for row in rows]
 
+    @paged
     def pending_create(self, tx: Connection, escalation_id: str, connector: str) -> OutboxRow | None:
         row = tx.execute(q.PENDING_CREATE, {"b_escalation": escalation_id,
                                             "b_connector": connector}).first()
         return _outbox(row) if row else None
 
+    @paged
     def replace_payload(self, tx: Connection, action_id: int, payload: dict[str, Any], now: datetime) -> None:
         tx.execute(q.UPDATE_ACTION, {"b_id": action_id, "payload": payload, "updated_at": now})
 
@@ -359,6 +371,7 @@ class Store:
         row = tx.execute(q.ACTION, {"b_id": action_id}).first()
         return _outbox(row) if row else None
 
+    @paged
     def finish_action(self, tx: Connection, action_id: int, state: str, now: datetime, *,
                       error: str | None = None, result: Any = None, attempts: int | None = None,
                       next_attempt_at: datetime | None = None) -> None:

@@ -6,18 +6,30 @@ Rules:
   were made) just before the COMMIT, so their rows commit with the rest of the transaction;
 - a savepoint rolled back drops what its buffers gathered since it began (a buffer made inside
   it entirely); a transaction rolled back, or begun afresh, drops every buffer;
-- whoever reads what a buffer holds in the same transaction calls ``flush(tx, name)`` first.
+- whoever reads what a buffer holds in the same transaction calls ``flush(tx, name)`` first;
+- ``scope(tx)`` is a savepoint in memory: an exception inside it takes back what the buffers
+  gathered since it began, without a SAVEPOINT statement. It undoes buffered rows only, so
+  whatever runs inside it writes through buffers (the engine's records: core/page_write.py).
 
 A buffer is any object with ``mark()``, ``back_to(mark)`` and ``flush(tx)``.
+
+The page buffer (``PAGE``, core/page_write.py): while a page's transaction holds one, a store
+method marked ``@paged`` is answered by the buffer's method of the same name (reads from the
+state the page read in batch plus what it wrote so far; writes held for the page's batched
+write); without one (any other transaction, or once it is flushed) the method runs its own SQL,
+which ``method.raw`` is, for the buffer's own fall-backs.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import weakref
-from typing import Any, Callable, Protocol, TypeVar
+from typing import Any, Callable, Iterator, Protocol, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
+PAGE = "page"  # the buffer of the page being written (core/page_write.py)
 BUFFERS = "tiersync.tx_buffers"  # name -> buffer, in the connection's info
 MARKS = "tiersync.tx_marks"  # per open savepoint: name -> mark of each buffer when it began
 _listening: "weakref.WeakSet[Engine]" = weakref.WeakSet()
@@ -30,6 +42,22 @@ class Buffer(Protocol):
 
 
 B = TypeVar("B", bound=Buffer)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def paged(method: F) -> F:
+    """Route ``method(store, tx, ...)`` to the page buffer of ``tx`` when there is one."""
+    name = method.__name__
+
+    @functools.wraps(method)
+    def routed(store: Any, tx: Connection, *args: Any, **kwargs: Any) -> Any:
+        page = tx.info.get(BUFFERS, {}).get(PAGE)
+        if page is None:
+            return method(store, tx, *args, **kwargs)
+        return getattr(page, name)(tx, *args, **kwargs)
+
+    routed.raw = method  # type: ignore[attr-defined]
+    return routed  # type: ignore[return-value]
 
 
 def buffer(tx: Connection, name: str, factory: Callable[[], B]) -> B:
@@ -57,6 +85,26 @@ def flush(tx: Connection, name: str | None = None) -> None:
             pending.flush(tx)
 
 
+@contextlib.contextmanager
+def scope(tx: Connection) -> Iterator[None]:
+    """Take back, when the block raises, what every buffer gathered inside it (see the rules)."""
+    buffers = tx.info.get(BUFFERS, {})
+    began = {key: b.mark() for key, b in buffers.items()}
+    try:
+        yield
+    except BaseException:
+        _back_to(tx.info.get(BUFFERS, {}), began)
+        raise
+
+
+def _back_to(buffers: dict[str, Any], began: dict[str, Any]) -> None:
+    for key in list(buffers):
+        if key in began:
+            buffers[key].back_to(began[key])
+        else:
+            del buffers[key]
+
+
 def _flush_all(conn: Connection) -> None:
     flush(conn)
 
@@ -79,13 +127,7 @@ def _release(conn: Connection, *_args) -> None:
 
 def _rollback_savepoint(conn: Connection, *_args) -> None:
     marks = conn.info.get(MARKS)
-    began = marks.pop() if marks else {}
-    buffers = conn.info.get(BUFFERS, {})
-    for key in list(buffers):
-        if key in began:
-            buffers[key].back_to(began[key])
-        else:
-            del buffers[key]
+    _back_to(conn.info.get(BUFFERS, {}), marks.pop() if marks else {})
 
 
 def _listen(engine: Engine) -> None:

@@ -97,3 +97,26 @@ def test_a_dry_run_store_writes_the_buffers_at_the_end_of_each_transaction(tmp_p
     with check.transaction() as tx:  # rolled back with the dry run
         assert tx.execute(select(func.count()).select_from(t.audit)).scalar() == 0
     check.close()
+
+
+def test_a_scope_that_raises_takes_back_its_rows_without_a_savepoint(store):
+    from core import tx_buffer
+    log = AuditLog(key=None)
+    seen: list[str] = []
+    event.listen(store.engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
+    with store.transaction() as tx:
+        log.append(tx, entry(1))
+        with pytest.raises(RuntimeError):
+            with tx_buffer.scope(tx):
+                log.append(tx, entry(2))
+                queue_comment(tx, escalation_id="esc-2", connector="jira", payload={"body": "x"},
+                              dedupe_key="comment:esc-2", rule="sync.comments", now=NOW)
+                raise RuntimeError("the record failed")
+        with tx_buffer.scope(tx):
+            log.append(tx, entry(3))
+    assert not [s for s in seen if "SAVEPOINT" in s]
+    with store.transaction() as tx:
+        ids = tx.execute(select(t.audit.c.escalation_id).order_by(t.audit.c.seq)).scalars().all()
+        assert ids == ["esc-1", "esc-3"]
+        assert tx.execute(select(func.count()).select_from(t.outbox)).scalar() == 0
+        assert verify_chain(tx, None).problems == []
