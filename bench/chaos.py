@@ -35,7 +35,8 @@ from typing import Any, Iterator
 import yaml
 
 if __package__ in (None, ""):  # run as a script: python bench/chaos.py
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    # the repository instead of bench/ itself, whose requests.py would shadow ``requests``
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from bench.chaos_measure import compare, self_duplicates
 from bench.chaos_process import StoreProbe, SyncProcess, utcnow, wait_until

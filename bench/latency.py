@@ -18,20 +18,25 @@ what one daemon applies serially, so the figures are latency, not queueing.
 """
 from __future__ import annotations
 
-import argparse
-import logging
-import signal
-import statistics
 import sys
-import tempfile
-import threading
-import time
 from pathlib import Path
-from typing import Any, Callable
 
-import requests
+ROOT = Path(__file__).resolve().parents[1]
+if sys.path and Path(sys.path[0] or ".").resolve() == ROOT / "bench":
+    sys.path[0] = str(ROOT)  # run as a script: bench/requests.py must not shadow ``requests``
+else:
+    sys.path.insert(0, str(ROOT))
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import signal  # noqa: E402
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from typing import Any, Callable  # noqa: E402
+
+import requests  # noqa: E402
 
 from bench.chaos_process import wait_until  # noqa: E402
 from bench.chaos_scenario import People, make_cases  # noqa: E402
@@ -90,9 +95,10 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, list[float]]:
         add_webhook_sections(box)
         port = free_port()
         interval = args.safety_interval if mode == "webhooks" else args.poll_interval
-        proc = start_daemon(box, port, Path(tmp) / "daemon.log", interval)
+        log = (args.log_dir or Path(tmp)) / f"daemon-{mode}.log"
+        proc = start_daemon(box, port, log, interval)
         try:
-            assert wait_until(lambda: _ready(port), 120, poll=0.2), (Path(tmp) / "daemon.log").read_text()
+            assert wait_until(lambda: _ready(port), 120, poll=0.2), log.read_text()
             if mode == "webhooks":
                 point_webhooks(box, port)
             return _measure(box, args)
@@ -166,6 +172,8 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=300.0, help="give up on a change after")
     parser.add_argument("--profile", default="realistic", choices=("realistic", "lenient"))
     parser.add_argument("--modes", default="webhooks,polling")
+    parser.add_argument("--log-dir", type=Path, default=None,
+                        help="keep each mode's daemon log here (INFO: every hint pass's steps)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     print(f"profile={args.profile}")

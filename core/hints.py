@@ -8,13 +8,15 @@ Rules:
 - Hints for a record already waiting coalesce: a burst of webhooks is one read.
 - Polling stays the source of truth: a lost webhook only means the change waits for the next
   cycle; a hinted read moves no cursor.
-- A hint pass sends only the actions of the escalations its records belong to (in queue order);
-  the rest of the outbox is the polling cycle's, so a backlog never delays a hinted change.
+- A hint pass sends only the actions of the escalations its records belong to (in queue order,
+  each tracker's in a thread of its own: core/hint_send.py); the rest of the outbox is the
+  polling cycle's, so a backlog never delays a hinted change.
 """
 from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from typing import Callable
 
@@ -64,31 +66,37 @@ class HintQueue:
 
 def run_hints(engine, hints: dict[str, list[str]], stop: Callable[[], bool] = lambda: False,
               run_id: str | None = None):
-    """Read the hinted records, reconcile them and push what follows; returns the CycleReport."""
+    """Read the hinted records, reconcile them and push what follows; returns the CycleReport.
+    The pass's steps and their durations are logged (``hint pass ... took``)."""
     from core.engine import CycleReport
-    from core.outbox import OutboxApplier
+    from core.hint_send import Steps, send_hinted
     report = CycleReport(run_id=run_id or "hint-" + uuid.uuid4().hex[:12])
+    steps = Steps()
     engine.planner.run_id = report.run_id
     with engine.store.transaction() as tx:
         engine.store.start_run(tx, report.run_id, "webhook", engine.clock())
     touched: set[str] = set()
     for name, remote_ids in hints.items():
         if name in engine.connectors and not stop():
-            touched |= _read(engine, name, remote_ids, report)
+            touched |= _read(engine, name, remote_ids, report, steps)
     if not stop():
-        _apply_for(engine, OutboxApplier(engine), touched, report, stop)
+        send_hinted(engine, touched, report, stop, steps)
     with engine.store.transaction() as tx:
         engine.store.finish_run(tx, report.run_id, "ok" if report.exit_code == 0 else "partial",
                                 report.as_dict(), engine.clock())
+    log.info("hint pass %s took %s", report.run_id, steps.line(), extra={"run_id": report.run_id})
     return report
 
 
-def _read(engine, name: str, remote_ids: list[str], report) -> set[str]:
+def _read(engine, name: str, remote_ids: list[str], report, steps) -> set[str]:
     """Read and process the hinted records; the ids of the escalations they are linked to."""
     from core.relevance import complete_page
+    started = time.monotonic()
     try:
         records = engine.connectors[name].fetch_records(remote_ids)
+        started = steps.done(f"read {name}", started)
         records = complete_page(engine, name, records)  # details of the relevant ones
+        started = steps.done(f"details {name}", started)
     except TiersyncError as exc:
         report.connector_errors.append(f"{name}: {exc}")
         log.warning("reading hinted %s records %s failed (the next poll will catch up): %s",
@@ -103,42 +111,5 @@ def _read(engine, name: str, remote_ids: list[str], report) -> set[str]:
         log.warning("hinted %s records not processed (the next poll will catch up): %s", name, exc,
                     extra={"tracker": name})
         return set()
+    steps.done(f"process {name}", started)
     return {link.escalation_id for link in links.values()}
-
-
-def _apply_for(engine, applier, escalation_ids: set[str], report, stop: Callable[[], bool]) -> None:
-    """Send the due actions of these escalations, creates first, then oldest first (order per
-    record kept, as the outbox keeps it), each claimed first (core/shared.py) so that another
-    daemon sharing the store never sends it too."""
-    from core.lanes import send_lock
-    from core.shared import claim, release
-    if not escalation_ids:
-        return
-    with engine.store.transaction() as tx:
-        due = claim(tx, engine.worker_id, engine.clock(), engine.settings.outbox_batch,
-                    escalations=sorted(escalation_ids), skip=applier.blocked)
-    held: set[tuple[str, str]] = set()
-    try:  # creates first: a new mirror does not wait for the write-back to the origin
-        for action in sorted(due, key=lambda a: (a.kind != "create", a.id)):
-            group = (action.escalation_id, action.connector)
-            if stop():
-                report.stopped_early = True
-                return
-            if group in held:
-                continue
-            with send_lock(engine, action.connector):  # a lane may be sending to it just now
-                fresh = _pending(engine, action.id)  # as it is now (a lane may have tried it)
-                if fresh is not None and (engine.worker is None or engine.worker.alive()):
-                    applier.apply_one(fresh, report)
-            if _pending(engine, action.id) is not None:
-                held.add(group)  # later actions of that record wait for it
-    finally:
-        with engine.store.transaction() as tx:
-            release(tx, engine.worker_id, [a.id for a in due])
-
-
-def _pending(engine, action_id: int):
-    """The action as stored now, while it is still pending (else None)."""
-    with engine.store.transaction() as tx:
-        row = engine.store.get_action(tx, action_id)
-    return row if row is not None and row.state == "pending" else None

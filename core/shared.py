@@ -11,10 +11,15 @@ Rules:
   elsewhere): later actions wait for earlier ones;
 - a finished action keeps ``claimed_by``: who sent it;
 - the claimant sends its batch in id order; an action left pending (retry, waiting on a create)
-  holds the record's later actions back until the next pass.
+  holds the record's later actions back until the next pass;
+- inside one process the threads that claim (a lane, the hint pass) share the worker's id, so
+  a claim is counted per holder: an action is released only when the last thread holding it
+  lets it go (a lane's release never frees what a hint pass is about to send, nor the reverse).
 """
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from datetime import datetime
 
 from sqlalchemy import bindparam, select, text
@@ -25,6 +30,8 @@ from core.store import OutboxRow, _outbox
 
 STORE_LOCK_KEY = 0x7473_7772_6974_6572  # "tswriter"
 CLAIM_LOCK_KEY = 0x7473_636C_6169_6D73  # "tsclaims"
+_HELD: Counter = Counter()  # (worker, action id) -> threads of this process holding the claim
+_HELD_LOCK = threading.Lock()
 
 _CANDIDATES = """
 SELECT o.id FROM outbox o
@@ -77,16 +84,32 @@ def claim(tx: Connection, worker: str, now: datetime, limit: int, after_id: int 
         tx.execute(text("UPDATE outbox SET claimed_by = :me WHERE id IN :ids")
                    .bindparams(bindparam("ids", expanding=True)),
                    {"me": worker, "ids": [a.id for a in picked]})
+        with _HELD_LOCK:
+            _HELD.update((worker, a.id) for a in picked)
     return picked
+
+
+def _let_go(worker: str, ids: list[int]) -> list[int]:
+    """Count one holder less for each id; the ids nobody in this process holds any more."""
+    free = []
+    with _HELD_LOCK:
+        for action_id in ids:
+            slot = (worker, action_id)
+            _HELD[slot] -= 1
+            if _HELD[slot] <= 0:
+                del _HELD[slot]
+                free.append(action_id)
+    return free
 
 
 def release(tx: Connection, worker: str, ids: list[int] | None = None) -> None:
     """Drop ``worker``'s claims on ``ids`` (all of them when None): what is still pending is
-    free again for any worker."""
+    free again for any worker, once no other thread of this process holds it."""
     if ids is None:
         tx.execute(text("UPDATE outbox SET claimed_by = NULL WHERE claimed_by = :me "
                         "AND state = 'pending'"), {"me": worker})
         return
+    ids = _let_go(worker, ids)
     for start in range(0, len(ids), 500):
         tx.execute(text("UPDATE outbox SET claimed_by = NULL WHERE claimed_by = :me "
                         "AND state = 'pending' AND id IN :ids")
