@@ -11,8 +11,9 @@ from core import leases
 from core.shared import claim, release, stale_claims
 from core.store import Store
 
+from tests.pg import URL as PG
+
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
-PG = os.environ.get("TIERSYNC_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG or os.environ.get("CI") else [])
 
 
