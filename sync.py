@@ -311,8 +311,10 @@ def _sharing(cfg, engine, wake: Optional[threading.Event], dry_run: bool = False
     if dry_run or not shares_work(cfg.settings.store):
         yield
         return
+    from core.config_agreement import engine_rules
     worker = Worker(engine.store, list(engine.connectors),
-                    lease_seconds=cfg.settings.daemon.lease_seconds, wake=wake)
+                    lease_seconds=cfg.settings.daemon.lease_seconds, wake=wake,
+                    config=engine_rules(engine))
     worker.start()
     engine.worker, engine.worker_id = worker, worker.id
     try:

@@ -28,7 +28,7 @@ from zenpy.lib.exception import APIException, RatelimitBudgetExceeded, ZenpyExce
 from connectors.answers import has_list, has_object, is_object, response_hook
 from connectors.retry import classify_status, classify_transport, watch_rate_budget
 from connectors.zendesk_config import split_base_url
-from core.errors import ConnectorError, PermanentError, RateLimited, Retryable
+from core.errors import PULL, ConnectorError, PermanentError, RateLimited, Retryable
 
 log = logging.getLogger("tiersync.zendesk")
 T = TypeVar("T")
@@ -112,6 +112,17 @@ class ZendeskClient:
         except (APIException, ZenpyException) as exc:
             raise PermanentError(f"unexpected answer: {str(exc)[:300]}", tracker=self.tracker) from None
 
+    def export_call(self, fn: Callable[[], T]) -> T:
+        """A call to an incremental export endpoint. Those have a limit of their own, 10 requests
+        a minute ("Incremental Exports", Rate limits: developer.zendesk.com/api-reference/
+        ticketing/ticket-management/incremental_exports/; "Endpoint rate limits" on the Rate
+        limits page): their 429 holds back the change feed, not the account's other calls."""
+        try:
+            return self.call(fn)
+        except RateLimited as exc:
+            exc.scope = PULL
+            raise
+
     def _status_error(self, response: requests.Response) -> ConnectorError:
         return classify_status(self.tracker, response.status_code, response.headers,
                                _error_message(response), credential=self.credential)
@@ -127,7 +138,7 @@ class ZendeskClient:
             body = _raw(result)
             return _batch(body, after_cursor=body.get("after_cursor"),
                           end_of_stream=bool(body.get("end_of_stream", True)))
-        return self.call(page)
+        return self.export_call(page)
 
     def show_tickets(self, ids: list[int]) -> TicketBatch:
         return self.call(lambda: _batch(_raw(self.zenpy.tickets(ids=ids, include=SIDELOADS))))
@@ -140,8 +151,8 @@ class ZendeskClient:
         """One page of the time-based ticket event export, comments included (the
         ``comment_events`` sideload); ``start_time`` as the previous page's ``end_time`` gave it."""
         start = int(start_time) if float(start_time).is_integer() else start_time
-        return self.call(lambda: _raw(self.zenpy.tickets.events(start_time=start,
-                                                                include="comment_events")))
+        return self.export_call(lambda: _raw(self.zenpy.tickets.events(start_time=start,
+                                                                       include="comment_events")))
 
     def comments(self, ticket_id: int) -> list[dict[str, Any]]:
         return self.call(lambda: [c.to_dict() for c in self.zenpy.tickets.comments(ticket_id)])

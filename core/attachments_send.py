@@ -166,13 +166,15 @@ class FileSender:
 
     def _already_there(self, target: Any, link: "LinkRow", upload: Upload,
                        row: fs.FileRow) -> str | None:
-        with self.store.transaction() as tx:
-            known = {k[1] for k in fs.known_ids(tx, target.name, [row.escalation_id])}
+        """The id of a file on the target record with this content: the hash the tracker
+        states, else same name and size and the same hash read back. A file the store already
+        knows from a pull is no exception: the pull may have read the very upload whose reply
+        was lost (Jira states no hash, so it looked like someone else's file)."""
         for candidate in target.list_attachments(link.remote_id):
-            if candidate.id in known and candidate.sha256 != upload.sha256:
+            if candidate.sha256 is not None:
+                if candidate.sha256 == upload.sha256:
+                    return candidate.id
                 continue
-            if candidate.sha256 == upload.sha256:
-                return candidate.id
             if candidate.name == upload.name and candidate.size == upload.size \
                     and self._hash_of(target, candidate, upload.size) == upload.sha256:
                 return candidate.id

@@ -13,7 +13,8 @@ Several daemons on one PostgreSQL store (core/worker.py): before each cycle the 
 fair share of pull leases; its heartbeat sets ``wake`` when a lease is free or a dead daemon's
 actions wait, which starts the next cycle at once (a takeover does not wait for the interval).
 Hinted reads of another daemon's tracker are fine: writes take the store's writers' lock, and
-a hint pass sends only actions it has claimed (core/hints.py).
+a hint pass sends only actions it has claimed (core/hints.py). A daemon whose configuration is
+not the one in force (core/config_agreement.py) runs no cycle and no hint pass, and is not ready.
 """
 from __future__ import annotations
 
@@ -66,6 +67,9 @@ class DaemonLoop:
         while not self.stop.is_set():
             drift = self.drift_due()
             self.wake.clear()
+            if self._stepped_back():
+                self._between_cycles(time.monotonic() + self.interval)
+                continue
             with self._progress(first):
                 self._pass("poll", lambda run_id: self._cycle(run_id, drift))
             first = False
@@ -88,6 +92,16 @@ class DaemonLoop:
             self.engine.worker.balance()
         return self.engine.run_cycle(stop=self.stop.is_set, run_id=run_id, drift_check=drift)
 
+    def _stepped_back(self) -> bool:
+        """Whether another daemon's configuration is in force (readiness says so)."""
+        worker = self.engine.worker
+        current = worker.steps_back() if worker is not None else None
+        if self.health is not None:
+            self.health.stepped_back = (None if current is None else
+                                        f"daemon {current.worker} runs other policy or mapping "
+                                        f"files (rules {current.fingerprint}); this one steps back")
+        return current is not None
+
     def _between_cycles(self, deadline: float) -> None:
         """Wait for the next cycle, or an early wake (a takeover) or the stop signal."""
         while not self.stop.is_set() and not self.wake.is_set():
@@ -102,7 +116,9 @@ class DaemonLoop:
             if self.hints.wait(0.5):
                 self.stop.wait(self.coalesce)
                 hinted = self.hints.take()
-                if hinted:
+                if hinted and self._stepped_back():
+                    log.info("webhook hints %s left to the daemon in force", json.dumps(hinted))
+                elif hinted:
                     self._pass("webhook", lambda run_id: run_hints(
                         self.engine, hinted, self.stop.is_set, run_id), hinted)
 

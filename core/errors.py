@@ -46,11 +46,20 @@ class Retryable(ConnectorError):
     """Timeouts, dropped connections, 5xx: try again later."""
 
 
-class RateLimited(Retryable):
-    """HTTP 429 (or a vendor's delay signal); ``retry_after`` in seconds when the server said."""
+TRACKER, PULL = "tracker", "pull"  # what a rate limit holds back (RateLimited.scope)
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs):
+
+class RateLimited(Retryable):
+    """HTTP 429 (or a vendor's delay signal); ``retry_after`` in seconds when the server said.
+
+    ``scope`` says what it holds back: ``TRACKER``, every call to the tracker (the account's
+    limit), or ``PULL``, only the change feed, whose endpoint has a limit of its own (Zendesk's
+    incremental exports): writes and reads of single records go on meanwhile."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, scope: str = TRACKER,
+                 **kwargs):
         self.retry_after = retry_after
+        self.scope = scope
         super().__init__(message, **kwargs)
 
 

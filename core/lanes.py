@@ -7,7 +7,9 @@ Rules:
 - a lane pulls only while this daemon holds the connector's pull lease (core/worker.py), and
   not while the tracker's shared ``Retry-After`` runs (``rate_limits`` in the store);
 - a 429 seen by any daemon blocks that tracker for every daemon until its ``Retry-After``
-  (``rate_limit_seconds`` when it gave none);
+  (``rate_limit_seconds`` when it gave none); a 429 of the change feed's own limit (scope
+  ``PULL``: Zendesk's incremental exports, 10 requests a minute) blocks only the pulls, and the
+  tracker's actions and hinted reads go on;
 - each lane counts into its own report; the cycle's report is their sum;
 - a lane runs in the cycle's context (its run id is in every log line and audit entry);
 - one thread at a time sends a tracker's actions in a process (``send_lock``): a lane's outbox
@@ -25,7 +27,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Callable
 
 from core import leases
-from core.errors import RateLimited
+from core.errors import PULL, RateLimited
 
 if TYPE_CHECKING:
     from core.engine import CycleReport, SyncEngine
@@ -57,7 +59,7 @@ def run_lanes(engine: "SyncEngine", report: "CycleReport", stop: Callable[[], bo
 def _lane(engine: "SyncEngine", name: str, report: "CycleReport", stop: Callable[[], bool],
           dry_run: bool) -> None:
     blocked = name in rate_blocked(engine)
-    if blocked:
+    if blocked or pull_blocked(engine, name):
         report.rate_limited += 1
     elif engine.may_pull(name):
         report.pulled_from.append(name)
@@ -114,9 +116,21 @@ def note_rate_limited(engine: "SyncEngine", name: str, exc: RateLimited) -> None
         return
     wait = exc.retry_after if exc.retry_after is not None else engine.settings.rate_limit_seconds
     now = engine.clock()
+    key = _pull_key(name) if exc.scope == PULL else name
     with engine.store.transaction() as tx:
-        leases.note_rate_limited(tx, name, now + timedelta(seconds=wait), str(exc), now)
-    log.warning("%s is rate limited: every daemon leaves it alone for %.1fs", name, wait)
+        leases.note_rate_limited(tx, key, now + timedelta(seconds=wait), str(exc), now)
+    what = "its change feed" if exc.scope == PULL else "it"
+    log.warning("%s is rate limited: every daemon leaves %s alone for %.1fs", name, what, wait)
+
+
+def pull_blocked(engine: "SyncEngine", name: str) -> bool:
+    """Whether the change feed of tracker ``name`` waits on its own limit's Retry-After."""
+    with engine.store.transaction() as tx:
+        return leases.is_blocked(tx, _pull_key(name), engine.clock())
+
+
+def _pull_key(name: str) -> str:
+    return f"{name}:pull"
 
 
 def rate_blocked(engine: "SyncEngine") -> set[str]:

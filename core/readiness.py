@@ -3,7 +3,8 @@
 Alive: the process answers. Ready, all of:
 - the store answers a query;
 - the last sync cycle finished within 3x the daemon's interval (and at least one has);
-- no tracker is failing authentication (the last call to it was not refused with 401/403).
+- no tracker is failing authentication (the last call to it was not refused with 401/403);
+- its configuration is the one in force among the daemons on the store (core/config_agreement.py).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ class Health:
         self.clock = clock
         self.last_cycle: datetime | None = None
         self.auth_failing: dict[str, str] = {}
+        self.stepped_back: str | None = None  # why another daemon's configuration is in force
         self._lock = threading.Lock()
 
     def cycle_finished(self, at: datetime | None = None) -> None:
@@ -59,6 +61,8 @@ class Health:
                 found.append(f"last cycle finished {age:.0f}s ago (more than 3 x {self.interval:g}s)")
         with self._lock:
             found.extend(f"tracker {name} is failing authentication" for name in sorted(self.auth_failing))
+        if self.stepped_back:
+            found.append(self.stepped_back)
         return found
 
 

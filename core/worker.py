@@ -10,7 +10,9 @@ Rules:
 - the heartbeat renews every lease every ``lease_seconds / 3``; a lease this worker could not
   renew in time counts as lost at once (it stops pulling before anyone else may start);
 - the heartbeat wakes the daemon early when a pull lease is free or a dead worker's actions
-  wait, so a takeover does not wait for the daemon's interval.
+  wait, so a takeover does not wait for the daemon's interval;
+- a worker whose configuration is not the one in force (core/config_agreement.py) holds no
+  pull lease and no claim: it steps back until it is.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from datetime import datetime
 from typing import Callable
 
 from core import leases
+from core.config_agreement import InForce, agreeing, announce_name, in_force
 from core.leases import PULL, WORKER
 from core.model import utcnow
 from core.shared import release, stale_claims
@@ -40,8 +43,10 @@ def worker_id() -> str:
 class Worker:
     def __init__(self, store: Store, connectors: list[str], *, lease_seconds: float = 15.0,
                  wake: threading.Event | None = None, clock: Callable[[], datetime] = utcnow,
-                 ident: str | None = None):
+                 ident: str | None = None, config: str = ""):
         self.store = store
+        self.config = config  # fingerprint of this daemon's rules ("" announces none)
+        self.outdated_by: InForce | None = None  # the configuration in force, when not ours
         self.connectors = list(connectors)
         self.lease_seconds = lease_seconds
         self.wake = wake or threading.Event()
@@ -77,6 +82,11 @@ class Worker:
         with self._guard:
             return connector in self._pulls and time.monotonic() < self._valid_until
 
+    def steps_back(self) -> InForce | None:
+        """The configuration in force when it is not this worker's (then it does no work)."""
+        with self._guard:
+            return self.outdated_by
+
     def alive(self) -> bool:
         """Whether this worker's leases (and so its outbox claims) surely still hold."""
         with self._guard:
@@ -92,16 +102,47 @@ class Worker:
         now = self.clock()
         with self.store.transaction() as tx:
             leases.acquire(tx, WORKER + self.id, self.id, self.lease_seconds, now)
+            if self.config:
+                leases.acquire(tx, announce_name(self.id, self.config), self.id,
+                               self.lease_seconds, now)
             names = leases.renew(tx, self.id, self.lease_seconds, now)
+            names = self._agree(tx, names, now)
         with self._guard:
             self._pulls = {n[len(PULL):] for n in names if n.startswith(PULL)}
             self._valid_until = began + self.lease_seconds * 0.9
 
+    def _agree(self, tx, names: list[str], now: datetime) -> list[str]:
+        """Step back (no pull lease, no claim) while another configuration is in force."""
+        current = in_force(tx, now) if self.config else None
+        outdated = current if current is not None and current.fingerprint != self.config else None
+        if outdated is not None:
+            pulls = [n for n in names if n.startswith(PULL)]
+            if pulls:
+                leases.release(tx, self.id, pulls)
+            release(tx, self.id)
+            names = [n for n in names if not n.startswith(PULL)]
+        if (outdated is None) != (self.steps_back() is None):
+            self._say_agreement(outdated)
+        with self._guard:
+            self.outdated_by = outdated
+        return names
+
+    def _say_agreement(self, outdated: InForce | None) -> None:
+        if outdated is None:
+            log.info("worker %s: its configuration is the one in force again; it works", self.id)
+            return
+        log.error("worker %s steps back: daemon %s started later with other policy or mapping "
+                  "files (rules %s, this daemon's %s); restart this daemon with the same files",
+                  self.id, outdated.worker, outdated.fingerprint, self.config)
+
     def balance(self) -> None:
         """Take free pull leases up to the fair share; give up those beyond it."""
+        if self.steps_back() is not None:
+            self.beat()
+            return
         now = self.clock()
         with self.store.transaction() as tx:
-            share = math.ceil(len(self.connectors) / max(1, len(leases.live_workers(tx, now))))
+            share = math.ceil(len(self.connectors) / max(1, self._peers(tx, now)))
             held = leases.holders(tx, now)
             mine = [c for c in self.connectors if held.get(PULL + c) == self.id]
             extra = mine[share:]
@@ -115,6 +156,13 @@ class Worker:
                     mine.append(name)
                     log.info("worker %s now pulls %s", self.id, name)
         self.beat()
+
+    def _peers(self, tx, now: datetime) -> int:
+        """Live workers sharing the pulls: those running this worker's rules (a worker that
+        steps back takes no share)."""
+        if self.config:
+            return len(agreeing(tx, self.config, now))
+        return len(leases.live_workers(tx, now))
 
     def work_waiting(self) -> bool:
         """A pull lease nobody holds, or actions claimed by a worker that died."""

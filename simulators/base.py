@@ -37,6 +37,9 @@ class FailRule:
     body: str | None = None  # answer this instead of the tracker's JSON (e.g. a login page)
     content_type: str = "text/html; charset=utf-8"
     delay_ms: float = 0.0  # hold the request this long first (a client may die meanwhile)
+    # process the request, then close the connection before the reply: the write happened, the
+    # client cannot know (a network cut or proxy timeout after the server's work; ``status`` unused)
+    lose_reply: bool = False
 
 
 @dataclass
@@ -226,6 +229,8 @@ class Simulator:
             g.drop_after = self._rng.random() < f.drop_after_rate
         if delay:
             time.sleep(delay / 1000.0)
+        if rule is not None and rule.lose_reply:  # recorded as a write whose reply was lost
+            g.drop_after, rule = True, None
         if rule is not None:
             entry.fault = f"fail_next:{rule.status}"
             if rule.delay_ms:

@@ -8,7 +8,7 @@ import pytest
 import responses
 from responses import matchers
 
-from core.errors import AuthError, NotFound, RateLimited
+from core.errors import PULL, TRACKER, AuthError, NotFound, RateLimited
 from tests.test_connector_zendesk_helpers import API, BASE, api, load, make, waits  # noqa: F401  (fixtures)
 
 EXPORT = f"{API}/incremental/tickets/cursor.json"
@@ -110,6 +110,19 @@ def test_zenpy_never_sleeps_or_resends_on_its_own(api, make, monkeypatch):
     assert err.value.retry_after == 30.0 and len(api.calls) == 1
     adapter = make().client.session.get_adapter(BASE)
     assert adapter.max_retries.total == 0
+
+
+def test_a_429_of_the_export_holds_back_the_feed_only_and_one_of_show_many_the_tracker(api, make, monkeypatch):
+    monkeypatch.setattr("connectors.retry.sleep", lambda s: None)
+    api.get(EXPORT, json=load("error_429"), status=429, headers={"Retry-After": "40"})
+    with pytest.raises(RateLimited) as feed:
+        list(make(max_attempts=1).fetch_changes(None))
+    assert feed.value.scope == PULL and feed.value.retry_after == 40.0  # the export's own limit
+    api.get(f"{API}/tickets/show_many.json", json=load("error_429"), status=429,
+            headers={"Retry-After": "30"})
+    with pytest.raises(RateLimited) as single:
+        make(max_attempts=1).get("35436")
+    assert single.value.scope == TRACKER  # the account's limit: every call waits
 
 
 def test_401_names_the_tracker_and_the_credential_variables(api, make):

@@ -161,3 +161,29 @@ def test_inline_images_follow_the_mapping_and_direction_is_per_mapping(tmp_path)
         cycle(box)
         assert [r["attributes"]["name"] for r in attached_files(box)] == ["report.pdf"]
         assert issue(box).attachments == []  # Jira takes no files from the others
+
+
+def test_a_jira_upload_whose_reply_was_lost_is_adopted_even_after_a_pull_read_it(tmp_path):
+    """The upload landed, its reply was lost; the next cycle's Jira pull reads the issue (the
+    file is on it now) before the retried action looks: the file is recognised by name, size and
+    read-back hash, never uploaded twice."""
+    with Sandbox(tmp_path, engine={"backoff_seconds": 1.0, "max_backoff_seconds": 1.0}) as box:
+        ticket_id = open_case(box)
+        box.sims["jira"].set_faults(fail_next=[{"path": r"/rest/api/2/issue/[^/]+/attachments$",
+                                                "method": "POST", "count": 1, "lose_reply": True}])
+        token = box.people.zendesk.upload("trace.log", b"trace line\n" * 5000, "text/plain")
+        box.people.zendesk.comment_with_files(ticket_id, "Here is the trace.", [token])
+        cycle(box)
+        assert box.sims["jira"].requests[-1].reply_lost or any(
+            r.reply_lost for r in box.sims["jira"].requests)
+        time.sleep(1.2)  # the retry is due now, and the Jira pull of the next cycle goes first
+        cycle(box)
+        cycle(box)
+        store = box.engine().store
+        with store.transaction() as tx:
+            assert [a.kind for a in store.actions(tx, state="pending")] == []  # the retry ran
+        assert [a["filename"] for a in issue(box).attachments] == ["trace.log"]
+        jira_uploads = [r for r in box.sims["jira"].requests
+                        if r.method == "POST" and r.path.endswith("/attachments")]
+        assert len(jira_uploads) == 1
+        assert len(attached_files(box)) == 1

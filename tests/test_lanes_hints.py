@@ -7,7 +7,7 @@ import threading
 import time
 
 from core.engine import CycleReport
-from core.errors import RateLimited
+from core.errors import PULL, TRACKER, RateLimited
 from core.hints import run_hints
 from core.lanes import send_lock
 from core.outbox import OutboxApplier
@@ -55,14 +55,14 @@ def test_a_hint_sends_a_new_mirror_at_once_when_no_lane_is_sending(tmp_path):
 class Limited(FaultyConnector):
     """Its feed answers 429 with a Retry-After once."""
 
-    def __init__(self, name, retry_after):
+    def __init__(self, name, retry_after, scope=TRACKER):
         super().__init__(name)
-        self.retry_after = retry_after
+        self.retry_after, self.scope = retry_after, scope
 
     def fetch_changes(self, cursor):
         if self.retry_after is not None:
             wait, self.retry_after = self.retry_after, None
-            raise RateLimited("429", retry_after=wait, tracker=self.name)
+            raise RateLimited("429", retry_after=wait, tracker=self.name, scope=self.scope)
         yield from super().fetch_changes(cursor)
 
 
@@ -79,3 +79,30 @@ def test_one_engines_retry_after_holds_another_engine_on_the_store_back(tmp_path
     second.clock.advance(seconds=121)
     later = second.run_cycle()
     assert later.rate_limited == 0 and "zendesk" in later.pulled_from
+
+
+def _limited_zendesk(tmp_path, scope):
+    """An escalation opened from a Zendesk ticket whose change feed answers 429 at the next pull."""
+    zendesk = Limited("zendesk", None, scope)
+    tmp_path.mkdir()
+    engine, t = make_engine(tmp_path / "s.db", {"zendesk": zendesk,
+                                                "azure_devops": FaultyConnector("azure_devops")})
+    ticket = zendesk.put(partner_ticket())
+    with engine.store.transaction() as tx:
+        engine.process_records(tx, "zendesk", [zendesk.get(ticket.id)], CycleReport("r0"))
+    zendesk.retry_after = 120.0
+    return engine, zendesk
+
+
+def test_a_429_of_the_change_feed_alone_holds_back_pulls_but_not_the_trackers_writes(tmp_path):
+    engine, zendesk = _limited_zendesk(tmp_path / "feed", PULL)
+    first = engine.run_cycle()  # the feed says 429; the mirror is created and linked back
+    assert first.rate_limited == 0 and first.connector_errors
+    writes = [c for c in zendesk.calls if c[0] in ("update", "comment")]
+    assert writes, zendesk.calls  # the write-back to Zendesk went on meanwhile
+    zendesk.calls.clear()
+    second = engine.run_cycle()
+    assert second.rate_limited == 1 and not [c for c in zendesk.calls if c[0] == "fetch"]
+    held, held_zendesk = _limited_zendesk(tmp_path / "account", TRACKER)
+    held.run_cycle()  # the account's limit: nothing more goes to Zendesk until its Retry-After
+    assert not [c for c in held_zendesk.calls if c[0] in ("update", "comment")], held_zendesk.calls

@@ -114,6 +114,10 @@ def test_readiness_transitions(served, store):
     assert readyz(address) == (503, "not ready: tracker jira is failing authentication\n")
     health.auth_ok("jira")
     assert readyz(address)[0] == 200
+    health.stepped_back = "daemon h-1 runs other policy or mapping files (rules ab); this one steps back"
+    assert readyz(address) == (503, f"not ready: {health.stepped_back}\n")
+    health.stepped_back = None
+    assert readyz(address)[0] == 200
 
 
 def test_store_unreachable_is_not_ready(tmp_path):

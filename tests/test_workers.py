@@ -131,6 +131,41 @@ def test_a_sigkilled_daemons_pull_leases_are_taken_over_within_the_lease(tmp_pat
 
 
 @pytest.mark.e2e
+@needs_postgres
+@pytest.mark.e2e
+def test_a_daemon_started_with_other_policy_files_takes_over_and_the_older_one_steps_back(
+        tmp_path, pg_url):
+    from core.mapping import SHIPPED
+    with Sandbox(tmp_path, store_url=pg_url, engine=FAST) as box:
+        _configure(box)
+        policy = tmp_path / "policy-v2.yaml"
+        policy.write_text((SHIPPED / "policy.yaml").read_text().replace(
+            "announce_state_changes: true", "announce_state_changes: false"))
+        config = yaml.safe_load(box.config_path.read_text())
+        config["policy"] = str(policy)
+        (tmp_path / "v2.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        old = SyncProcess(box.config_path, box.env, tmp_path / "old.log", 0.3)
+        new = SyncProcess(tmp_path / "v2.yaml", box.env, tmp_path / "new.log", 0.3)
+        probe = StoreProbe(pg_url)
+        old.start()
+        try:
+            assert wait_until(lambda: len(_pulls(probe)) == 3, 60), "the first daemon pulls all three"
+            new.start()
+            assert wait_until(lambda: (lambda held: len(held) == 3 and set(held.values())
+                                       == {_holder_of(probe, new.proc.pid)})(_pulls(probe)), 30)
+            assert wait_until(lambda: "steps back" in (tmp_path / "old.log").read_text(), 10)
+            People(box, make_cases(1, seed=5)).intake()
+            assert wait_until(lambda: probe.query("SELECT count(*) FROM escalations")[0][0] == 1, 60)
+            sent = "SELECT DISTINCT claimed_by FROM outbox WHERE state = 'done'"
+            assert wait_until(lambda: probe.query(sent), 60), "the new mirrors were sent"
+            senders = {row[0] for row in probe.query(sent)}
+            assert senders == {_holder_of(probe, new.proc.pid)}, senders
+        finally:
+            codes = [old.stop(), new.stop()]
+        assert codes == [0, 0]
+        probe.close()
+
+
 def test_standby_on_sqlite_waits_and_takes_over_when_the_holder_exits(tmp_path):
     with Sandbox(tmp_path, engine=FAST) as box:
         _configure(box)
