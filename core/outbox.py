@@ -1,12 +1,10 @@
-"""Applies queued actions through the connectors, never one blocking the others.
+"""Applies queued actions through the connectors, one at a time, never blocking the others.
 
 An action is stored before it is sent. A create first looks up its idempotency key, so a crash
 between the remote create and the local "done" never duplicates. An update carries the expected
 remote version; on Conflict the record is re-read and reconciled, which queues a fresh update if
 one is still needed. Failures back off exponentially (or as the tracker's Retry-After says) and
-an action that keeps failing is dead-lettered; neither blocks other actions. A claimed batch is
-applied in waves with batched bookkeeping (core/outbox_batch.py); late updates, attachments and
-the webhook hint thread's actions go one by one through ``apply_one``.
+an action that keeps failing is dead-lettered; neither blocks other actions.
 """
 from __future__ import annotations
 
@@ -19,12 +17,11 @@ from core.audit import AuditEntry
 from core.errors import (AuthError, Conflict, ConnectorError, NotFound, PermanentError, RateLimited,
                          Retryable, TiersyncError)
 from core.attachments_send import FileSender
-from core.outbox_batch import apply_wave, waves
-from core.outbox_items import fields_for, is_late
+from core.drift import view_for
 from core.outbox_lookup import look_up_keys, looked_up
 from core.provenance import record_write
 from core.lanes import note_rate_limited, rate_blocked
-from core.reconcile import merge_sent
+from core.reconcile import merge_sent, outbound_diff, still_to_write
 from core.shared import claim, release
 from core.store import LinkRow, OutboxRow, data_hash
 
@@ -70,16 +67,24 @@ class OutboxApplier:
                 return
             claimed.extend(a.id for a in batch)
             look_up_keys(self, batch)
-            after_id = batch[-1].id
-            for wave in waves(batch):  # one action per escalation each (core/outbox_batch.py)
-                todo = [a for a in wave if a.connector not in self.blocked
-                        and (a.escalation_id, a.connector) not in held]
-                if todo and stop():
+            for action in batch:
+                after_id = action.id
+                group = (action.escalation_id, action.connector)
+                if action.connector in self.blocked or group in held:
+                    continue
+                if stop():
                     report.stopped_early = True
                     return
                 if self.engine.worker is not None and not self.engine.worker.alive():
                     return  # our lease may have lapsed: the claims may be another daemon's now
-                held |= apply_wave(self, todo, report, stop) if todo else set()
+                self.apply_one(action, report)
+                if self._still_pending(action.id):
+                    held.add(group)
+
+    def _still_pending(self, action_id: int) -> bool:
+        with self.store.transaction() as tx:
+            row = self.store.get_action(tx, action_id)
+        return row is not None and row.state == "pending"
 
     def apply_one(self, action: OutboxRow, report: "CycleReport") -> None:
         connector = self.engine.connectors.get(action.connector)
@@ -90,28 +95,21 @@ class OutboxApplier:
             handler = {"create": self._create, "update": self._update, "comment": self._comment,
                        "attachment": self.files.apply}[action.kind]
             handler(action, connector, report)
-        except TiersyncError as exc:
-            self.fail(action, connector, exc, report)
-
-    def fail(self, action: OutboxRow, connector, exc: TiersyncError, report: "CycleReport") -> None:
-        """Record a failed attempt, for this action alone: a conflict re-reads and re-plans,
-        refused credentials or a rate limit leave the tracker alone for this pass, a passing
-        failure retries later, a permanent one dead-letters the action."""
-        if isinstance(exc, Conflict):
+        except Conflict as exc:
             self._conflict(action, connector, exc, report)
-        elif isinstance(exc, AuthError):
+        except AuthError as exc:
             self.blocked.add(action.connector)
             report.connector_errors.append(f"{action.connector}: {exc}")
             self._audit(action, "action-failed", str(exc))
-        elif isinstance(exc, RateLimited):
+        except RateLimited as exc:
             self.blocked.add(action.connector)
             note_rate_limited(self.engine, action.connector, exc)
             self._retry_later(action, exc, report, wait=exc.retry_after)
-        elif isinstance(exc, Retryable):
+        except Retryable as exc:
             self._retry_later(action, exc, report)
-        elif isinstance(exc, (NotFound, PermanentError)):
+        except (NotFound, PermanentError) as exc:
             self._dead(action, str(exc), report)
-        else:
+        except TiersyncError as exc:
             self._dead(action, f"{type(exc).__name__}: {exc}", report)
 
     # -- kinds ----------------------------------------------------------------------------------
@@ -240,9 +238,13 @@ class OutboxApplier:
             return self.store.links_for(tx, action.connector, [action.remote_id]).get(action.remote_id)
 
     def _fields_in(self, tx, action: OutboxRow, link: LinkRow) -> dict:
-        """What the record needs now (core/outbox_items.py ``fields_for``)."""
-        return fields_for(self.engine, action, link,
-                          self.store.get_escalation(tx, action.escalation_id))
+        """What the record needs now: re-planned from the current escalation, never the
+        payload as queued (which a replay or a retry after backoff would send stale)."""
+        mapping = self.engine.mappings.get(action.connector)
+        stored = self.store.get_escalation(tx, action.escalation_id)
+        if mapping is None or stored is None:
+            return still_to_write(action.payload.get("fields", {}), link.last_data, action.sent)
+        return outbound_diff(mapping, view_for(mapping, stored.escalation), link.last_data, action.sent)
 
     def _comment(self, action: OutboxRow, connector, report: "CycleReport") -> None:
         link = self._link_for_escalation(action)
@@ -446,3 +448,9 @@ def _fields(action: OutboxRow) -> dict:
 def _same_text(a: str, b: str) -> bool:
     """Equal comment bodies, whatever whitespace the tracker's rendering changed."""
     return " ".join(a.split()) == " ".join(b.split())
+
+
+def is_late(action: OutboxRow) -> bool:
+    """An action that failed before (a retry after backoff) or was replayed from the dead
+    letters: the state it was planned from may have moved on since."""
+    return action.last_error is not None or action.attempts > 0
