@@ -83,9 +83,12 @@ class _Sources:
         tx.execute(insert(field_sources), list(latest.values()))
 
 
+_SOURCES_OF = select(field_sources).where(field_sources.c.escalation_id == bindparam("b_id"))
+
+
 def sources_of(tx: Connection, escalation_id: str) -> dict[str, dict[str, Any]]:
     tx_buffer.flush(tx, "sources")
-    rows = tx.execute(select(field_sources).where(field_sources.c.escalation_id == escalation_id))
+    rows = tx.execute(_SOURCES_OF, {"b_id": escalation_id})  # built once (core/store_sql.py)
     return {row.field: dict(row._mapping) for row in rows}
 
 

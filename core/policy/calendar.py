@@ -18,10 +18,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import holidays as holidays_lib
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from core.policy.calendar_days import DayIndex, from_us, to_us
+
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: dict[str, int] = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 _HHMM = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
-_ONE_US = timedelta(microseconds=1)
 MAX_CLOSED_DAYS = 3660  # a calendar closed for ten years in a row is a configuration error
 
 
@@ -106,6 +107,11 @@ class BusinessCalendar:
     opens: time
     closes: time | None  # None: open until midnight (24:00)
     holidays: holidays_lib.HolidayBase | None = field(default=None, repr=False)
+    # each local day's hours and running totals, laid out once (core/policy/calendar_days.py)
+    _days: DayIndex = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_days", DayIndex(self.opening_hours))
 
     @classmethod
     def from_config(cls, name: str, config: CalendarConfig) -> "BusinessCalendar":
@@ -155,26 +161,21 @@ class BusinessCalendar:
         return hours is not None and hours[0] <= _utc(moment) < hours[1]
 
     def business_seconds(self, start: datetime, end: datetime) -> float:
-        """Business time from ``start`` to ``end`` in seconds (negative when end < start)."""
+        """Business time from ``start`` to ``end`` in seconds (negative when end < start):
+        the same sum as over ``open_periods``, from the running totals of the days."""
         start, end = _utc(start), _utc(end)
         if end < start:
             return -self.business_seconds(end, start)
-        total = timedelta(0)
-        for opened, closed in self.open_periods(start):
-            if opened >= end:
-                break
-            total += min(closed, end) - opened
-        return total / _ONE_US / 1_000_000
+        total = self._days.between(self.local_date(start), to_us(start),
+                                   self.local_date(end), to_us(end))
+        return total / 1_000_000
 
     def add(self, start: datetime, seconds: float) -> datetime:
-        """The moment ``seconds`` of business time after ``start`` (``start`` itself for <= 0)."""
+        """The moment ``seconds`` of business time after ``start`` (``start`` itself for <= 0):
+        within the first open period that holds the rest, its closing when that period holds it
+        exactly (the same as walking ``open_periods``)."""
         start = _utc(start)
         remaining = round(seconds * 1_000_000)
         if remaining <= 0:
             return start
-        for opened, closed in self.open_periods(start):
-            available = (closed - opened) // _ONE_US
-            if remaining <= available:
-                return opened + remaining * _ONE_US
-            remaining -= available
-        raise AssertionError("open_periods never ends")  # pragma: no cover
+        return from_us(self._days.add(self.local_date(start), to_us(start), remaining, self.name))
