@@ -125,7 +125,7 @@ class WitClient(WorkItemTrackingClient):
                                      status=exc.status) from None
             raise
         except ClientRequestError as exc:
-            raise self._transport_error(exc) from exc
+            raise transport_error(self.tracker, exc) from exc
         check_answer(self.tracker, response, ADO_SHAPES)
         self._note_delay(response)
         retry.report_rate_budget(self.tracker, response.headers)
@@ -134,18 +134,21 @@ class WitClient(WorkItemTrackingClient):
     def _handle_error(self, request: Any, response: requests.Response) -> None:
         raise http_error(self.tracker, response, self.credential)
 
-    def _transport_error(self, exc: ClientRequestError) -> ConnectorError:
-        cause: BaseException | None = exc.__context__ or exc.inner_exception
-        while cause is not None:
-            typed = retry.classify_transport(self.tracker, cause)
-            if typed is not None:
-                return typed
-            if isinstance(cause, requests.RequestException):
-                return Retryable(f"{type(cause).__name__}: {cause}", tracker=self.tracker)
-            cause = cause.__context__
-        return PermanentError(str(exc), tracker=self.tracker)
-
     def _note_delay(self, response: requests.Response) -> None:
         delay = retry.parse_retry_after(response.headers.get("Retry-After"))
         if delay:
             self.pending_wait = delay
+
+
+def transport_error(tracker: str, exc: ClientRequestError) -> ConnectorError:
+    """msrest's wrapper of a failed request as tiersync's typed error: a timeout or a dropped
+    connection is Retryable (the cause chain holds the requests exception)."""
+    cause: BaseException | None = exc.__context__ or exc.inner_exception
+    while cause is not None:
+        typed = retry.classify_transport(tracker, cause)
+        if typed is not None:
+            return typed
+        if isinstance(cause, requests.RequestException):
+            return Retryable(f"{type(cause).__name__}: {cause}", tracker=tracker)
+        cause = cause.__context__
+    return PermanentError(str(exc), tracker=tracker)

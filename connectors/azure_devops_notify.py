@@ -18,7 +18,9 @@ from urllib.parse import urlsplit, urlunsplit
 from azure.devops.v7_1.identity import IdentityClient
 from msrest.authentication import BasicAuthentication
 
-from connectors.azure_devops_client import _disable_retries, http_error
+from msrest.exceptions import ClientRequestError
+
+from connectors.azure_devops_client import _disable_retries, http_error, transport_error
 from core.errors import ConnectorError
 
 log = logging.getLogger("tiersync.azure_devops")
@@ -50,6 +52,16 @@ class IdentityApi(IdentityClient):
 
     def _handle_error(self, request: Any, response: Any) -> None:
         raise http_error(self.tracker, response, self.credential)
+
+    def _send_request(self, request: Any, headers: Any = None, content: Any = None,
+                      media_type: Any = None, **operation_config: Any) -> Any:
+        """A dropped connection or a timeout comes out typed (Retryable), as from the work
+        item client: msrest's own ClientRequestError would end the daemon."""
+        try:
+            return super()._send_request(request, headers=headers, content=content,
+                                         media_type=media_type, **operation_config)
+        except ClientRequestError as exc:
+            raise transport_error(self.tracker, exc) from exc
 
 
 class Mentions:

@@ -88,3 +88,34 @@ def test_identity_service_url_for_the_organization():
     assert identity_base("https://fabrikam.visualstudio.com") == "https://fabrikam.vssps.visualstudio.com"
     assert identity_base("http://127.0.0.1:9/myorg") == "http://127.0.0.1:9/myorg"
     assert identity_base("https://dev.azure.com/x", "https://ids.example/x/") == "https://ids.example/x"
+
+
+def test_azure_devops_identity_lookup_over_a_dropped_connection_is_a_typed_retryable(monkeypatch):
+    """A connection dropped on the identities lookup (the people directory) is Retryable and
+    retried like any other call; msrest's own ClientRequestError used to end the daemon."""
+    import pytest
+    import requests
+    import responses
+
+    from connectors.azure_devops import AzureDevOpsConfig, AzureDevOpsConnector
+    from core.errors import Retryable
+    from simulators.azure_devops_identities import IDENTITY_LOCATION
+    from tests.test_connector_azure_devops import ORG, PAT
+    vssps = "https://vssps.dev.azure.com/fabrikam"
+    monkeypatch.setenv("AZURE_DEVOPS_PAT", PAT)
+    monkeypatch.setattr("connectors.retry.sleep", lambda s: None)
+    connector = AzureDevOpsConnector("azure_devops", AzureDevOpsConfig(
+        base_url=ORG, project="Support", mapping="azure_devops", max_attempts=2))
+    dana = {"id": "0d7c1e0c-aaaa-4bbb-8ccc-000000000002", "providerDisplayName": "Dana",
+            "isActive": True, "properties": {"Account": {"$value": "dana@eng.example"}}}
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as api:
+        api.add(responses.OPTIONS, f"{vssps}/_apis", json={"count": 1, "value": [IDENTITY_LOCATION]})
+        dropped = requests.ConnectionError("Remote end closed connection without response")
+        api.add(responses.GET, f"{vssps}/_apis/Identities", body=dropped)
+        api.add(responses.GET, f"{vssps}/_apis/Identities", json={"count": 1, "value": [dana]})
+        assert connector.find_user("dana@eng.example").ref == "dana@eng.example"  # retried once
+        api.add(responses.GET, f"{vssps}/_apis/Identities", body=dropped)
+        api.add(responses.GET, f"{vssps}/_apis/Identities", body=dropped)
+        with pytest.raises(Retryable):
+            connector.find_user("lee@eng.example")
+    connector.close()
