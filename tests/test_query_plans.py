@@ -8,10 +8,11 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-from sqlalchemy import event
 
 from core.shared import claim
 from core.store import LinkRow, Store
+
+from tests.explain import select_plans
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 
@@ -26,20 +27,7 @@ def store(tmp_path):
 
 def plans_of(store: Store, run) -> list[tuple[str, str]]:
     """(statement, plan) of every SELECT that ``run(tx)`` sends."""
-    seen: list[tuple[str, tuple]] = []
-
-    def capture(_conn, _cursor, statement, parameters, _context, _many):
-        if statement.lstrip().upper().startswith("SELECT"):
-            seen.append((statement, parameters))
-    event.listen(store.engine, "before_cursor_execute", capture)
-    try:
-        with store.transaction() as tx:
-            run(tx)
-    finally:
-        event.remove(store.engine, "before_cursor_execute", capture)
-    with store.transaction() as tx:
-        return [(sql, " | ".join(row[-1] for row in tx.exec_driver_sql(
-            "EXPLAIN QUERY PLAN " + sql, params).all())) for sql, params in seen]
+    return [(sql, " | ".join(lines)) for sql, lines in select_plans(store, run)]
 
 
 def seeded(store: Store) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-from sqlalchemy import event
 
 from core.audit import AuditEntry, AuditLog
 from core.schema import MIGRATIONS
@@ -19,6 +18,7 @@ from core.schema import MIGRATIONS
 AUDIT_INDEX = next(n for n, what, _ in MIGRATIONS if what == "audit index by action in chain order")
 from core.sla_report import build_report, parse_period
 from core.trace import trace
+from tests.explain import select_plans
 from tests.test_sla_report import NOW, fixture_store
 
 BIG_TABLES = ("audit", "escalations", "escalation_history")
@@ -33,21 +33,7 @@ def store(tmp_path):
 
 def plans(store, work) -> list[tuple[str, list[str]]]:
     """(statement, plan lines) of every SELECT ``work(tx)`` sends."""
-    sent: list[tuple[str, tuple]] = []
-
-    def capture(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith("SELECT"):
-            sent.append((statement, parameters))
-    event.listen(store.engine, "before_cursor_execute", capture)
-    try:
-        with store.transaction() as tx:
-            result = work(tx)
-            list(result) if result is not None else None
-            found = [(sql, [row[-1] for row in tx.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, args)])
-                     for sql, args in list(sent)]
-    finally:
-        event.remove(store.engine, "before_cursor_execute", capture)
-    return found
+    return select_plans(store, work)
 
 
 def assert_indexed(found, *expected_indexes: str) -> None:
