@@ -147,19 +147,31 @@ def timed_cli(name: str, config: Path, *args: str) -> None:
     """The whole command as a user runs it: process start, configuration, query, output (to
     /dev/null); its CPU time and peak resident memory (from wait4's rusage, Linux: KiB)."""
     tiersync = Path(sys.executable).with_name("tiersync")
-    with open(os.devnull, "w") as sink:
+    with open(os.devnull, "w") as sink, tempfile.NamedTemporaryFile("r") as figures:
         started = time.perf_counter()
-        child = subprocess.Popen([str(tiersync), *args, "--config", str(config)], stdout=sink,
-                                 stderr=subprocess.PIPE, text=True)
-        stderr = child.stderr.read()
-        _, status, usage = os.wait4(child.pid, 0)
+        child = subprocess.run([sys.executable, "-c", _LAUNCH, figures.name, str(tiersync), *args,
+                                "--config", str(config)], stdout=sink, stderr=subprocess.PIPE,
+                               text=True)
         seconds = time.perf_counter() - started
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode != 0:
-        raise SystemExit(f"{name}: exit {child.returncode}: {stderr[-2000:]}")
+        returncode, cpu, max_rss_kib = json.loads(figures.read() or "[-1, 0, 0]")
+    if child.returncode != 0 or returncode != 0:
+        raise SystemExit(f"{name}: exit {returncode}: {child.stderr[-2000:]}")
     print(f"{name}.cli_seconds={seconds:.2f}\n{name}.cli_cpu_seconds="
-          f"{usage.ru_utime + usage.ru_stime:.2f}\n{name}.cli_max_rss_mb={usage.ru_maxrss / 1024:.0f}",
-          flush=True)
+          f"{cpu:.2f}\n{name}.cli_max_rss_mb={max_rss_kib / 1024:.0f}", flush=True)
+
+
+# The command is started by a small launcher process rather than by this one: Linux carries a
+# process's peak resident size across exec, and a child forked from this process (which holds
+# the store it built, a few hundred MB) would report this process's peak as its own. The
+# launcher is small, so its child's rusage is the command's own.
+_LAUNCH = """
+import json, os, subprocess, sys
+child = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(child.pid, 0)
+with open(sys.argv[1], "w") as out:
+    json.dump([os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime,
+               usage.ru_maxrss], out)
+"""
 
 
 def _timed(name: str, work) -> None:

@@ -16,6 +16,8 @@ import functools
 import logging
 from typing import Any
 
+import re2
+
 from core.redact_patterns import FORMATS, MASK, PHRASE, Format
 
 _SECRETS: set[str] = set()
@@ -54,24 +56,61 @@ def redact_text(text: str) -> str:
 # remembered (bounded; cleared when a secret is registered)
 @functools.lru_cache(maxsize=32768)
 def _redact_short(text: str) -> str:
-    return _redact(text)
+    return _redact(text, screened=True)
 
 
 @functools.lru_cache(maxsize=8)  # a few big descriptions, not a memory sink
 def _redact_long(text: str) -> str:
-    return _redact(text)
+    return _redact(text, screened=False)
 
 
-def _redact(text: str) -> str:
+def _redact(text: str, *, screened: bool = True) -> str:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates: no valid text holds them, and RE2 reads UTF-8
         text = "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
     for secret in sorted(_SECRETS, key=len, reverse=True):
         text = text.replace(secret, MASK)
-    for fmt in FORMATS:
-        text = fmt.pattern.sub(lambda m, f=fmt: _mask_format(m, f), text)
-    return PHRASE.sub(_mask_phrase, text)
+    # Each pattern, in order, is applied to the text as the earlier ones left it. Most text holds
+    # no credential at all: one pass of the patterns' RE2 set names the ones that match anywhere,
+    # and only those run; after a pattern changed the text, the rest are screened again, so the
+    # result is exactly that of running every pattern in turn. Short texts only (field values,
+    # comments: the engine's hot path, twice as fast); over a long description the set's DFA
+    # has too many states to beat the patterns one by one (5 MB: 1.98 s against 1.37 s).
+    if not screened:
+        for fmt in FORMATS:
+            text = fmt.pattern.sub(lambda m, f=fmt: _mask_format(m, f), text)
+        return PHRASE.sub(_mask_phrase, text)
+    start, matching = 0, _SCREEN.Match(text) or ()
+    while True:
+        index = min((i for i in matching if i >= start), default=None)
+        if index is None:
+            return text
+        if index == len(FORMATS):
+            return PHRASE.sub(_mask_phrase, text)
+        fmt = FORMATS[index]
+        masked = fmt.pattern.sub(lambda m, f=fmt: _mask_format(m, f), text)
+        start = index + 1
+        if masked != text:
+            text, matching = masked, _SCREEN.Match(masked) or ()
+
+
+def _screen() -> "re2.Set":
+    """One RE2 set of every format's pattern and the password phrase (index ``len(FORMATS)``):
+    one linear pass over a text tells which of them match in it. Its memory budget is large so
+    that the set's DFA never runs out of room on a long text (a set that cannot match would
+    report nothing and leave a credential in place): 64 MB, against RE2's default 8 MB."""
+    options = re2.Options()
+    options.max_mem = 64 << 20
+    screen = re2.Set.SearchSet(options)
+    for index, pattern in enumerate([fmt.pattern.pattern for fmt in FORMATS] + [PHRASE.pattern]):
+        if screen.Add(pattern) != index:
+            raise RuntimeError(f"redaction pattern {index} was not added to the RE2 set in order")
+    screen.Compile()
+    return screen
+
+
+_SCREEN = _screen()
 
 
 def found_formats(text: str) -> list[str]:
