@@ -23,7 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 if sys.path and Path(sys.path[0] or ".").resolve() == ROOT / "bench":
-    sys.path[0] = str(ROOT)  # run as a script: bench/requests.py must not shadow ``requests``
+    sys.path[0] = str(ROOT)  # run as a script: no bench module may shadow a library of its name
 else:
     sys.path.insert(0, str(ROOT))
 

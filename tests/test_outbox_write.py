@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from bench.requests import seed, wave
+from bench.request_counts import seed, wave
 from core.engine import CycleReport
 from core.lanes import send_all
 from harness.sandbox import Sandbox

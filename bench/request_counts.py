@@ -1,7 +1,7 @@
 """Requests per changed record, per tracker: what tiersync costs against the vendors' rate limits.
 
-    python bench/requests.py                    # 1,000 escalations, a wave of 200
-    python bench/requests.py --escalations 200 --wave 40 --detail
+    python bench/request_counts.py                    # 1,000 escalations, a wave of 200
+    python bench/request_counts.py --escalations 200 --wave 40 --detail
 
 Over the three simulators on the realistic profile (real connectors, real HTTP), counted with
 the simulators' request recording:

@@ -1,6 +1,6 @@
 """Detection rate and false-positive rate of secret redaction (core.redact).
 
-    python bench/secrets.py [--samples 2000] [--seed 7]
+    python bench/redaction.py [--samples 2000] [--seed 7]
 
 Plants generated credentials of every recognised format (and password/PIN phrases) in sentences
 of the ordinary ticket corpus (tests/fixtures/ticket_corpus.txt) and counts how many are masked
