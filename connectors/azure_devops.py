@@ -300,7 +300,7 @@ class AzureDevOpsConnector(AzureDevOpsFiles, AzureDevOpsUsers, Connector):
     def capabilities(self) -> Capabilities:
         return Capabilities(public_comments=False, internal_comments=True, transitions=False,
                             optimistic_concurrency=True, bulk_update=False, state_categories=True,
-                            max_page_size=self.config.page_size,
+                            max_page_size=self.config.page_size, version_order="counter",
                             extra={"marker": self.config.marker_field or "tag",
                                    "state_category_path": view.STATE_CATEGORY})
 

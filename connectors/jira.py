@@ -249,7 +249,7 @@ class JiraConnector(JiraFiles, JiraUsers, Connector):
             public_comments=sm, internal_comments=True, transitions=True,
             optimistic_concurrency=True, bulk_update=False, state_categories=True,
             max_page_size=self.config.page_size, lookup_lag_seconds=self.config.search_lag_seconds,
-            update_reads_record=True,
+            update_reads_record=True, version_order="time",
             extra={"service_management": sm, "idempotency_lookup": self.config.idempotency_lookup,
                    "concurrency": "emulated: 'updated' is re-read right before each write"})
 

@@ -155,4 +155,4 @@ class MemoryConnector(Connector):
         return comment.id
 
     def capabilities(self) -> Capabilities:
-        return Capabilities(max_page_size=self.config.page_size)
+        return Capabilities(max_page_size=self.config.page_size, version_order="counter")

@@ -390,7 +390,8 @@ class ZendeskConnector(ZendeskFiles, ZendeskUsers, Connector):
     def capabilities(self) -> Capabilities:
         return Capabilities(public_comments=True, internal_comments=True, transitions=False,
                             optimistic_concurrency=True, bulk_update=True, max_page_size=1000,
-                            versioned_comments=True, extra={"update_many_chunk": SHOW_MANY_LIMIT})
+                            versioned_comments=True, version_order="time",
+                            extra={"update_many_chunk": SHOW_MANY_LIMIT})
 
     def close(self) -> None:
         if self._client is not None:

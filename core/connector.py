@@ -122,6 +122,11 @@ class Capabilities:
     # ``update`` returns the record read in full (comments included) after the write, good as
     # the read before a comment that follows it (Jira, which has no version on its writes)
     update_reads_record: bool = False
+    # how the record versions order (``RemoteRecord.version``): "counter" (a number every change
+    # raises: Azure DevOps' rev), "time" (the last change's time: Jira's ``updated``, Zendesk's
+    # ``updated_at``), "" (no order known: every read counts). With an order, a read older than
+    # the link's snapshot (another daemon's, or a webhook's, read recorded first) is no change.
+    version_order: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -28,7 +28,7 @@ from core.model import Comment, Escalation, Link, LinkRole, utcnow
 from core.provenance import record_sources
 from core.people_connector import with_people
 from core.planner import Planner, escalation_id_for, idempotency_key, parse_idempotency_key
-from core.reconcile import absorb_sent, apply_changes, merge, observe, stamp_field_times
+from core.reconcile import absorb_sent, apply_changes, merge, observe, older_version, stamp_field_times
 from core.quarantine import clear as clear_quarantine
 from core.quarantine import held as held_in_quarantine
 from core.quarantine import refresh_reason
@@ -66,6 +66,7 @@ class CycleReport:
     opened: int = 0
     changed: int = 0
     echoes: int = 0
+    stale: int = 0  # reads older than what tiersync had recorded of the record: no change
     ignored: int = 0
     quarantined: int = 0
     actions_done: int = 0
@@ -279,6 +280,9 @@ class SyncEngine:
     def _process_record(self, tx: Connection, name: str, record: RemoteRecord,
                         link: LinkRow | None, stored: dict[str, StoredEscalation],
                         report: CycleReport) -> None:
+        if link is not None and self._older_than_snapshot(name, record, link):
+            report.stale += 1
+            return
         now = self.clock()
         mapping = self.mappings[name]
         comment_ids = [c.id for c in record.comments]
@@ -314,6 +318,20 @@ class SyncEngine:
         updated = self._merge(tx, name, record, link, current, observed, report)
         if updated is not None:
             stored[updated.escalation.id] = updated
+
+    def _older_than_snapshot(self, name: str, record: RemoteRecord, link: LinkRow) -> bool:
+        """Whether ``record`` was read before the version the link's snapshot holds: several
+        readers of one record (another daemon's pull, a webhook's read, the read after a write)
+        record what they read in the order they finish, not the order they read; an older
+        read compared with a newer snapshot would show the record's newer values as changed
+        back (a Jira status read mid-walk seen after the create's own read moved the escalation
+        waiting_on_internal -> new -> waiting_on_internal)."""
+        order = self.connectors[name].capabilities().version_order
+        if not older_version(order, record.version, link.last_version):
+            return False
+        log.info("%s read at version %s, older than the %s recorded: not a change", record.ref,
+                 record.version, link.last_version, extra={"tracker": name, "record": record.id})
+        return True
 
     def _recover_or_open(self, tx: Connection, name: str, record: RemoteRecord,
                          stored: dict[str, StoredEscalation], observed: Any,

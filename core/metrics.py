@@ -1,6 +1,6 @@
 """The daemon's Prometheus metrics (``/metrics``, prometheus-client).
 
-Counters follow the cycle reports (records pulled, changes, echoes, ignored, quarantined,
+Counters follow the cycle reports (records pulled, changes, echoes, ignored, quarantined, stale reads,
 actions by result), webhooks by tracker and result, and rate-limit waits per tracker. Gauges
 that describe the store (outbox by kind and state, depth and oldest pending age, dead letters,
 quarantine size, open SLA warnings and breaches) are read from the store at scrape time by a
@@ -26,7 +26,7 @@ from core.model import utcnow
 LAG_BUCKETS = (0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600)
 REPORT_COUNTERS = {"pulled": "records_pulled", "changed": "changes", "opened": "escalations_opened",
                    "echoes": "echoes", "ignored": "ignored", "quarantined": "quarantined",
-                   "conflicts": "conflicts"}
+                   "conflicts": "conflicts", "stale": "stale_reads"}
 ACTION_RESULTS = {"actions_done": "done", "actions_retrying": "retrying", "actions_dead": "dead"}
 
 

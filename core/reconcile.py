@@ -42,6 +42,22 @@ def observe(mapping: Mapping, record: RemoteRecord, link: LinkRow | None) -> Obs
     return Observed(full=full, changes=changes, new_comments=comments)
 
 
+def older_version(order: str, version: str | None, than: str | None) -> bool:
+    """Whether ``version`` of a record comes before ``than`` (``Capabilities.version_order``:
+    "counter" or "time"); False when the order is unknown or a version does not parse."""
+    if not version or not than or version == than:
+        return False
+    if order == "counter":
+        try:
+            return int(version) < int(than)
+        except ValueError:
+            return False
+    if order == "time":
+        mine, theirs = _as_datetime(version), _as_datetime(than)
+        return mine is not None and theirs is not None and mine < theirs
+    return False
+
+
 def get_value(escalation: Escalation, name: str) -> Any:
     if name.startswith("sla."):
         _, metric, part = name.split(".")

@@ -14,7 +14,9 @@ Rules:
   holds the record's later actions back until the next pass;
 - inside one process the threads that claim (a lane, the hint pass) share the worker's id, so
   a claim is counted per holder: an action is released only when the last thread holding it
-  lets it go (a lane's release never frees what a hint pass is about to send, nor the reverse).
+  lets it go (a lane's release never frees what a hint pass is about to send, nor the reverse);
+- the claims of a worker whose lease expired are freed by the first live worker's heartbeat
+  that sees them (``release_dead``, core/worker.py), whatever its daemon is busy with.
 """
 from __future__ import annotations
 
@@ -123,6 +125,16 @@ def stale_claims(tx: Connection, now: datetime) -> int:
                 "NULL AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.name = 'worker:' || "
                 "o.claimed_by AND l.expires_at > :now)")
     return tx.execute(stmt, {"now": now}).scalar() or 0
+
+
+def release_dead(tx: Connection, now: datetime) -> int:
+    """Free the pending actions claimed by workers whose lease has expired (a daemon that was
+    killed): any worker may take them already (``_CANDIDATES``); freed, ``claimed_by`` no longer
+    names a dead daemon and ``stale_claims`` stops waking the live ones. Returns how many."""
+    stmt = _timed("UPDATE outbox SET claimed_by = NULL WHERE state = 'pending' AND claimed_by IS "
+                  "NOT NULL AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.name = 'worker:' || "
+                  "outbox.claimed_by AND l.expires_at > :now)")
+    return tx.execute(stmt, {"now": now}).rowcount or 0
 
 
 def claimed_by(tx: Connection, worker: str) -> list[int]:

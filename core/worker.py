@@ -9,8 +9,12 @@ Rules:
   gives up those beyond it, so the pulls spread over the daemons and move on when one dies;
 - the heartbeat renews every lease every ``lease_seconds / 3``; a lease this worker could not
   renew in time counts as lost at once (it stops pulling before anyone else may start);
-- the heartbeat wakes the daemon early when a pull lease is free or a dead worker's actions
-  wait, so a takeover does not wait for the daemon's interval;
+- the heartbeat takes over at once when a pull lease is free or a dead worker's actions wait:
+  it takes free pull leases up to the fair share (it never gives one up: a lane may be pulling
+  it; that is the cycle's ``balance``), frees the dead worker's claims and wakes the daemon. A
+  killed daemon's work so passes on within ``lease_seconds`` (its lease runs out) plus one
+  heartbeat (``lease_seconds / 3``), however long the live daemons' cycles take; the connector
+  is pulled from the taker's next cycle on, the actions by the next outbox pass of any daemon;
 - a worker whose configuration is not the one in force (core/config_agreement.py) holds no
   pull lease and no claim: it steps back until it is.
 """
@@ -30,7 +34,7 @@ from core import leases
 from core.config_agreement import InForce, agreeing, announce_name, in_force
 from core.leases import PULL, WORKER
 from core.model import utcnow
-from core.shared import release, stale_claims
+from core.shared import release, release_dead, stale_claims
 from core.store import Store
 
 log = logging.getLogger("tiersync.worker")
@@ -55,6 +59,7 @@ class Worker:
         self._pulls: set[str] = set()
         self._valid_until = 0.0  # monotonic time until which the leases surely hold
         self._guard = threading.Lock()
+        self._taking = threading.Lock()  # one thread at a time takes pull leases
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -140,12 +145,17 @@ class Worker:
         if self.steps_back() is not None:
             self.beat()
             return
+        self._take_pulls(give_up=True)
+        self.beat()
+
+    def _take_pulls(self, give_up: bool) -> None:
+        """Free pull leases up to the fair share; with ``give_up``, those beyond it go back."""
         now = self.clock()
-        with self.store.transaction() as tx:
+        with self._taking, self.store.transaction() as tx:
             share = math.ceil(len(self.connectors) / max(1, self._peers(tx, now)))
             held = leases.holders(tx, now)
             mine = [c for c in self.connectors if held.get(PULL + c) == self.id]
-            extra = mine[share:]
+            extra = mine[share:] if give_up else []
             if extra:
                 leases.release(tx, self.id, [PULL + c for c in extra])
             for name in self._rotation():
@@ -155,6 +165,17 @@ class Worker:
                                                               self.lease_seconds, now):
                     mine.append(name)
                     log.info("worker %s now pulls %s", self.id, name)
+
+    def take_over(self) -> None:
+        """A dead worker's work, now (the heartbeat's, while the daemon may be mid-cycle): free
+        pull leases up to the fair share (none given up), the dead workers' claims freed."""
+        if self.steps_back() is not None:
+            return
+        self._take_pulls(give_up=False)
+        with self.store.transaction() as tx:
+            freed = release_dead(tx, self.clock())
+        if freed:
+            log.info("worker %s freed %d action(s) claimed by a daemon that died", self.id, freed)
         self.beat()
 
     def _peers(self, tx, now: datetime) -> int:
@@ -177,11 +198,16 @@ class Worker:
         start = sum(map(ord, self.id)) % max(1, len(self.connectors))
         return self.connectors[start:] + self.connectors[:start]
 
+    def heartbeat(self) -> None:
+        """One beat: leases renewed; a dead worker's work taken over, and the daemon woken."""
+        self.beat()
+        if self.work_waiting():
+            self.take_over()
+            self.wake.set()
+
     def _run(self) -> None:
         while not self._stop.wait(self.lease_seconds / 3):
             try:
-                self.beat()
-                if self.work_waiting():
-                    self.wake.set()
+                self.heartbeat()
             except Exception as exc:  # the store is unreachable: leases lapse, work stops
                 log.warning("worker %s heartbeat failed: %s", self.id, exc)

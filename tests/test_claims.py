@@ -51,6 +51,10 @@ def _live(store: Store, worker: str, now=NOW, seconds=15.0) -> None:
         assert leases.acquire(tx, leases.WORKER + worker, worker, seconds, now)
 
 
+def _claimer(tx, action: int) -> str | None:
+    return tx.execute(text("SELECT claimed_by FROM outbox WHERE id = :i"), {"i": action}).scalar()
+
+
 def test_one_record_s_actions_go_to_one_worker_in_order(store):
     first, second = _queue(store, "E1", "jira", "create"), _queue(store, "E1", "jira", "comment")
     other = _queue(store, "E2", "jira", "update")
@@ -105,3 +109,58 @@ def test_a_rate_limit_is_shared_and_never_shortened(store):
         assert leases.is_blocked(tx, "zendesk", NOW + timedelta(seconds=59))
         assert not leases.is_blocked(tx, "zendesk", NOW + timedelta(seconds=61))
         assert not leases.is_blocked(tx, "jira", NOW)
+
+
+def test_a_dead_workers_pulls_and_claims_pass_on_at_the_next_heartbeat_of_a_busy_worker(store):
+    """Takeover within lease + one heartbeat, whatever the live daemon's cycle is doing: B's
+    heartbeat (not its next cycle's balance) takes the pull leases of A, killed, and frees A's
+    claim (core/worker.py ``heartbeat``)."""
+    from core.worker import Worker
+
+    now = [NOW]
+    trackers = ["zendesk", "azure_devops", "jira"]
+    a = Worker(store, trackers, lease_seconds=15, clock=lambda: now[0], ident="A")
+    a.balance()  # A alone pulls all three, then claims an action and is killed (no release)
+    action = _queue(store, "E1", "jira", "update")
+    assert _claim(store, "A") == [action]
+    now[0] = NOW + timedelta(seconds=5)
+    b = Worker(store, trackers, lease_seconds=15, clock=lambda: now[0], ident="B")
+    b.balance()  # B's cycle began: nothing free yet; from here B is busy in that cycle
+    assert b.pulls() == set()
+    now[0] = NOW + timedelta(seconds=10)
+    b.heartbeat()  # A's lease still runs: nothing passes on
+    assert b.pulls() == set() and not b.wake.is_set()
+    with store.transaction() as tx:
+        assert _claimer(tx, action) == "A"
+    now[0] = NOW + timedelta(seconds=16)  # A's lease ran out; B's next heartbeat
+    b.heartbeat()
+    assert b.pulls() == set(trackers) and b.wake.is_set()
+    with store.transaction() as tx:
+        assert leases.holders(tx, now[0]) == {**{f"pull:{t}": "B" for t in trackers},
+                                              "worker:B": "B"}
+        assert _claimer(tx, action) is None
+        assert stale_claims(tx, now[0]) == 0
+    assert _claim(store, "B", now=now[0]) == [action]
+
+
+def test_a_heartbeat_never_gives_up_a_pull_lease_a_lane_may_be_pulling(store):
+    """Only the cycle's ``balance`` hands pull leases beyond the fair share back (before its
+    lanes start); a heartbeat that takes over mid-cycle only takes."""
+    from core.worker import Worker
+
+    now = [NOW]
+    trackers = ["zendesk", "azure_devops", "jira"]
+    a = Worker(store, trackers, lease_seconds=15, clock=lambda: now[0], ident="A")
+    a.balance()
+    b = Worker(store, trackers, lease_seconds=15, clock=lambda: now[0], ident="B")
+    b.beat()  # B lives: A's fair share is now 2 of 3, yet A holds 3
+    with store.transaction() as tx:  # and a third worker died with a claim
+        assert leases.acquire(tx, "worker:C", "C", 15, now[0] - timedelta(seconds=20))
+    action = _queue(store, "E1", "jira", "update", now=now[0] - timedelta(seconds=20))
+    assert _claim(store, "C", now=now[0] - timedelta(seconds=20)) == [action]
+    a.heartbeat()
+    assert a.pulls() == set(trackers)  # kept until its next cycle's balance
+    with store.transaction() as tx:
+        assert _claimer(tx, action) is None
+    a.balance()
+    assert len(a.pulls()) == 2

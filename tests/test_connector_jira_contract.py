@@ -8,6 +8,7 @@ from core.connector import OriginRef
 from connectors.jira import JiraConfig, JiraConnector
 from core.errors import AuthError, PermanentError
 from core.mapping import load_mapping, resolve_mapping_path
+from core.reconcile import older_version
 from simulators.jira import JiraSimulator, connector_config
 from tests.contract import ConnectorContract
 
@@ -123,6 +124,34 @@ def test_every_status_is_reached_through_the_workflow_with_the_mapped_resolution
         assert record.data["status"] == status
         assert record.data["resolution"] == ("Done" if status in ("Resolved", "Done") else None)
     assert record.data["status.category"] == "done"
+
+
+def test_a_read_in_the_middle_of_a_walk_is_older_than_the_walks_own_read(sim, monkeypatch):
+    """Another daemon reading the issue while a walk passes through In Progress sees the status
+    the walk came from (the walking mark), at an ``updated`` before the walk's end: by the
+    connector's version order that read is older than the one after the walk, so the engine
+    does not take it as a change once the walk's own read is recorded (core/engine.py)."""
+    jira, other = build(sim, monkeypatch), build(sim, monkeypatch)
+    jira.use_mapping(load_mapping(resolve_mapping_path("jira")))
+    created = jira.create({"summary": "read mid-walk"}, idempotency_key="tiersync:mid-walk")
+    assert created.data["status"] == "To Do"
+    middle = []
+    post = jira.api.post_json
+
+    def transition_then_read(path, body):
+        reply = post(path, body)
+        if path.endswith("/transitions") and not middle:
+            middle.append(other.get(created.id))  # the issue is In Progress now
+        return reply
+
+    monkeypatch.setattr(jira.api, "post_json", transition_then_read)
+    final = jira.update(created.id, {"status": "Waiting for support"},
+                        expected_version=created.version)
+    assert middle[0].data["status"] == "To Do" and final.data["status"] == "Waiting for support"
+    order = jira.capabilities().version_order
+    assert older_version(order, middle[0].version, final.version)
+    assert not older_version(order, final.version, middle[0].version)
+    assert not older_version(order, final.version, final.version)
 
 
 def test_a_required_screen_field_the_mapping_lacks_is_a_dead_letter_naming_it(sim, monkeypatch):

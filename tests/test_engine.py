@@ -1,10 +1,13 @@
 """Engine cycles with in-memory connectors (the real connectors have their own tests)."""
 from __future__ import annotations
 
+import pytest
+
 from core.connector import RemoteComment
 from connectors.memory import MemoryConnector
 from core.audit import AuditLog
 from core.model import State
+from core.reconcile import older_version
 from tests.engine_helpers import Clock, make_engine, partner_ticket
 
 
@@ -184,3 +187,42 @@ def test_dry_run_writes_nothing_and_reports_plan(tmp_path):
     again, _ = make_engine(tmp_path / "s.db", t)
     with again.store.transaction() as tx:
         assert again.store.get_cursor(tx, "zendesk") is None
+
+
+def test_a_read_older_than_the_snapshot_moves_nothing_back(tmp_path):
+    """Several daemons read one record: a pull reads it, another daemon reads it after a
+    change and records that newer snapshot first; the older read, processed last, is not a
+    change (in the three-daemon chaos run a Jira status read mid-walk, processed after the
+    create's own read, moved the escalation waiting_on_internal -> new -> back)."""
+    from core.engine import CycleReport
+    engine, t = make_engine(tmp_path / "s.db")
+    ticket = t["zendesk"].put(partner_ticket())
+    engine.run_cycle()
+    item_id = next(iter(t["azure_devops"].records))
+    older = t["azure_devops"].records[item_id]  # read by a slow pull, state New
+    t["azure_devops"].edit(item_id, **{"System.State": "Actively Working"})
+    engine.run_cycle()  # the newer read is recorded first
+    notes = len(t["zendesk"].records[ticket.id].comments)
+    report = CycleReport(run_id="late")
+    engine.planner.run_id = "late"
+    with engine.store.transaction() as tx:
+        engine.process_records(tx, "azure_devops", [older], report)
+        link = engine.store.links_for(tx, "azure_devops", [item_id])[item_id]
+        esc = engine.store.get_escalation(tx, link.escalation_id).escalation
+    assert esc.state is State.ACTIVELY_WORKING
+    assert report.changed == 0 and report.stale == 1
+    assert link.last_version == t["azure_devops"].records[item_id].version  # not moved back
+    engine.run_cycle()
+    engine.run_cycle()
+    assert len(t["zendesk"].records[ticket.id].comments) == notes  # no state note announced
+    assert t["zendesk"].records[ticket.id].data["status"] == "hold"
+
+
+@pytest.mark.parametrize("order, version, than, older", [
+    ("counter", "9", "10", True), ("counter", "10", "9", False), ("counter", "7", "7", False),
+    ("time", "2026-01-05T20:00:10.000+1100", "2026-01-05T09:00:10.001Z", True),  # Jira, Zendesk
+    ("time", "2026-01-05T09:00:11Z", "2026-01-05T20:00:10.000+1100", False),
+    ("time", "2026-01-05T09:00:10Z", "2026-01-05T09:00:10.000+0000", False),  # the same instant
+    ("", "1", "2", False), ("counter", "rev-a", "2", False), ("time", None, "2", False)])
+def test_version_order(order, version, than, older):
+    assert older_version(order, version, than) is older

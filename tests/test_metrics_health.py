@@ -83,10 +83,11 @@ def test_cycle_reports_feed_the_counters(served):
     address, metrics, _health, _clock = served
     from core.engine import CycleReport
     metrics.record_report(CycleReport(run_id="r", pulled=5, changed=2, echoes=1, actions_done=3,
-                                      actions_dead=1), "poll", 0.4)
+                                      actions_dead=1, stale=2), "poll", 0.4)
     samples = scrape(address)
     assert samples["tiersync_records_pulled_total"][()] == 5
     assert samples["tiersync_changes_total"][()] == 2
+    assert samples["tiersync_stale_reads_total"][()] == 2
     assert samples["tiersync_actions_total"][(("result", "dead"),)] == 1
     assert samples["tiersync_cycles_total"][(("mode", "poll"), ("status", "partial"))] == 1
     assert samples["tiersync_cycle_duration_seconds_count"][(("mode", "poll"),)] == 1
