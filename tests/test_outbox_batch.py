@@ -12,7 +12,7 @@ from sqlalchemy import event
 
 from connectors.memory import MemoryConnector
 from core.engine import CycleReport
-from core.errors import NotFound, Retryable
+from core.errors import NotFound, RateLimited, Retryable
 from core.outbox import OutboxApplier
 from core.outbox_batch import waves
 from core.store import OutboxRow
@@ -106,6 +106,20 @@ def test_a_crash_mid_wave_leaves_only_the_action_in_flight_of_unknown_fate(tmp_p
     assert sorted(r.idempotency_key for r in tracker.records.values()) == \
         sorted(a.dedupe_key for a in creates(again).values())
     assert all(a.state == "done" for a in creates(again).values())
+
+
+def test_a_rate_limit_between_sends_leaves_the_rest_of_the_wave_as_queued(tmp_path):
+    engine, t = engine_with(tmp_path, 6)
+    t["azure_devops"].failing = {"12345678901232 - case 2": RateLimited(
+        "slow down", retry_after=30.0, tracker="azure_devops")}
+    engine.run_cycle()
+    rows = sorted(creates(engine).values(), key=lambda a: a.id)
+    assert [a.state for a in rows] == ["done", "done", "pending", "pending", "pending", "pending"]
+    # the refused one may have gone out; the three after it were never sent, nor noted as sent
+    # (the reverted waves noted them all before the first send: each then paid the recovery
+    # of a write of unknown fate)
+    assert [a.sent is not None for a in rows[2:]] == [True, False, False, False]
+    assert len(t["azure_devops"].records) == 2
 
 
 def test_one_failure_leaves_the_others_landed(tmp_path):
