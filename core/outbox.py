@@ -1,10 +1,14 @@
-"""Applies queued actions through the connectors, one at a time, never blocking the others.
+"""Applies queued actions through the connectors, never one blocking the others.
 
 An action is stored before it is sent. A create first looks up its idempotency key, so a crash
 between the remote create and the local "done" never duplicates. An update carries the expected
 remote version; on Conflict the record is re-read and reconciled, which queues a fresh update if
 one is still needed. Failures back off exponentially (or as the tracker's Retry-After says) and
-an action that keeps failing is dead-lettered; neither blocks other actions.
+an action that keeps failing is dead-lettered; neither blocks other actions, and neither does an
+unexpected exception raised while applying one action (its traceback logged, it is retried and
+dead-lettered like any failure). A claimed batch is applied in waves, the bookkeeping of each
+send chained with the next one's (core/outbox_batch.py); the webhook hint thread's actions and
+the kinds the waves leave alone go one by one through ``apply_one``.
 """
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ from core.errors import (AuthError, Conflict, ConnectorError, NotFound, Permanen
                          Retryable, TiersyncError)
 from core.attachments_send import FileSender
 from core.drift import view_for
+from core.outbox_batch import apply_wave, carried_records, waves
+from core.outbox_items import is_late
 from core.outbox_lookup import look_up_keys, looked_up
 from core.outbox_write import carry_comment, send_comment
 from core.create_lag import create_note, last_create_write
@@ -70,24 +76,19 @@ class OutboxApplier:
                 return
             claimed.extend(a.id for a in batch)
             look_up_keys(self, batch)
-            for action in batch:
-                after_id = action.id
-                group = (action.escalation_id, action.connector)
-                if action.connector in self.blocked or group in held:
+            after_id = batch[-1].id
+            carried = carried_records(batch)
+            for wave in waves(batch):  # one action per escalation each (core/outbox_batch.py)
+                todo = [a for a in wave if a.connector not in self.blocked
+                        and (a.escalation_id, a.connector) not in held]
+                if not todo:
                     continue
                 if stop():
                     report.stopped_early = True
                     return
                 if self.engine.worker is not None and not self.engine.worker.alive():
                     return  # our lease may have lapsed: the claims may be another daemon's now
-                self.apply_one(action, report)
-                if self._still_pending(action.id):
-                    held.add(group)
-
-    def _still_pending(self, action_id: int) -> bool:
-        with self.store.transaction() as tx:
-            row = self.store.get_action(tx, action_id)
-        return row is not None and row.state == "pending"
+                held |= apply_wave(self, todo, report, stop, carried)
 
     def apply_one(self, action: OutboxRow, report: "CycleReport") -> None:
         if action.id in self.merged:
@@ -100,22 +101,36 @@ class OutboxApplier:
             handler = {"create": self._create, "update": self._update, "comment": self._comment,
                        "attachment": self.files.apply}[action.kind]
             handler(action, connector, report)
-        except Conflict as exc:
+        except Exception as exc:  # noqa: BLE001 - this action's failure alone (``failed``)
+            self.failed(action, connector, exc, report)
+
+    def failed(self, action: OutboxRow, connector, exc: Exception, report: "CycleReport") -> None:
+        """Record a failed attempt, for this action alone: a conflict re-reads and re-plans,
+        refused credentials or a rate limit leave the tracker alone for this pass, a passing
+        failure retries later, a permanent one dead-letters the action. Any other exception
+        (a bug, a library's surprise) is logged with its traceback and retried like a passing
+        failure, so after the usual attempts it is a dead letter, never the end of the daemon."""
+        if isinstance(exc, Conflict):
             self._conflict(action, connector, exc, report)
-        except AuthError as exc:
+        elif isinstance(exc, AuthError):
             self.blocked.add(action.connector)
             report.connector_errors.append(f"{action.connector}: {exc}")
             self._audit(action, "action-failed", str(exc))
-        except RateLimited as exc:
+        elif isinstance(exc, RateLimited):
             self.blocked.add(action.connector)
             note_rate_limited(self.engine, action.connector, exc)
             self._retry_later(action, exc, report, wait=exc.retry_after)
-        except Retryable as exc:
+        elif isinstance(exc, Retryable):
             self._retry_later(action, exc, report)
-        except (NotFound, PermanentError) as exc:
+        elif isinstance(exc, (NotFound, PermanentError)):
             self._dead(action, str(exc), report)
-        except TiersyncError as exc:
+        elif isinstance(exc, TiersyncError):
             self._dead(action, f"{type(exc).__name__}: {exc}", report)
+        else:
+            log.error("%s %s for %s raised an unexpected %s: %s", action.kind, action.connector,
+                      action.escalation_id, type(exc).__name__, exc,
+                      exc_info=(type(exc), exc, exc.__traceback__), extra=_fields(action))
+            self._retry_later(action, Unexpected(f"unexpected {type(exc).__name__}: {exc}"), report)
 
     # -- kinds ----------------------------------------------------------------------------------
     def _create(self, action: OutboxRow, connector, report: "CycleReport") -> None:
@@ -469,7 +484,5 @@ def _same_text(a: str, b: str) -> bool:
     return " ".join(a.split()) == " ".join(b.split())
 
 
-def is_late(action: OutboxRow) -> bool:
-    """An action that failed before (a retry after backoff) or was replayed from the dead
-    letters: the state it was planned from may have moved on since."""
-    return action.last_error is not None or action.attempts > 0
+class Unexpected(Exception):
+    """The reason recorded for an action whose attempt raised an unexpected exception."""
