@@ -119,11 +119,14 @@ def release(tx: Connection, worker: str, ids: list[int] | None = None) -> None:
                    {"me": worker, "ids": ids[start:start + 500]})
 
 
+# a pending action claimed by a worker whose lease has expired (a daemon that was killed)
+_DEAD_CLAIMS = ("state = 'pending' AND claimed_by IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
+                "leases l WHERE l.name = 'worker:' || outbox.claimed_by AND l.expires_at > :now)")
+
+
 def stale_claims(tx: Connection, now: datetime) -> int:
     """Pending actions claimed by a worker whose lease has expired (work to take over)."""
-    stmt = _timed("SELECT count(*) FROM outbox o WHERE o.state = 'pending' AND o.claimed_by IS NOT "
-                "NULL AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.name = 'worker:' || "
-                "o.claimed_by AND l.expires_at > :now)")
+    stmt = _timed(f"SELECT count(*) FROM outbox WHERE {_DEAD_CLAIMS}")
     return tx.execute(stmt, {"now": now}).scalar() or 0
 
 
@@ -131,9 +134,7 @@ def release_dead(tx: Connection, now: datetime) -> int:
     """Free the pending actions claimed by workers whose lease has expired (a daemon that was
     killed): any worker may take them already (``_CANDIDATES``); freed, ``claimed_by`` no longer
     names a dead daemon and ``stale_claims`` stops waking the live ones. Returns how many."""
-    stmt = _timed("UPDATE outbox SET claimed_by = NULL WHERE state = 'pending' AND claimed_by IS "
-                  "NOT NULL AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.name = 'worker:' || "
-                  "outbox.claimed_by AND l.expires_at > :now)")
+    stmt = _timed(f"UPDATE outbox SET claimed_by = NULL WHERE {_DEAD_CLAIMS}")
     return tx.execute(stmt, {"now": now}).rowcount or 0
 
 
