@@ -97,7 +97,7 @@ class JiraWrites:
         issue_id = self._unknown_outcome_safe("create issue", send, already)
         marker = body["properties"][0]["value"]
         if marker.get("origin_url"):
-            self.c.links.link(issue_id, marker)
+            self.c.links.link(issue_id, marker, fresh=True)
         elif origin is not None:
             log.info("%s: origin %s:%s has no URL; no remote link on %s", self.c.name,
                      origin.tracker, origin.remote_id, issue_id)

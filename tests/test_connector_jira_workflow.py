@@ -70,6 +70,8 @@ class FakeJira:
         self.marker: dict = {"key": "tiersync:esc-0001"}
         http.add_callback(responses.GET, f"{API}/issue/10002", callback=self.read)
         http.add_callback(responses.PUT, f"{API}/issue/10002/properties/tiersync", callback=self.mark)
+        http.add_callback(responses.GET, f"{API}/issue/10002/properties/tiersync",
+                          callback=lambda _r: (200, {}, json.dumps({"key": "tiersync", "value": self.marker})))
         http.add_callback(responses.GET, f"{API}/issue/10002/transitions", callback=self.transitions)
         http.add_callback(responses.POST, f"{API}/issue/10002/transitions", callback=self.move)
 
@@ -169,6 +171,9 @@ def test_a_failed_back_link_is_repaired_by_the_next_cycle(http):
     http.post(f"{API}/issue/10002/remotelink", body=requests.ConnectionError("reset"))
     http.post(f"{API}/issue/10002/remotelink", json=load("remotelink_created.json"), status=201)
     http.put(f"{API}/issue/10002/properties/tiersync", status=200)
+    http.get(f"{API}/issue/10002/properties/tiersync", json={"key": "tiersync", "value": {
+        "key": "tiersync:esc-9", "origin": "zendesk:9", "origin_url": "https://tier1.example/tickets/9",
+        "origin_title": "SR 9", "linked": False}})
     http.get(f"{API}/issue/10002", json=load("issue.json"))
     from core.connector import OriginRef
     connector = make(max_attempts=1)
@@ -241,3 +246,39 @@ def test_a_mark_left_by_a_walk_that_arrived_never_hides_a_later_status(http):
     jira.marker["walking"] = {"from": "To Do", "from_category": "new", "to": "In Progress"}
     connector.get("10002")
     assert connector.repair() == 1 and "walking" not in jira.marker
+
+
+def test_a_repair_keeps_the_mark_of_a_walk_begun_since_the_issue_was_read(http):
+    """A property write replaces the whole value: the repair marks the link on the property as
+    it is now, so a walk under way (another daemon's create) keeps its ``walking`` mark and a
+    read between its steps still shows where it came from."""
+    http.get(f"{BASE}/rest/applinks/latest/listApplicationlinks", json={"list": []})
+    http.post(f"{API}/issue/10002/remotelink", json=load("remotelink_created.json"), status=201)
+    jira = FakeJira(http, "To Do")
+    jira.marker.update(origin="zendesk:77", origin_url="https://tier1.example/tickets/77",
+                       origin_title="SR 77", linked=False)
+    connector = make()
+    connector.get("10002")  # read before the walk: the link is noted missing
+    walking = {"from": "To Do", "from_category": "new", "to": "Waiting for support"}
+    jira.marker = {**jira.marker, "walking": walking}  # a walk begins and takes its first step
+    jira.status = "In Progress"
+
+    assert connector.repair() == 1
+
+    assert jira.marker["linked"] is True and jira.marker["walking"] == walking
+    assert connector.get("10002").data["status"] == "To Do"  # mid-walk: where it came from
+
+
+def test_a_repair_never_clears_the_mark_of_a_later_walk(http):
+    jira = FakeJira(http, "Resolved")
+    arrived = {"from": "In Progress", "from_category": "indeterminate", "to": "Resolved"}
+    jira.marker["walking"] = arrived
+    connector = make()
+    connector.get("10002")  # a walk that arrived, its mark left: noted for clearing
+    assert "10002" in connector.links.arrived
+    later = {"from": "Resolved", "from_category": "done", "to": "Done"}
+    jira.marker = {**jira.marker, "walking": later}  # meanwhile a new walk began
+
+    connector.repair()
+
+    assert jira.marker["walking"] == later and connector.links.arrived == {}
