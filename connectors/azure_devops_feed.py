@@ -9,9 +9,10 @@ Why this is safe to resume (see docs/azure_devops.md):
 - The cursor holds the lower bound of the next query (whole seconds, whatever precision the
   service compares with) and the ``(id, rev)`` of items delivered at or after it, so the overlap
   at the boundary is never delivered twice.
-- The query leaves out the revisions the cursor says were delivered at its boundary
+- The resuming query leaves out the revisions the cursor says were delivered at its boundary
   (``([System.Id] <> id OR [System.Rev] > rev)`` per item, up to ``EXCLUDE_MAX`` of them), so an
-  idle cycle is one WIQL query and no batch read of items already delivered.
+  idle cycle is one WIQL query and no batch read of items already delivered. (The keyset
+  continuations below keep their overlap, which ``Cursor.delivered`` drops.)
 - WIQL returns at most 20,000 ids. Each query asks for ``$top`` = that cap; a full result is
   processed and the next query starts at its last item's second (keyset paging). Should the
   service refuse with VS402337 instead, the window is halved until it fits, then grows again.
@@ -109,8 +110,9 @@ class ChangeFeed:
     def pages(self, cursor: Cursor) -> Iterator[tuple[list[Any], Cursor]]:
         """(work items, cursor after them) for every batch with something new."""
         lower, upper = cursor.since, None
+        seen: dict[str, list[int]] | None = dict(cursor.seen)  # the resuming query's only
         while True:
-            window = self.window(lower, upper, cursor.seen)
+            window, seen = self.window(lower, upper, seen), None
             last: datetime | None = None
             for start in range(0, len(window.ids), self.page_size):
                 fresh = []

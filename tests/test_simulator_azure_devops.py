@@ -18,7 +18,7 @@ AUTH = ("", "any-pat")
 SDK_METHODS = ("query_by_wiql", "get_work_items_batch", "create_work_item", "get_work_item",
                "update_work_item", "get_comments", "get_work_item_type_states",
                "get_work_item_type_fields_with_references", "get_work_item_type",
-               "get_classification_node", "create_attachment")
+               "get_classification_node", "create_attachment", "read_reporting_revisions_get")
 
 
 @pytest.fixture(scope="module")
