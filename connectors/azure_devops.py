@@ -56,6 +56,7 @@ class AzureDevOpsConnector(AzureDevOpsFiles, AzureDevOpsUsers, Connector):
         # the latest pull's position and page, for the comments of a page from the revisions
         # stream (connectors/azure_devops_history.py)
         self._resumed_at: datetime | None = None
+        self._origin: datetime | None = None  # the cursor's: where the feed's first pull started
         self._stream: RevisionStream | None = None
         self._page: dict[str, str] = {}  # id -> rev of the latest page's records
 
@@ -148,11 +149,15 @@ class AzureDevOpsConnector(AzureDevOpsFiles, AzureDevOpsUsers, Connector):
 
     def fetch_changes(self, cursor: str | None) -> Iterator[Page]:
         resumed = Cursor.decode(cursor) if cursor else None
-        state = resumed or Cursor(self._start())
+        start = self._start()
+        state = resumed or Cursor(start, origin=start)
+        if state.origin is None:  # a cursor from before origins: every item created from now on
+            state.origin = state.since
         # every change after a saved cursor's position is delivered by this pull, so the
         # revisions stream from there holds the comments items got since tiersync read them;
         # a pull without a cursor has no such position (comment lists are read)
         self._resumed_at = resumed.since if resumed is not None else None
+        self._origin = state.origin
         self._stream, self._page = None, {}
         feed = ChangeFeed(self.client, self.config.project, self._types(),
                           page_size=self.config.page_size, cap=self.config.wiql_max_results,
@@ -162,6 +167,16 @@ class AzureDevOpsConnector(AzureDevOpsFiles, AzureDevOpsUsers, Connector):
                                              shape=ITEM_SHAPE, plain=_plain)
             self._page = {r.id: r.version for r in records}
             yield Page(records=records, cursor=position.encode(), unreadable=unreadable)
+
+    def _known(self, record: RemoteRecord) -> bool:
+        """Whether tiersync read ``record`` with its comments since its creation: a mirror it
+        made (its marker) created after the feed's first pull started."""
+        if record.idempotency_key is None or self._origin is None:
+            return False
+        try:
+            return view.parse_date(record.data.get("System.CreatedDate")) >= self._origin
+        except (TypeError, ValueError):
+            return False
 
     def load_details(self, records: list[RemoteRecord]) -> list[RemoteRecord]:
         """The records with their comments (read only for the records the engine asks for):
@@ -196,7 +211,7 @@ class AzureDevOpsConnector(AzureDevOpsFiles, AzureDevOpsUsers, Connector):
         for record in records:
             comments = proven_comments(self._stream.revisions.get(int(record.id), {}),
                                        int(record.version), record.data.get("System.CommentCount"),
-                                       known=record.idempotency_key is not None)
+                                       known=self._known(record))
             if comments is not None:
                 found[record.id] = comments
         log.debug("%s: %d of %d items' comments from the revisions stream", self.name, len(found),

@@ -55,16 +55,23 @@ def wiql_text(value: str) -> str:
 class Cursor:
     since: datetime  # inclusive lower bound of the next query, whole seconds, UTC
     seen: dict[str, list[int]] = field(default_factory=dict)  # id -> [rev, changed epoch ms]
+    # where the feed's first pull started: every item created since was delivered from its
+    # creation on (connectors/azure_devops_history.py); None in cursors written before it
+    origin: datetime | None = None
 
     def encode(self) -> str:
-        data = {"v": 1, "since": wiql_date(self.since), "seen": self.seen}
+        data: dict[str, Any] = {"v": 1, "since": wiql_date(self.since), "seen": self.seen}
+        if self.origin is not None:
+            data["origin"] = wiql_date(self.origin)
         return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode()
 
     @classmethod
     def decode(cls, text: str) -> "Cursor":
         try:
             data = json.loads(base64.urlsafe_b64decode(text.encode()))
-            return cls(parse_date(data["since"]), {str(k): list(v) for k, v in data["seen"].items()})
+            origin = parse_date(data["origin"]) if data.get("origin") else None
+            return cls(parse_date(data["since"]), {str(k): list(v) for k, v in data["seen"].items()},
+                       origin)
         except (ValueError, KeyError, TypeError) as exc:
             raise PermanentError(f"unreadable Azure DevOps cursor ({exc}); reset the tracker's "
                                  "cursor to start again") from None

@@ -27,7 +27,11 @@ def comment_reads(sim) -> list[str]:
 def pull(sim, monkeypatch, cursor):
     """One pull from ``cursor`` by a fresh connector (a new process), every record completed:
     (records by id, the last cursor)."""
-    connector = make_connector(sim, monkeypatch)
+    return pull_from(sim, monkeypatch, cursor)
+
+
+def pull_from(sim, monkeypatch, cursor, **overrides):
+    connector = make_connector(sim, monkeypatch, **overrides)
     records = {}
     try:
         for page in connector.fetch_changes(cursor):
@@ -127,6 +131,24 @@ def test_an_item_made_in_azure_devops_with_older_comments_reads_its_list(sim, mo
     # an escalation it starts now needs the older comment too: only its list has it
     assert comment_reads(sim) == [f"GET /myorg/Support/_apis/wit/workItems/{origin}/comments"]
     assert [c.body for c in records[str(origin)].comments] == ["an older note", "a new note"]
+
+
+def test_a_mirror_older_than_the_feeds_first_pull_reads_its_list(sim, monkeypatch):
+    connector = make_connector(sim, monkeypatch)
+    item = connector.create({"System.Title": "45 - an old mirror"}, idempotency_key="esc-old-azure_devops").id
+    connector.add_comment(item, "before this store's first pull", public=False)
+    connector.close()
+    later(sim)
+    start = sim.now_text()
+    later(sim)
+    records, cursor = pull_from(sim, monkeypatch, None, start_at=start)
+    assert records == {}  # not changed since the feed's start: never read with its comments
+    later(sim)
+    sim.human_comment(item, "a new note")
+    sim.clear_requests()
+    records, _ = pull_from(sim, monkeypatch, cursor, start_at=start)
+    assert comment_reads(sim) == [f"GET /myorg/Support/_apis/wit/workItems/{item}/comments"]
+    assert [c.body for c in records[item].comments] == ["before this store's first pull", "a new note"]
 
 
 def test_a_first_pull_without_a_cursor_reads_comment_lists(sim, monkeypatch):
