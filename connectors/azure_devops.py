@@ -21,7 +21,7 @@ from connectors.azure_devops_client import WitClient
 from connectors.azure_devops_config import FIELD_PATH, AzureDevOpsConfig
 from connectors.azure_devops_notify import IdentityApi, Mentions, identity_base
 from connectors.azure_devops_feed import EPOCH, ChangeFeed, Cursor, floor_second, wiql_text
-from connectors.azure_devops_history import (FIELDS as STREAM_FIELDS, PAGE as STREAM_PAGE,
+from connectors.azure_devops_history import (FIELDS as STREAM_FIELDS, PAGE as STREAM_PAGE, Ref,
                                              RevisionStream, StreamUnusable, proven_comments)
 from connectors.azure_devops_online import check_online
 from connectors.azure_devops_attachments import AzureDevOpsFiles, item_files
@@ -59,6 +59,8 @@ class AzureDevOpsConnector(AzureDevOpsFiles, AzureDevOpsUsers, Connector):
         self._origin: datetime | None = None  # the cursor's: where the feed's first pull started
         self._stream: RevisionStream | None = None
         self._page: dict[str, str] = {}  # id -> rev of the latest page's records
+        self._refs: dict[str, Ref] = {}  # id -> the page batch's commentVersionRef
+        self._delivered: dict[str, int] = {}  # id -> rev the resumed cursor says was delivered
 
     # -- plumbing -------------------------------------------------------------------------------
     @property
@@ -158,7 +160,8 @@ class AzureDevOpsConnector(AzureDevOpsFiles, AzureDevOpsUsers, Connector):
         # a pull without a cursor has no such position (comment lists are read)
         self._resumed_at = resumed.since if resumed is not None else None
         self._origin = state.origin
-        self._stream, self._page = None, {}
+        self._delivered = {k: int(v[0]) for k, v in resumed.seen.items()} if resumed else {}
+        self._stream, self._page, self._refs = None, {}, {}
         feed = ChangeFeed(self.client, self.config.project, self._types(),
                           page_size=self.config.page_size, cap=self.config.wiql_max_results,
                           fetch_batch=self._batch)
@@ -166,6 +169,9 @@ class AzureDevOpsConnector(AzureDevOpsFiles, AzureDevOpsUsers, Connector):
             records, unreadable = build_each(self.name, items, self._record, ident=_ident,
                                              shape=ITEM_SHAPE, plain=_plain)
             self._page = {r.id: r.version for r in records}
+            self._refs = {str(i.id): Ref(i.comment_version_ref.comment_id, i.comment_version_ref.version,
+                                         bool(i.comment_version_ref.is_deleted))
+                          for i in items if getattr(i, "comment_version_ref", None) is not None}
             yield Page(records=records, cursor=position.encode(), unreadable=unreadable)
 
     def _known(self, record: RemoteRecord) -> bool:
@@ -211,7 +217,9 @@ class AzureDevOpsConnector(AzureDevOpsFiles, AzureDevOpsUsers, Connector):
         for record in records:
             comments = proven_comments(self._stream.revisions.get(int(record.id), {}),
                                        int(record.version), record.data.get("System.CommentCount"),
-                                       known=self._known(record))
+                                       known=self._known(record),
+                                       delivered=self._delivered.get(record.id, 0),
+                                       last_ref=self._refs.get(record.id))
             if comments is not None:
                 found[record.id] = comments
         log.debug("%s: %d of %d items' comments from the revisions stream", self.name, len(found),

@@ -137,12 +137,12 @@ class WitClient(WorkItemTrackingClient):
 
     def reporting_revisions(self, project: str, *, fields: list[str], types: list[str] | None,
                             continuation_token: str | None, start_date_time: Any,
-                            max_page_size: int) -> dict[str, Any]:
+                            max_page_size: int) -> Any:
         """Reporting Work Item Revisions - Read Reporting Revisions Get, as the SDK's
-        ``read_reporting_revisions_get`` sends it (``$expand=fields``, identity refs), answered
-        as plain JSON: the SDK's ``ReportingWorkItemRevisionsBatch`` declares an empty
-        ``_attribute_map`` that hides its base ``StreamedBatch``'s, so its deserializer drops
-        ``values``, ``continuationToken`` and ``isLastBatch`` (azure-devops 7.1.0b4)."""
+        ``read_reporting_revisions_get`` sends it (``$expand=fields``, identity refs), the answer
+        deserialized as ``StreamedBatch``: the SDK's ``ReportingWorkItemRevisionsBatch`` declares
+        an empty ``_attribute_map`` that hides its base's, so ``values``, ``continuation_token``
+        and ``is_last_batch`` come back None (azure-devops 7.1.0b4; ../shared/LIBRARIES.md)."""
         query: dict[str, Any] = {
             "fields": self._serialize.query("fields", ",".join(fields), "str"),
             "includeIdentityRef": self._serialize.query("include_identity_ref", True, "bool"),
@@ -160,8 +160,7 @@ class WitClient(WorkItemTrackingClient):
                               version="7.1-preview.2",
                               route_values={"project": self._serialize.url("project", project, "str")},
                               query_parameters=query)
-        body = response.json()
-        return body if isinstance(body, dict) else {}
+        return self._deserialize("StreamedBatch", response)
 
     def _handle_error(self, request: Any, response: requests.Response) -> None:
         raise http_error(self.tracker, response, self.credential)

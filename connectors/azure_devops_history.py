@@ -5,15 +5,20 @@ Rules (docs/azure_devops.md, "Comments of a page"):
 
 - ``GET _apis/wit/reporting/workItemRevisions`` streams every revision of the project after a
   ``startDateTime``, in batches chained by ``continuationToken``. With ``$expand=fields`` a
-  revision carries ``System.History`` (the comment it added, HTML) and ``System.CommentCount``,
-  and, as every ``WorkItem``, ``commentVersionRef`` (the id and version of "the comment
-  added/edited/deleted in this revision").
+  revision carries ``System.History`` (the comment it added, HTML) and ``System.CommentCount``.
+  Whether its values carry ``commentVersionRef`` (the ``WorkItem`` contract's id and version of
+  "the comment added/edited/deleted in this revision") the documentation does not say: used
+  when present; otherwise the comment id of an item's latest revision comes from the page's
+  ``workitemsbatch`` read (a ``WorkItem``, with that reference), and a comment in an earlier
+  revision has no id: its list is read.
+- Revisions up to the one the cursor says was delivered (its ``seen`` boundary items) are
+  skipped: they were delivered with their comments.
 - The stream starts at the position the feed resumed from (the cursor's ``since``). A feed
   delivers every change after that position, so the comments a page's item got since tiersync
   last read it are among the comments of its revisions after it.
 - An item's comments are taken from the stream only where the stream *proves* them complete:
   its revisions after the position up to the page's one are all there, without a gap; each one
-  either adds exactly one comment (``commentVersionRef`` version 1, not deleted, a non-empty
+  either adds exactly one comment (a comment reference of version 1, not deleted, a non-empty
   ``System.History``, ``System.CommentCount`` one up) or touches none (no reference, no History,
   the count unchanged); and the last count is the page's. An edited or deleted comment, a count
   that moves otherwise, a History without a reference: not proven.
@@ -66,7 +71,7 @@ class RevisionStream:
     """The project's revisions after ``since``, read lazily as far as a page needs."""
 
     since: datetime
-    read_batch: Callable[[str | None, datetime | None], dict[str, Any]]  # (token, start) -> JSON
+    read_batch: Callable[[str | None, datetime | None], Any]  # (token, start) -> StreamedBatch
     revisions: dict[int, dict[int, Rev]] = field(default_factory=dict)
     token: str | None = None
     last_changed: datetime | None = None
@@ -77,11 +82,11 @@ class RevisionStream:
         """Read batches until the stream is past ``moment`` (plus MARGIN) or at its end."""
         while not self.done and (self.last_changed is None or self.last_changed <= moment + MARGIN):
             batch = self.read_batch(self.token, None if self.token else self.since)
-            values = batch.get("values") if isinstance(batch.get("values"), list) else []
+            values = batch.values if isinstance(batch.values, list) else []
             for value in values:
                 self._keep(value)
-            token = batch.get("continuationToken") or _token_of(batch.get("nextLink"))
-            if batch.get("isLastBatch") is True:
+            token = batch.continuation_token or _token_of(batch.next_link)
+            if batch.is_last_batch is True:
                 self.done = True
             elif not token or (token == self.token and not values):
                 raise StreamUnusable("a reporting revisions batch with no way on")
@@ -111,34 +116,48 @@ class RevisionStream:
             comment_deleted=bool(ref.get("isDeleted")))
 
 
-def proven_comments(revisions: dict[int, Rev], rev: int, count: Any, *, known: bool
+@dataclass(frozen=True)
+class Ref:
+    """A ``commentVersionRef``: the comment a revision added, edited or deleted."""
+
+    comment_id: int | None
+    version: int | None
+    deleted: bool = False
+
+
+def proven_comments(revisions: dict[int, Rev], rev: int, count: Any, *, known: bool,
+                    delivered: int = 0, last_ref: Ref | None = None
                     ) -> tuple[RemoteComment, ...] | None:
-    """The comments an item got in its stream revisions up to ``rev``, when the stream proves
-    they are all it got since the position (module rules); None when it does not. ``known``:
-    the item's earlier comments were delivered before (a tiersync mirror)."""
-    window = sorted(r for r in revisions if r <= rev)
-    if not window or window != list(range(window[0], rev + 1)) or not isinstance(count, int):
+    """The comments an item got in its stream revisions after ``delivered`` (the rev the cursor
+    says was delivered, 0: none) up to ``rev``, when the stream proves they are all it got since
+    the position (module rules); None when it does not. ``known``: the item's earlier comments
+    were delivered before (a tiersync mirror). ``last_ref``: the batch read's
+    ``commentVersionRef`` of ``rev``, for a stream that gives none."""
+    window = sorted(r for r in revisions if delivered < r <= rev)
+    if (not window or window != list(range(window[0], rev + 1)) or not isinstance(count, int)
+            or (delivered and window[0] != delivered + 1)):
         return None
     comments: list[RemoteComment] = []
     previous: int | None = None
     for number in window:
         entry = revisions[number]
+        ref = (Ref(entry.comment_id, entry.comment_version, entry.comment_deleted)
+               if entry.comment_id is not None else last_ref if number == rev else None)
         if entry.count is None:
             return None
-        if entry.comment_id is None:
-            if entry.history:  # a History entry without a comment reference
+        if ref is None or ref.comment_id is None:
+            if entry.history:  # a History entry whose comment is not named
                 return None
             added = 0
-        elif (entry.comment_version == 1 and not entry.comment_deleted and entry.history
-              and entry.changed is not None):
+        elif ref.version == 1 and not ref.deleted and entry.history and entry.changed is not None:
             added = 1
-            comments.append(RemoteComment(id=str(entry.comment_id), body=html_to_text(entry.history),
+            comments.append(RemoteComment(id=str(ref.comment_id), body=html_to_text(entry.history),
                                           public=False, created_at=entry.changed, author=entry.by))
         else:  # an edited or deleted comment: only its list tells
             return None
         if previous is None:
             before = entry.count - added
-            if before < 0 or (window[0] == 1 and before != 0) or (before and not known):
+            if before < 0 or (number == 1 and before != 0) or (before and not known):
                 return None
         elif entry.count != previous + added:
             return None

@@ -52,9 +52,10 @@ class AzureDevOpsSimulator(Simulator):
     def __init__(self, faults: Faults | None = None, *, pat: str | None = None,
                  fixture: dict[str, Any] | None = None, wiql_cap: int = 20000,
                  wiql_honours_top: bool = True, profile: Profile | None = None,
-                 reporting_comment_refs: bool = True):
+                 reporting_comment_refs: bool = False):
         self.pat = pat  # None: any non-empty PAT is accepted
-        # False: the reporting revisions stream leaves commentVersionRef out (connector fallback)
+        # whether the reporting revisions stream's values carry commentVersionRef: the
+        # documentation does not say, so not by default (the harsher reading)
         self.reporting_comment_refs = reporting_comment_refs
         self.wiql_cap = wiql_cap
         # False: answer VS402337 past the cap even when $top is given (exercises window halving)

@@ -21,12 +21,11 @@ examples in examples/workItemRevisions:
 - ``$maxPageSize``: "The maximum number of results to return in this batch"; the spec states no
   default or ceiling: 200 for both here (the harsher reading; the connector does not rely on
   the number), a larger value answers 400.
-- The answer: ``values`` (``id``, ``rev``, ``fields``, and ``commentVersionRef`` on a revision that
-  added a comment: the batch's values are the ``WorkItem`` contract, whose ``commentVersionRef``
-  is the "reference to a specific version of the comment added/edited/deleted in this
-  revision"), ``continuationToken``, ``nextLink`` and ``isLastBatch``. ``comment_refs=False``
-  leaves ``commentVersionRef`` out (a service that does not fill it in), for the tests of the
-  connector's fallback.
+- The answer: ``values`` (``id``, ``rev``, ``fields``), ``continuationToken``, ``nextLink`` and
+  ``isLastBatch``. The recorded values carry no ``commentVersionRef``; the spec types them only
+  as ``T`` (the ``WorkItem`` contract, whose ``commentVersionRef`` is the "reference to a specific
+  version of the comment added/edited/deleted in this revision"). Whether the service fills it
+  in is not documented: left out unless ``comment_refs=True`` (the harsher reading by default).
 """
 from __future__ import annotations
 

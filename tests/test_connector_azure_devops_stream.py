@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from connectors.azure_devops_history import Rev, proven_comments
+from connectors.azure_devops_history import Ref, Rev, proven_comments
 from simulators.azure_devops import AzureDevOpsSimulator
 from tests.test_connector_azure_devops_contract import make_connector
 
@@ -68,8 +68,8 @@ def sim():
 def test_a_wave_of_new_comments_costs_a_few_reads_not_one_per_item(sim, monkeypatch):
     ids, cursor = mirrors(sim, monkeypatch, 60)
     for item in ids:
-        sim.human_edit(item, {"System.State": "Actively Working", "System.History": f"<p>Picked up {item}</p>"})
-    sim.human_comment(ids[0], "A second note &amp; more")
+        sim.human_edit(item, {"System.State": "Actively Working",
+                              "System.History": f"<p>Picked up {item} &amp; reproducing</p>"})
     sim.clear_requests()
     records, _ = pull(sim, monkeypatch, cursor)
     assert len(records) == 60 and not comment_reads(sim)
@@ -77,9 +77,26 @@ def test_a_wave_of_new_comments_costs_a_few_reads_not_one_per_item(sim, monkeypa
     connector = make_connector(sim, monkeypatch)
     for item in (ids[0], ids[-1]):  # what the comment lists say, ids and all
         listed = connector.get(item).comments
-        assert records[item].comments == listed and listed
+        assert records[item].comments == listed and len(listed) == 1
     connector.close()
-    assert [c.body for c in records[ids[0]].comments] == [f"Picked up {ids[0]}", "A second note & more"]
+    assert [c.body for c in records[ids[0]].comments] == [f"Picked up {ids[0]} & reproducing"]
+
+
+@pytest.mark.parametrize("refs", [False, True])
+def test_two_new_comments_need_the_streams_comment_references(monkeypatch, refs):
+    """The page's batch read names the comment of an item's latest revision; an earlier one is
+    named only by a stream whose values carry ``commentVersionRef``, else its list is read."""
+    with AzureDevOpsSimulator(reporting_comment_refs=refs) as sim:
+        ids, cursor = mirrors(sim, monkeypatch, 3)
+        for item in ids:
+            sim.human_comment(item, f"note {item}")
+        sim.human_comment(ids[0], "a second note")
+        sim.clear_requests()
+        records, _ = pull(sim, monkeypatch, cursor)
+        assert comment_reads(sim) == ([] if refs else
+                                      [f"GET /myorg/Support/_apis/wit/workItems/{ids[0]}/comments"])
+        assert [c.body for c in records[ids[0]].comments] == [f"note {ids[0]}", "a second note"]
+        assert all([c.body for c in records[i].comments] == [f"note {i}"] for i in ids[1:])
 
 
 def test_an_idle_pull_is_one_wiql_query(sim, monkeypatch):
@@ -102,18 +119,6 @@ def test_the_echo_of_tiersyncs_own_comment_reads_no_comment_list(sim, monkeypatc
     assert not comment_reads(sim)
     assert [(c.id, c.body) for c in records[ids[0]].comments] == [
         (posted, "[tiersync] Zendesk: customer replied")]
-
-
-def test_a_service_without_comment_references_reads_every_comment_list(monkeypatch):
-    with AzureDevOpsSimulator(reporting_comment_refs=False) as sim:
-        ids, cursor = mirrors(sim, monkeypatch, 3)
-        for item in ids:
-            sim.human_comment(item, f"note {item}")
-        sim.clear_requests()
-        records, _ = pull(sim, monkeypatch, cursor)
-        assert sorted(comment_reads(sim)) == sorted(
-            f"GET /myorg/Support/_apis/wit/workItems/{i}/comments" for i in ids)
-        assert all([c.body for c in records[i].comments] == [f"note {i}"] for i in ids)
 
 
 def test_an_item_made_in_azure_devops_with_older_comments_reads_its_list(sim, monkeypatch):
@@ -198,6 +203,21 @@ def test_the_proof_takes_added_comments_in_order():
 ])
 def test_the_proof_refuses_what_it_cannot_account_for(window, rev_no, count, known):
     assert proven_comments(window, rev_no, count, known=known) is None
+
+
+def test_the_batch_reads_reference_names_the_latest_revisions_comment():
+    latest = revisions(rev(4, 1, history=None), rev(5, 2, history="<b>new</b>"))
+    found = proven_comments(latest, 5, 2, known=True, last_ref=Ref(80, 1))
+    assert [(c.id, c.body) for c in found] == [("80", "new")]
+    assert proven_comments(latest, 5, 2, known=True, last_ref=Ref(80, 2)) is None  # an edit
+    earlier = revisions(rev(4, 1, history="older"), rev(5, 2, history="new"))
+    assert proven_comments(earlier, 5, 2, known=True, last_ref=Ref(80, 1)) is None
+
+
+def test_revisions_the_cursor_delivered_are_skipped():
+    stream = revisions(rev(3, 1, history="delivered before"), rev(4, 2, 70))
+    assert [c.id for c in proven_comments(stream, 4, 2, known=True, delivered=3)] == ["70"]
+    assert proven_comments(revisions(rev(5, 2, 70)), 5, 2, known=True, delivered=3) is None
 
 
 def test_the_proof_needs_no_earlier_delivery_when_the_count_started_at_zero():
