@@ -46,6 +46,7 @@ FIELDS = ["System.Id", "System.Rev", "System.WorkItemType", "System.ChangedDate"
 PAGE = 200  # $maxPageSize asked for (the simulator's ceiling; the service states none)
 MARGIN = timedelta(minutes=1)  # read this far past the page's last change (watermark order)
 MAX_REVISIONS = 20_000  # kept for one pull; past it, comment lists are read instead
+MAX_BATCHES = 200  # stream requests for one pull, empty ones included
 
 
 @dataclass(frozen=True)
@@ -77,10 +78,14 @@ class RevisionStream:
     last_changed: datetime | None = None
     done: bool = False  # isLastBatch seen: everything up to now is here
     kept: int = 0
+    batches: int = 0
 
     def read_through(self, moment: datetime) -> None:
         """Read batches until the stream is past ``moment`` (plus MARGIN) or at its end."""
         while not self.done and (self.last_changed is None or self.last_changed <= moment + MARGIN):
+            self.batches += 1
+            if self.batches > MAX_BATCHES:
+                raise StreamUnusable(f"more than {MAX_BATCHES} reporting revisions batches")
             batch = self.read_batch(self.token, None if self.token else self.since)
             values = batch.values if isinstance(batch.values, list) else []
             for value in values:
