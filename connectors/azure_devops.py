@@ -21,6 +21,8 @@ from connectors.azure_devops_client import WitClient
 from connectors.azure_devops_config import FIELD_PATH, AzureDevOpsConfig
 from connectors.azure_devops_notify import IdentityApi, Mentions, identity_base
 from connectors.azure_devops_feed import EPOCH, ChangeFeed, Cursor, floor_second, wiql_text
+from connectors.azure_devops_history import (FIELDS as STREAM_FIELDS, PAGE as STREAM_PAGE, Ref,
+                                             RevisionStream, StreamUnusable, proven_comments)
 from connectors.azure_devops_online import check_online
 from connectors.azure_devops_attachments import AzureDevOpsFiles, item_files
 from connectors.users import AzureDevOpsUsers
@@ -29,7 +31,8 @@ from core.connector import (Capabilities, Connector, OriginRef, Page, RemoteComm
 from connectors.registry import register
 from connectors.records import MISSING, build_each
 from connectors.retry import call_with_retry
-from core.errors import Conflict, NotFound, RateLimited, Retryable, UnknownOutcome
+from core.errors import (Conflict, NotFound, PermanentError, RateLimited, Retryable,
+                         UnknownOutcome)
 from core.secrets import read_secret
 
 COMMENT_LOOKBACK = timedelta(minutes=5)  # clock skew allowed when looking for our own comment
@@ -50,6 +53,14 @@ class AzureDevOpsConnector(AzureDevOpsFiles, AzureDevOpsUsers, Connector):
         self._mentions: Mentions | None = None
         self._categories: dict[str, dict[str, str]] = {}  # work item type -> state -> category
         self._reread: set[str] = set()  # types whose states were read again for an unknown state
+        # the latest pull's position and page, for the comments of a page from the revisions
+        # stream (connectors/azure_devops_history.py)
+        self._resumed_at: datetime | None = None
+        self._origin: datetime | None = None  # the cursor's: where the feed's first pull started
+        self._stream: RevisionStream | None = None
+        self._page: dict[str, str] = {}  # id -> rev of the latest page's records
+        self._refs: dict[str, Ref] = {}  # id -> the page batch's commentVersionRef
+        self._delivered: dict[str, int] = {}  # id -> rev the resumed cursor says was delivered
 
     # -- plumbing -------------------------------------------------------------------------------
     @property
@@ -134,24 +145,92 @@ class AzureDevOpsConnector(AzureDevOpsFiles, AzureDevOpsUsers, Connector):
             return EPOCH
         return floor_second(start or datetime.now(timezone.utc) - timedelta(days=30))
 
+    def _types(self) -> list[str]:
+        return ([self.config.work_item_type] if self.config.fetch_types is None
+                else self.config.fetch_types)
+
     def fetch_changes(self, cursor: str | None) -> Iterator[Page]:
-        state = Cursor.decode(cursor) if cursor else Cursor(self._start())
-        types = ([self.config.work_item_type] if self.config.fetch_types is None
-                 else self.config.fetch_types)
-        feed = ChangeFeed(self.client, self.config.project, types, page_size=self.config.page_size,
-                          cap=self.config.wiql_max_results, fetch_batch=self._batch)
+        resumed = Cursor.decode(cursor) if cursor else None
+        start = self._start()
+        state = resumed or Cursor(start, origin=start)
+        if state.origin is None:  # a cursor from before origins: every item created from now on
+            state.origin = state.since
+        # every change after a saved cursor's position is delivered by this pull, so the
+        # revisions stream from there holds the comments items got since tiersync read them;
+        # a pull without a cursor has no such position (comment lists are read)
+        self._resumed_at = resumed.since if resumed is not None else None
+        self._origin = state.origin
+        self._delivered = {k: int(v[0]) for k, v in resumed.seen.items()} if resumed else {}
+        self._stream, self._page, self._refs = None, {}, {}
+        feed = ChangeFeed(self.client, self.config.project, self._types(),
+                          page_size=self.config.page_size, cap=self.config.wiql_max_results,
+                          fetch_batch=self._batch)
         for items, position in feed.pages(state):
             records, unreadable = build_each(self.name, items, self._record, ident=_ident,
                                              shape=ITEM_SHAPE, plain=_plain)
+            self._page = {r.id: r.version for r in records}
+            self._refs = {str(i.id): Ref(i.comment_version_ref.comment_id, i.comment_version_ref.version,
+                                         bool(i.comment_version_ref.is_deleted))
+                          for i in items if getattr(i, "comment_version_ref", None) is not None}
             yield Page(records=records, cursor=position.encode(), unreadable=unreadable)
 
+    def _known(self, record: RemoteRecord) -> bool:
+        """Whether tiersync read ``record`` with its comments since its creation: a mirror it
+        made (its marker) created after the feed's first pull started."""
+        if record.idempotency_key is None or self._origin is None:
+            return False
+        try:
+            return view.parse_date(record.data.get("System.CreatedDate")) >= self._origin
+        except (TypeError, ValueError):
+            return False
+
     def load_details(self, records: list[RemoteRecord]) -> list[RemoteRecord]:
-        """The records with their comments (read only for the records the engine asks for);
-        an item whose ``System.CommentCount`` is 0 has none to read (a mirror just created)."""
+        """The records with their comments (read only for the records the engine asks for):
+        none for an item whose ``System.CommentCount`` is 0 (a mirror just created); those the
+        revisions stream proves complete for the latest page's items, for all of them in a
+        request or two (connectors/azure_devops_history.py); any other item's from its list."""
         if not self.config.read_comments:
             return records
+        wanted = [r for r in records if r.data.get("System.CommentCount") != 0]
+        streamed = self._streamed_comments([r for r in wanted if self._page.get(r.id) == r.version])
         return [r if r.data.get("System.CommentCount") == 0
+                else replace(r, comments=streamed[r.id]) if r.id in streamed
                 else replace(r, comments=self._comments_if_found(int(r.id))) for r in records]
+
+    def _streamed_comments(self, records: list[RemoteRecord]) -> dict[str, tuple[RemoteComment, ...]]:
+        """Comments of ``records`` the revisions stream proves complete, by id; the others are
+        left out (their lists are read)."""
+        if not records or self._resumed_at is None:
+            return {}
+        try:
+            if self._stream is None:
+                self._stream = RevisionStream(self._resumed_at, self._read_revisions)
+            self._stream.read_through(max(r.updated_at for r in records))
+        except StreamUnusable as exc:
+            log.info("%s: reading comment lists instead of the revisions stream: %s", self.name, exc)
+            self._resumed_at = None
+            return {}
+        except (Retryable, PermanentError, NotFound) as exc:  # the lists still give every comment
+            log.warning("%s: the revisions stream failed, reading comment lists: %s", self.name, exc)
+            return {}
+        found: dict[str, tuple[RemoteComment, ...]] = {}
+        for record in records:
+            comments = proven_comments(self._stream.revisions.get(int(record.id), {}),
+                                       int(record.version), record.data.get("System.CommentCount"),
+                                       known=self._known(record),
+                                       delivered=self._delivered.get(record.id, 0),
+                                       last_ref=self._refs.get(record.id))
+            if comments is not None:
+                found[record.id] = comments
+        log.debug("%s: %d of %d items' comments from the revisions stream", self.name, len(found),
+                  len(records))
+        return found
+
+    def _read_revisions(self, token: str | None, start: datetime | None) -> Any:
+        return self._retry(lambda: self.client.reporting_revisions(
+            self.config.project, fields=STREAM_FIELDS, types=self._types() or None,
+            continuation_token=token, start_date_time=start, max_page_size=STREAM_PAGE),
+            "reporting revisions")
 
     def _comments_if_found(self, item_id: int) -> tuple[RemoteComment, ...]:
         """An item deleted since the batch was read has no comments, not an error that would

@@ -43,9 +43,13 @@ ADO_SHAPES = [
     ("POST", r"/wiql", has_list("workItems")),
     ("POST", r"/workitemsbatch", has_list("value")),
     ("GET", r"/workitems/\d+/comments", has_list("comments")),
+    ("GET", r"/reporting/workitemrevisions", has_list("values")),
     ("GET", r"/states", has_list("value")),
     ("GET", r".", is_object),
 ]
+
+
+REPORTING_REVISIONS = "f828fe59-dd87-495d-a17c-7a8d6211ca6c"  # the SDK's location id for it
 
 
 class _NoDiskCache(dict):
@@ -130,6 +134,33 @@ class WitClient(WorkItemTrackingClient):
         self._note_delay(response)
         retry.report_rate_budget(self.tracker, response.headers)
         return response
+
+    def reporting_revisions(self, project: str, *, fields: list[str], types: list[str] | None,
+                            continuation_token: str | None, start_date_time: Any,
+                            max_page_size: int) -> Any:
+        """Reporting Work Item Revisions - Read Reporting Revisions Get, as the SDK's
+        ``read_reporting_revisions_get`` sends it (``$expand=fields``, identity refs), the answer
+        deserialized as ``StreamedBatch``: the SDK's ``ReportingWorkItemRevisionsBatch`` declares
+        an empty ``_attribute_map`` that hides its base's, so ``values``, ``continuation_token``
+        and ``is_last_batch`` come back None (azure-devops 7.1.0b4; ../shared/LIBRARIES.md)."""
+        query: dict[str, Any] = {
+            "fields": self._serialize.query("fields", ",".join(fields), "str"),
+            "includeIdentityRef": self._serialize.query("include_identity_ref", True, "bool"),
+            "$expand": self._serialize.query("expand", "fields", "str"),
+            "$maxPageSize": self._serialize.query("max_page_size", max_page_size, "int")}
+        if types:
+            query["types"] = self._serialize.query("types", ",".join(types), "str")
+        if continuation_token is not None:
+            query["continuationToken"] = self._serialize.query("continuation_token",
+                                                               continuation_token, "str")
+        if start_date_time is not None:
+            query["startDateTime"] = self._serialize.query("start_date_time", start_date_time,
+                                                           "iso-8601")
+        response = self._send(http_method="GET", location_id=REPORTING_REVISIONS,
+                              version="7.1-preview.2",
+                              route_values={"project": self._serialize.url("project", project, "str")},
+                              query_parameters=query)
+        return self._deserialize("StreamedBatch", response)
 
     def _handle_error(self, request: Any, response: requests.Response) -> None:
         raise http_error(self.tracker, response, self.credential)

@@ -23,7 +23,7 @@ class AzureDevOpsConfig(TrackerConfig):
     pat_env: str = "AZURE_DEVOPS_PAT"
     start_at: datetime | Literal["epoch"] | None = Field(
         default=None, description="first sync starts here; default 30 days ago")
-    page_size: int = Field(default=100, ge=1, le=200)
+    page_size: int = Field(default=200, ge=1, le=200)  # workitemsbatch takes 200 ids
     marker_field: str | None = Field(
         default=None, description="field holding the idempotency key; default: a tiersync:<key> tag")
     read_comments: bool = True

@@ -9,6 +9,10 @@ Why this is safe to resume (see docs/azure_devops.md):
 - The cursor holds the lower bound of the next query (whole seconds, whatever precision the
   service compares with) and the ``(id, rev)`` of items delivered at or after it, so the overlap
   at the boundary is never delivered twice.
+- The resuming query leaves out the revisions the cursor says were delivered at its boundary
+  (``([System.Id] <> id OR [System.Rev] > rev)`` per item, up to ``EXCLUDE_MAX`` of them), so an
+  idle cycle is one WIQL query and no batch read of items already delivered. (The keyset
+  continuations below keep their overlap, which ``Cursor.delivered`` drops.)
 - WIQL returns at most 20,000 ids. Each query asks for ``$top`` = that cap; a full result is
   processed and the next query starts at its last item's second (keyset paging). Should the
   service refuse with VS402337 instead, the window is halved until it fits, then grows again.
@@ -28,6 +32,10 @@ from connectors.azure_devops_view import parse_date
 from core.errors import PermanentError
 
 SECOND = timedelta(seconds=1)
+# boundary items left out by the query itself: ~50 characters each, far below WIQL's 32K limit
+# (learn.microsoft.com/azure/devops/boards/queries/wiql-syntax: "The WIQL length must not
+# exceed 32K characters"); with more, the batch read and ``Cursor.delivered`` drop them
+EXCLUDE_MAX = 300
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -47,16 +55,23 @@ def wiql_text(value: str) -> str:
 class Cursor:
     since: datetime  # inclusive lower bound of the next query, whole seconds, UTC
     seen: dict[str, list[int]] = field(default_factory=dict)  # id -> [rev, changed epoch ms]
+    # where the feed's first pull started: every item created since was delivered from its
+    # creation on (connectors/azure_devops_history.py); None in cursors written before it
+    origin: datetime | None = None
 
     def encode(self) -> str:
-        data = {"v": 1, "since": wiql_date(self.since), "seen": self.seen}
+        data: dict[str, Any] = {"v": 1, "since": wiql_date(self.since), "seen": self.seen}
+        if self.origin is not None:
+            data["origin"] = wiql_date(self.origin)
         return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode()
 
     @classmethod
     def decode(cls, text: str) -> "Cursor":
         try:
             data = json.loads(base64.urlsafe_b64decode(text.encode()))
-            return cls(parse_date(data["since"]), {str(k): list(v) for k, v in data["seen"].items()})
+            origin = parse_date(data["origin"]) if data.get("origin") else None
+            return cls(parse_date(data["since"]), {str(k): list(v) for k, v in data["seen"].items()},
+                       origin)
         except (ValueError, KeyError, TypeError) as exc:
             raise PermanentError(f"unreadable Azure DevOps cursor ({exc}); reset the tracker's "
                                  "cursor to start again") from None
@@ -102,8 +117,9 @@ class ChangeFeed:
     def pages(self, cursor: Cursor) -> Iterator[tuple[list[Any], Cursor]]:
         """(work items, cursor after them) for every batch with something new."""
         lower, upper = cursor.since, None
+        seen: dict[str, list[int]] | None = dict(cursor.seen)  # the resuming query's only
         while True:
-            window = self.window(lower, upper)
+            window, seen = self.window(lower, upper, seen), None
             last: datetime | None = None
             for start in range(0, len(window.ids), self.page_size):
                 fresh = []
@@ -136,13 +152,14 @@ class ChangeFeed:
         upper = lower + span * 2
         return None if upper > self.now() else upper
 
-    def window(self, lower: datetime, upper: datetime | None) -> Window:
+    def window(self, lower: datetime, upper: datetime | None,
+               seen: dict[str, list[int]] | None = None) -> Window:
         """Ids changed in [lower, upper) in ChangedDate order (at most ``cap``: WIQL's ``$top``);
         on VS402337 (the service refusing more than 20,000) the window is halved."""
         while True:
             try:
                 result = self.client.query_by_wiql(
-                    Wiql(query=self.query(lower, upper)), team_context=TeamContext(project=self.project),
+                    Wiql(query=self.query(lower, upper, seen)), team_context=TeamContext(project=self.project),
                     time_precision=True, top=self.cap)
                 ids = [ref.id for ref in result.work_items or []]
                 return Window(ids, parse_date(result.as_of), upper)
@@ -155,7 +172,8 @@ class ChangeFeed:
                                          "with WIQL") from None
                 upper = half
 
-    def query(self, lower: datetime, upper: datetime | None) -> str:
+    def query(self, lower: datetime, upper: datetime | None,
+              seen: dict[str, list[int]] | None = None) -> str:
         clauses = ["[System.TeamProject] = @project",
                    f"[System.ChangedDate] >= {wiql_text(wiql_date(lower))}"]
         if self.types:
@@ -163,6 +181,9 @@ class ChangeFeed:
                            ", ".join(wiql_text(t) for t in self.types) + ")")
         if upper is not None:
             clauses.append(f"[System.ChangedDate] < {wiql_text(wiql_date(upper))}")
+        if seen and len(seen) <= EXCLUDE_MAX:  # delivered revisions at the boundary: not again
+            clauses += [f"([System.Id] <> {int(item)} OR [System.Rev] > {int(found[0])})"
+                        for item, found in sorted(seen.items(), key=lambda kv: int(kv[0]))]
         return ("SELECT [System.Id] FROM WorkItems WHERE " + " AND ".join(clauses) +
                 " ORDER BY [System.ChangedDate] ASC, [System.Id] ASC")
 

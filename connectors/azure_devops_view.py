@@ -115,6 +115,12 @@ def _identity(value: Any) -> Any:
     return value
 
 
+def identity_name(value: Any) -> str | None:
+    """An identity field's uniqueName (email), from an IdentityRef or ``Name <email>`` text."""
+    name = _identity(value)
+    return str(name) if name else None
+
+
 def flatten(fields: dict[str, Any], categories: dict[str, str],
             html_fields: Iterable[str]) -> dict[str, Any]:
     """The flat native view of a work item's ``fields``."""

@@ -20,6 +20,7 @@ from flask import Response, jsonify, request
 
 from simulators import azure_devops_api as api
 from simulators import azure_devops_identities as identities
+from simulators import azure_devops_reporting as reporting
 from simulators.azure_devops_attachments import AdoFiles
 from simulators.azure_devops_attachments import add_routes as add_attachment_routes
 from simulators.azure_devops_store import Store, identity
@@ -32,7 +33,8 @@ HUMAN = "tier2.agent@fabrikam.example"
 _ORG = r"/(?P<org>[^/]+)"
 _PROJ = r"/(?P<project>[^/]+)"
 _WIT = r"/_apis/wit"
-_COMMENTS = re.compile(r"/_apis/wit/workitems/\d+/comments", re.IGNORECASE)
+# preview APIs (the SDK's "[Preview API]"): the Comments API and the reporting revisions stream
+_PREVIEW = re.compile(r"/_apis/wit/(workitems/\d+/comments|reporting/workitemrevisions)", re.IGNORECASE)
 # Azure DevOps' global limit is 200 TSTUs per five minutes; a request costs a fraction of one,
 # depending on the work it makes. The simulator counts requests, harsher than most real loads.
 DELAY_AFTER = 3000
@@ -49,8 +51,12 @@ class AzureDevOpsSimulator(Simulator):
 
     def __init__(self, faults: Faults | None = None, *, pat: str | None = None,
                  fixture: dict[str, Any] | None = None, wiql_cap: int = 20000,
-                 wiql_honours_top: bool = True, profile: Profile | None = None):
+                 wiql_honours_top: bool = True, profile: Profile | None = None,
+                 reporting_comment_refs: bool = False):
         self.pat = pat  # None: any non-empty PAT is accepted
+        # whether the reporting revisions stream's values carry commentVersionRef: the
+        # documentation does not say, so not by default (the harsher reading)
+        self.reporting_comment_refs = reporting_comment_refs
         self.wiql_cap = wiql_cap
         # False: answer VS402337 past the cap even when $top is given (exercises window halving)
         self.wiql_honours_top = wiql_honours_top
@@ -166,6 +172,9 @@ class AzureDevOpsSimulator(Simulator):
             ("POST", _ORG + _PROJ + _WIT + r"/workitems/(?P<id>\d+)/comments/?",
              lambda m, p, b: self._notify(m["id"], {}, identities.as_history(b), api.add_comment(
                  self.store, self._base(m), m["project"], m["id"], b, self._caller()))),
+            ("GET", _ORG + _PROJ + _WIT + r"/reporting/workitemrevisions/?",
+             lambda m, p, b: reporting.read_revisions(self.store, self._base(m), m["project"], p,
+                                                      self.reporting_comment_refs)),
             ("GET", _ORG + _PROJ + _WIT + r"/workitemtypes/(?P<type>[^/]+)/states/?",
              lambda m, p, b: api.states(self.store, m["project"], m["type"])),
             ("GET", _ORG + _PROJ + _WIT + r"/workitemtypes/(?P<type>[^/]+)/fields(?:/(?P<field>[^/]+))?/?",
@@ -240,11 +249,12 @@ class AzureDevOpsSimulator(Simulator):
         return identity(user, self.store.users) if user else self.service_user
 
     def _check_preview(self, path: str) -> None:
-        """The Comments API is a preview API: Azure DevOps answers 400 when the api-version (in
+        """The Comments API and the reporting revisions stream are preview APIs (the SDK marks
+        them "[Preview API]" and sends ``-preview``): Azure DevOps answers 400 when the api-version (in
         the query or, as the SDK sends it, in ``Accept``) lacks ``-preview``
         (learn.microsoft.com/azure/devops/integrate/concepts/rest-api-versioning: "Preview
         APIs ... you must opt in by appending -preview")."""
-        if not self.profile.realistic or not _COMMENTS.search(path):
+        if not self.profile.realistic or not _PREVIEW.search(path):
             return
         version = request.args.get("api-version") or _accept_version(request.headers.get("Accept"))
         if version and "-preview" not in version:

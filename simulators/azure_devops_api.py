@@ -11,6 +11,7 @@ from typing import Any
 from simulators import azure_devops_wiql as wiql
 from simulators.azure_devops_attachments import LOCATION as ATTACHMENTS_LOCATION
 from simulators.azure_devops_identities import IDENTITY_LOCATION
+from simulators.azure_devops_reporting import LOCATION as REPORTING_LOCATION
 from simulators.azure_devops_store import Revision, Store, WorkItemState
 from simulators.azure_devops_types import SimError, format_date, parse_date
 
@@ -39,6 +40,7 @@ for _loc in LOCATIONS:
     _loc.update({"area": "wit", "minVersion": "1.0", "maxVersion": "7.1", "releasedVersion": "7.0"})
 LOCATIONS.append(IDENTITY_LOCATION)  # @mentions look identities up (azure_devops_identities)
 LOCATIONS.append(ATTACHMENTS_LOCATION)  # simulators/azure_devops_attachments.py
+LOCATIONS.append(REPORTING_LOCATION)  # simulators/azure_devops_reporting.py
 
 BATCH_CAP = 200
 

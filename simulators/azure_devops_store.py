@@ -28,6 +28,7 @@ class Revision:
     fields: dict[str, Any]
     relations: list[dict[str, Any]]
     changed: datetime
+    watermark: int = 0  # the organization-wide order of revisions (the reporting stream's)
 
 
 @dataclass
@@ -76,6 +77,7 @@ class Store:
         self.items: dict[int, WorkItemState] = {}
         self.next_id = 1
         self.next_comment_id = 1
+        self.next_watermark = 1  # reporting revisions stream (simulators/azure_devops_reporting.py)
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self._last_time = datetime(2000, 1, 1, tzinfo=timezone.utc)
         # an AttachedFile relation's url -> its attributes (name, resourceSize); raises SimError
@@ -163,7 +165,8 @@ class Store:
                                   "created": format_date(now), "rev": rev})
             self.next_comment_id += 1
         fields["System.CommentCount"] = len(item.comments)
-        item.revisions.append(Revision(rev, fields, relations, now))
+        item.revisions.append(Revision(rev, fields, relations, now, self.next_watermark))
+        self.next_watermark += 1
         self._last_time = max(self._last_time, now)  # seeded dates may lie ahead of the clock
 
     def _apply(self, proj: ProjectDef, type_name: str, fields: dict[str, Any],

@@ -18,7 +18,7 @@ AUTH = ("", "any-pat")
 SDK_METHODS = ("query_by_wiql", "get_work_items_batch", "create_work_item", "get_work_item",
                "update_work_item", "get_comments", "get_work_item_type_states",
                "get_work_item_type_fields_with_references", "get_work_item_type",
-               "get_classification_node", "create_attachment")
+               "get_classification_node", "create_attachment", "read_reporting_revisions_get")
 
 
 @pytest.fixture(scope="module")
@@ -242,3 +242,49 @@ def test_the_basic_user_name_says_who_made_a_change(org):
     assert by_person["fields"]["System.ChangedBy"]["displayName"] == "Tier2 Agent"
     by_pat = create(org, [title("by the service")]).json()
     assert by_pat["fields"]["System.CreatedBy"]["uniqueName"] == "tiersync@fabrikam.example"
+
+
+# -- the reporting revisions stream (simulators/azure_devops_reporting.py) ---------------------------
+def revisions(org: str, **params) -> requests.Response:
+    return requests.get(f"{wit(org)}/reporting/workItemRevisions", params=params, auth=AUTH, timeout=10)
+
+
+def test_the_reporting_stream_pages_every_revision_after_a_start_by_its_token(sim, org):
+    start = sim.now_text()
+    item = sim.human_create({"System.Title": "900 - reporting"})
+    for n in range(4):
+        sim.human_comment(item, f"<p>note {n}</p>")
+    seen, token, batches = [], None, 0
+    while True:
+        params = {"continuationToken": token} if token else {"startDateTime": start}
+        page = revisions(org, **params, **{"$maxPageSize": 2, "$expand": "fields",
+                                          "fields": "System.Rev,System.History,System.CommentCount"}).json()
+        batches += 1
+        seen += [(v["id"], v["rev"], v["fields"].get("System.History"), v["fields"]["System.CommentCount"])
+                 for v in page["values"]]
+        token = page["continuationToken"]
+        assert "continuationToken=" in page["nextLink"]
+        if page["isLastBatch"]:
+            break
+    mine = [s for s in seen if s[0] == item]
+    assert mine == [(item, 1, None, 0)] + [(item, n + 2, f"<p>note {n}</p>", n + 1) for n in range(4)]
+    assert batches == 3 and all("commentVersionRef" not in v for v in page["values"])
+    assert revisions(org, continuationToken=token).json()["values"] == []  # nothing new
+
+
+def test_the_reporting_stream_is_strict_about_its_parameters(sim, org):
+    start = sim.now_text()
+    item = sim.human_create({"System.Title": "901 - reporting"})
+    sim.human_comment(item, "a note")
+    assert revisions(org, startDateTime=start, continuationToken="1;1;1").status_code == 400
+    assert revisions(org, **{"$maxPageSize": 201}).status_code == 400
+    assert revisions(org, continuationToken="not-a-token").status_code == 400
+    plain = revisions(org, startDateTime=start, fields="System.History,System.ChangedBy").json()
+    assert [v["fields"] for v in plain["values"]][-1] == {
+        "System.ChangedBy": "Tier2 Agent <tier2.agent@fabrikam.example>"}  # long text: $expand only
+    wide = revisions(org, startDateTime=start, includeIdentityRef="true", **{"$expand": "fields"}).json()
+    last = wide["values"][-1]["fields"]
+    assert last["System.History"] == "a note" and last["System.ChangedBy"]["uniqueName"] == "tier2.agent@fabrikam.example"
+    assert last["System.RevisedDate"] == "9999-01-01T00:00:00Z"
+    other = revisions(org, startDateTime=start, types="Bug").json()
+    assert other["values"] == [] and other["isLastBatch"] is True
