@@ -59,12 +59,13 @@ class Chain:
 
     def __init__(self, applier: "OutboxApplier", report: "CycleReport"):
         self.applier, self.report = applier, report
-        self.held: tuple["OutboxRow", Any, Landing] | None = None
+        self.held: tuple["OutboxRow", Any, Landing, int] | None = None
 
-    def hold(self, action: "OutboxRow", connector: Any, landing: Landing) -> None:
-        """``action`` was sent: ``landing`` records what landed, in the next transaction."""
+    def hold(self, action: "OutboxRow", connector: Any, landing: Landing, count: int = 1) -> None:
+        """``action`` was sent: ``landing`` records what landed, in the next transaction
+        (``count``: the actions it finishes, a joined comment's parts)."""
         self.flush()
-        self.held = (action, connector, landing)
+        self.held = (action, connector, landing, count)
 
     def commit(self, work: Callable[[Any], Any]) -> Any:
         """Run ``work`` in a transaction with the held landing; ``work``'s result. When that
@@ -80,7 +81,7 @@ class Chain:
             except Exception:  # noqa: BLE001 - each is tried alone below, where its error shows
                 self._land(held)
             else:
-                self.report.actions_done += 1
+                self.report.actions_done += held[3]
                 return result
         with store.transaction() as tx:
             return work(tx)
@@ -91,15 +92,15 @@ class Chain:
         if held is not None:
             self._land(held)
 
-    def _land(self, held: tuple["OutboxRow", Any, Landing]) -> None:
-        action, connector, landing = held
+    def _land(self, held: tuple["OutboxRow", Any, Landing, int]) -> None:
+        action, connector, landing, count = held
         try:
             with self.applier.store.transaction() as tx:
                 landing(tx)
         except Exception as exc:  # noqa: BLE001 - recorded for this action alone
             self.applier.failed(action, connector, exc, self.report)
             return
-        self.report.actions_done += 1
+        self.report.actions_done += count
 
 
 def apply_wave(applier: "OutboxApplier", wave: list["OutboxRow"], report: "CycleReport",
