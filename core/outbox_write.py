@@ -1,15 +1,18 @@
-"""One write for a record's update and the comment queued after it, and comments without a
+"""One write for a record's update and the comments queued after it, and comments without a
 read first, on trackers whose version-checked update can carry a comment (Zendesk).
 
 Rules:
 - Only for connectors with ``Capabilities.versioned_comments``; any other tracker keeps the
   separate update and comment, with its read first (core/outbox.py).
 - An update whose record's next queued action is a comment never sent and due sends both in
-  one ``Connector.write``, checked against the update's expected version. Both are noted as
-  sent before it goes out and finish together. (That comment cannot be another worker's: an
+  one ``Connector.write``, checked against the update's expected version, and with it the
+  comments queued right after that one, joined into its body (core/outbox_group.py): a change
+  with two notes is one write. All are noted as sent before it goes out and finish together,
+  each comment on its own row. (That comment cannot be another worker's: an
   action is claimable only with every earlier pending action of its record, core/shared.py,
   and the update is ours.)
-- A comment on its own goes the same way, without fields, checked against the link's version.
+- A comment on its own goes the same way, without fields, checked against the link's version
+  (with the comments that join it).
 - The read before a comment (``_read_before_comment``) dates a change made in the tracker just
   before it, and shows a copy of the comment already there (``_landed``). The version check
   replaces that read only where it does both: the write is refused unless the record is still

@@ -165,3 +165,21 @@ def test_a_lost_store_sends_only_the_parts_not_on_the_record(tmp_path):
     assert now[:len(kept)] == kept and now[len(kept):] == [copy(D)]
     assert [count(ado.records[item_id], text) for text in (A, B, D)] == [2, 1, 1]
     assert pending(engine) == 0
+
+
+def test_the_lookup_of_what_joins_a_comment_is_planned_on_an_index(tmp_path):
+    from datetime import datetime, timezone
+
+    from core.store import Store
+    from tests.explain import select_plans
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+    store = Store(f"sqlite:///{tmp_path / 'plans.db'}")
+    store.migrate()
+    with store.transaction() as tx:
+        for n in range(20):
+            store.enqueue(tx, escalation_id=f"esc-{n}", connector="jira", kind="comment",
+                          payload={"body": "x"}, now=now, dedupe_key=f"note:esc-{n}:jira:x")
+    plans = [" | ".join(lines) for _, lines in
+             select_plans(store, lambda tx: store.pending_after(tx, "esc-3", "jira", 0))]
+    store.close()
+    assert plans and all("SEARCH outbox USING" in p and "SCAN outbox" not in p for p in plans), plans
