@@ -96,6 +96,7 @@ def send_comment(applier: "OutboxApplier", action: OutboxRow, connector: Connect
     except Conflict:
         report.conflicts += 1
         applier.read.pop((action.connector, link.remote_id), None)  # read it as it is now
+        applier.merged.difference_update(part.id for part in parts[1:])  # each read for later
         return False
     with applier.store.transaction() as tx:
         _adopt(applier, tx, link, written)
