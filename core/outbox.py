@@ -79,7 +79,7 @@ class OutboxApplier:
             claimed.extend(a.id for a in batch)
             look_up_keys(self, batch)
             after_id = batch[-1].id
-            carried = carried_records(batch)
+            carried = carried_records(self, batch)
             for wave in waves(batch):  # one action per escalation each (core/outbox_batch.py)
                 todo = [a for a in wave if a.connector not in self.blocked
                         and (a.escalation_id, a.connector) not in held]

@@ -75,8 +75,10 @@ def _each_part_once(box: Sandbox) -> None:
             assert sum(n for p, n in parts.items() if NOTE in p) == 1, (record, texts)
 
 
-def test_a_wave_change_with_two_notes_is_one_zendesk_write_and_one_jira_comment(tmp_path):
-    with Sandbox(tmp_path) as box:
+@pytest.mark.parametrize("batch", [100, 2], ids=["one-claimed-batch", "batches-end-mid-record"])
+def test_a_wave_change_with_two_notes_is_one_zendesk_write_and_one_jira_comment(tmp_path, batch):
+    # with batches of 2, a claimed batch ends between a record's update and its comments
+    with Sandbox(tmp_path, engine={"outbox_batch": batch}) as box:
         _synced_then_wave(box, 3)
         _quiet(box)
         writes = [e for e in _requests(box, "zendesk") if e.method != "GET"]
