@@ -183,3 +183,28 @@ def test_the_lookup_of_what_joins_a_comment_is_planned_on_an_index(tmp_path):
              select_plans(store, lambda tx: store.pending_after(tx, "esc-3", "jira", 0))]
     store.close()
     assert plans and all("SEARCH outbox USING" in p and "SCAN outbox" not in p for p in plans), plans
+
+
+def test_a_comment_that_notifies_people_goes_on_its_own_with_its_mentions(tmp_path):
+    from tests.engine_helpers import make_engine, partner_ticket
+    from tests.test_engine_faults import escalation
+    engine, t = make_engine(tmp_path / "s.db")  # the memory tracker records whom it notified
+    ticket_id = t["zendesk"].put(partner_ticket()).id
+    engine.run_cycle()
+    ado = t["azure_devops"]
+    item_id = next(iter(ado.records))
+    before = len(bodies(ado.records[item_id]))
+    esc = escalation(engine, ticket_id).id
+    notes = [("[tiersync] first", ()), ("[tiersync] escalated", ("lead@tier2.example",)),
+             ("[tiersync] third", ()), ("[tiersync] fourth", ())]
+    with engine.store.transaction() as tx:
+        for n, (body, notify) in enumerate(notes):
+            engine.planner._enqueue_comment(tx, esc, "azure_devops", body, False, f"note:{esc}:t{n}",
+                                            "test", engine.clock(), notify)
+    engine.run_cycle()
+    assert bodies(ado.records[item_id])[before:] == [
+        "[tiersync] first", "[tiersync] escalated", SEPARATOR.join(["[tiersync] third",
+                                                                    "[tiersync] fourth"])]
+    assert [c for c in ado.calls if c[0] == "notify"] == [
+        ("notify", item_id, ("lead@tier2.example",))]
+    assert pending(engine) == 0
