@@ -62,7 +62,8 @@ def views(snapshot: dict[str, Any]) -> dict[tuple[str, str], list[View]]:
     for w in snapshot["azure_devops"]["work_items"]:
         fields = {k: v for k, v in w["fields"].items() if k not in ADO_SKIP}
         fields.update(state=w["state"], tags=w["tags"], links=w["links"])
-        comments = _parts(("-", False, c["text"]) for c in w["comments"])
+        # the comment's HTML, its line breaks as the connector reads them (``<br>``)
+        comments = _parts(("-", False, (c["text"] or "").replace("<br>", "\n")) for c in w["comments"])
         key = w["fields"].get("Custom.SRNumber") or f"id:{w['id']}"
         out.setdefault(("azure_devops", str(key)), []).append(View(_norm(fields), _norm_counter(comments)))
     for i in snapshot["jira"]["issues"]:
