@@ -30,8 +30,9 @@ Rules:
   holds it as a run of its parts between separators, counted against the parts this store
   recorded as done there (two identical parts are two). A part found is done as found there, and
   only the parts not found are sent, joined. So parts posted one by one before, or joined
-  differently, are never posted again; and a part is never taken as landed from a person's
-  comment that merely contains its text.
+  differently, are never posted again; and a part is not taken as landed from a comment that
+  quotes it inside other text (only a whole comment, or a run that a separator followed by the
+  tiersync mark bounds on each side, counts).
 """
 from __future__ import annotations
 
