@@ -6,7 +6,9 @@ record ids and keys (creation order differs under faults), creation/update times
 counts, who saved last (``System.ChangedBy``), Azure DevOps' ``System.History`` (the latest comment,
 whose order may differ) and ``System.CommentCount`` (comments are compared themselves), SLA due
 times (computed from the moment tier 2 acted), simulator ports in URLs and the escalation id inside
-tiersync's markers. Comments are compared as multisets of (author, visibility, body).
+tiersync's markers. Comments are compared as multisets of (author, visibility, body), a comment
+that joins several of tiersync's notes (core/outbox_group.py) counted as its parts: two correct
+runs may join them differently (a lost reply, a retry), never post one twice or lose one.
 
 One difference is counted apart: a Jira mirror without its remote link back to the origin
 (``missing_back_links``). The link is added after the create and, when that fails, re-added by a
@@ -18,6 +20,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+
+from core.outbox_group import segments
 
 ZD_SR, ZD_SLA = "360010000001", {"360010000011", "360010000012"}
 ADO_SKIP = {"System.Id", "System.Rev", "System.CreatedDate", "System.ChangedDate", "System.ChangedBy",
@@ -52,23 +56,31 @@ def views(snapshot: dict[str, Any]) -> dict[tuple[str, str], list[View]]:
     for t in snapshot["zendesk"]["tickets"]:
         fields = {k: v for k, v in t.items() if k not in ("id", "created_at", "updated_at", "comments")}
         fields["custom_fields"] = {k: v for k, v in t["custom_fields"].items() if k not in ZD_SLA}
-        comments = Counter((c["author"], c["public"], c["body"]) for c in t["comments"])
+        comments = _parts((c["author"], c["public"], c["body"]) for c in t["comments"])
         key = t["custom_fields"].get(ZD_SR) or f"id:{t['id']}"
         out.setdefault(("zendesk", str(key)), []).append(View(_norm(fields), _norm_counter(comments)))
     for w in snapshot["azure_devops"]["work_items"]:
         fields = {k: v for k, v in w["fields"].items() if k not in ADO_SKIP}
         fields.update(state=w["state"], tags=w["tags"], links=w["links"])
-        comments = Counter(("-", False, c["text"]) for c in w["comments"])
+        # the comment's HTML, its line breaks as the connector reads them (``<br>``)
+        comments = _parts(("-", False, (c["text"] or "").replace("<br>", "\n")) for c in w["comments"])
         key = w["fields"].get("Custom.SRNumber") or f"id:{w['id']}"
         out.setdefault(("azure_devops", str(key)), []).append(View(_norm(fields), _norm_counter(comments)))
     for i in snapshot["jira"]["issues"]:
         fields = {k: v for k, v in i["fields"].items() if k not in JIRA_SKIP}
         fields.update(status=i["status"], project=i["project"], links=i["links"],
                       properties=i["properties"])
-        comments = Counter((c["author"], c["public"], c["body"]) for c in i["comments"])
+        comments = _parts((c["author"], c["public"], c["body"]) for c in i["comments"])
         key = i["fields"].get("customfield_10100") or f"id:{i['key']}"
         out.setdefault(("jira", str(key)), []).append(View(_norm(fields), _norm_counter(comments)))
     return out
+
+
+def _parts(comments: Any) -> Counter:
+    """(author, visibility, text) of every comment, a joined one as its parts (whitespace
+    normalised, as tiersync compares them)."""
+    return Counter((author, public, part) for author, public, body in comments
+                   for part in segments(body or ""))
 
 
 def _norm_counter(counter: Counter) -> Counter:

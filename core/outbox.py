@@ -13,6 +13,7 @@ the kinds the waves leave alone go one by one through ``apply_one``.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Callable
 
@@ -22,6 +23,7 @@ from core.errors import (AuthError, Conflict, ConnectorError, NotFound, Permanen
                          Retryable, TiersyncError)
 from core.attachments_send import FileSender
 from core.drift import view_for
+from core.outbox_group import finish, followers, normal, occurrences, outgoing
 from core.outbox_batch import apply_wave, carried_records, waves
 from core.outbox_items import is_late
 from core.outbox_lookup import look_up_keys, looked_up
@@ -77,7 +79,7 @@ class OutboxApplier:
             claimed.extend(a.id for a in batch)
             look_up_keys(self, batch)
             after_id = batch[-1].id
-            carried = carried_records(batch)
+            carried = carried_records(self, batch)
             for wave in waves(batch):  # one action per escalation each (core/outbox_batch.py)
                 todo = [a for a in wave if a.connector not in self.blocked
                         and (a.escalation_id, a.connector) not in held]
@@ -288,26 +290,23 @@ class OutboxApplier:
             return  # the mirror is still being created: try again next cycle
         if send_comment(self, action, connector, link, report):
             return  # version-checked, no read needed (core/outbox_write.py)
-        body, public = action.payload["body"], bool(action.payload.get("public"))
         record = self._read_before_comment(action, connector, link, report)
         # sent before (reply lost), or posted by a store that was lost or restored since: a
-        # comment already on the record is not posted again
+        # comment already on the record is not posted again, nor a part of one joined with it
         with self.store.transaction() as tx:  # what is found, or what will be sent, is noted
-            if self._landed(tx, action, record, link, body, report):
+            parts = self.unlanded(tx, action, record, link, report)
+            if not parts:
                 return
-            self.store.note_sent(tx, action.id, {"comment": link.remote_id}, self.engine.clock())
             update_queued = self.store.pending_update(tx, link.tracker, link.remote_id) is not None
-        notify = tuple(action.payload.get("notify") or ())  # people the tracker notifies
-        extra = {"notify": notify} if notify else {}
-        comment_id = connector.add_comment(link.remote_id, body, public=public, **extra)
+        comment = outgoing(parts)  # core/outbox_group.py
+        extra = {"notify": comment.notify} if comment.notify else {}  # people the tracker notifies
+        comment_id = connector.add_comment(link.remote_id, comment.body, public=comment.public,
+                                           **extra)
         record = self._reread_before_update(link, connector) if update_queued else None
         with self.store.transaction() as tx:
             self._after_comment(tx, link, comment_id, record)
-            self.store.finish_action(tx, action.id, "done", self.engine.clock(),
-                                     result={"comment_id": comment_id, "remote_id": link.remote_id})
-            self._audit_tx(tx, action, "commented", f"comment {comment_id}", remote_id=link.remote_id,
-                           after={"public": public, "body": body, **extra})
-        report.actions_done += 1
+            finish(self, tx, parts, link.remote_id, comment_id)
+        report.actions_done += len(parts)
 
     def _read_before_comment(self, action: OutboxRow, connector, link: LinkRow,
                              report: "CycleReport") -> RemoteRecord | None:
@@ -332,18 +331,23 @@ class OutboxApplier:
     def _landed(self, tx, action: OutboxRow, record: RemoteRecord | None, link: LinkRow, body: str,
                 report: "CycleReport") -> bool:
         """Whether a comment sent before (reply lost, or the process died before recording it)
-        is on the record: more comments there carry this body than actions recorded as done."""
+        is on the record: more copies of this body stand there, alone or as parts of a joined
+        comment (core/outbox_group.py), than actions with this body recorded as done there."""
         if record is None:
             return False
-        matches = [c.id for c in record.comments if _same_text(c.body, body)]
-        if not matches:
+        found: Counter = Counter()
+        for comment in record.comments:
+            count = occurrences(comment.body, body)
+            if count:
+                found[comment.id] += count
+        if not found:
             return False
-        claimed = {str((a.result or {}).get("comment_id"))
-                   for a in self.store.done_comments(tx, action.escalation_id, action.connector)
-                   if a.id != action.id and _same_text(a.payload.get("body", ""), body)
-                   and (a.result or {}).get("remote_id") in (None, link.remote_id)}
-        free = [cid for cid in matches if cid not in claimed]
-        if len(matches) <= len(claimed) or not free:
+        claimed = Counter(str((a.result or {}).get("comment_id"))
+                          for a in self.store.done_comments(tx, action.escalation_id, action.connector)
+                          if a.id != action.id and _same_text(a.payload.get("body", ""), body)
+                          and (a.result or {}).get("remote_id") in (None, link.remote_id))
+        free = [cid for cid, count in found.items() if count > claimed[cid]]
+        if sum(found.values()) <= sum(claimed.values()) or not free:
             return False
         self.store.finish_action(tx, action.id, "done", self.engine.clock(),
                                  result={"comment_id": free[0], "remote_id": link.remote_id,
@@ -352,6 +356,25 @@ class OutboxApplier:
                        remote_id=link.remote_id)
         report.actions_done += 1
         return True
+
+    def unlanded(self, tx, lead: OutboxRow, record: RemoteRecord | None, link: LinkRow,
+                 report: "CycleReport") -> list[OutboxRow]:
+        """What to send for ``lead``: nothing when it is on the record already (done as found
+        there); else ``lead`` and the comments that join it (core/outbox_group.py) that are not
+        on the record yet, noted as sent, those found there done as found. The followers are
+        taken out of this pass's later waves."""
+        if self._landed(tx, lead, record, link, lead.payload["body"], report):
+            return []
+        self.store.note_sent(tx, lead.id, {"comment": link.remote_id}, self.engine.clock())
+        send = [lead]
+        # a lead that may have gone out before was read for afresh (``_read_before_comment``)
+        for part in followers(self.store, tx, lead, self.engine.clock(), noted=lead.sent is not None):
+            self.merged.add(part.id)
+            if not self._landed(tx, part, record, link, part.payload["body"], report):
+                self.store.note_sent(tx, part.id, {"comment": link.remote_id, "with": lead.id},
+                                     self.engine.clock())
+                send.append(part)
+        return send
 
     def _reread_before_update(self, link: LinkRow, connector) -> RemoteRecord | None:
         """The record after a comment, when an update for it is queued (the caller looked
@@ -481,7 +504,7 @@ def _fields(action: OutboxRow) -> dict:
 
 def _same_text(a: str, b: str) -> bool:
     """Equal comment bodies, whatever whitespace the tracker's rendering changed."""
-    return " ".join(a.split()) == " ".join(b.split())
+    return normal(a) == normal(b)
 
 
 class Unexpected(Exception):

@@ -15,7 +15,8 @@ Rules:
   the end of the wave or before any other bookkeeping): one transaction per action instead of
   two to four, and at any moment at most one action is sent and not yet recorded;
 - late updates (retries, replays), attachments, comments waiting for their mirror, and the writes
-  of a tracker whose update carries its comment (core/outbox_write.py) go one by one
+  of a tracker whose update carries its comments (core/outbox_write.py; also an update whose
+  comments were queued after the claimed batch's end) go one by one
   (``OutboxApplier.apply_one``), with the same chain flushed before them;
 - a failure is recorded for its action alone (``OutboxApplier.fail``); an exception that is not
   a connector error, raised while applying one action, becomes that action's retry (its
@@ -37,6 +38,10 @@ if TYPE_CHECKING:
 
 PENDING_OF = select(t.outbox.c.escalation_id, t.outbox.c.connector).where(
     t.outbox.c.id.in_(bindparam("b_ids", expanding=True)) & (t.outbox.c.state == "pending"))
+PENDING_COMMENTS_OF = select(t.outbox.c.escalation_id, t.outbox.c.connector, t.outbox.c.result).where(
+    t.outbox.c.escalation_id.in_(bindparam("b_ids", expanding=True))
+    & (t.outbox.c.kind == "comment") & (t.outbox.c.state == "pending"))
+CHUNK = 500  # escalations per IN (...) lookup
 Landing = Callable[[Any], None]
 
 
@@ -59,12 +64,13 @@ class Chain:
 
     def __init__(self, applier: "OutboxApplier", report: "CycleReport"):
         self.applier, self.report = applier, report
-        self.held: tuple["OutboxRow", Any, Landing] | None = None
+        self.held: tuple["OutboxRow", Any, Landing, int] | None = None
 
-    def hold(self, action: "OutboxRow", connector: Any, landing: Landing) -> None:
-        """``action`` was sent: ``landing`` records what landed, in the next transaction."""
+    def hold(self, action: "OutboxRow", connector: Any, landing: Landing, count: int = 1) -> None:
+        """``action`` was sent: ``landing`` records what landed, in the next transaction
+        (``count``: the actions it finishes, a joined comment's parts)."""
         self.flush()
-        self.held = (action, connector, landing)
+        self.held = (action, connector, landing, count)
 
     def commit(self, work: Callable[[Any], Any]) -> Any:
         """Run ``work`` in a transaction with the held landing; ``work``'s result. When that
@@ -80,7 +86,7 @@ class Chain:
             except Exception:  # noqa: BLE001 - each is tried alone below, where its error shows
                 self._land(held)
             else:
-                self.report.actions_done += 1
+                self.report.actions_done += held[3]
                 return result
         with store.transaction() as tx:
             return work(tx)
@@ -91,21 +97,21 @@ class Chain:
         if held is not None:
             self._land(held)
 
-    def _land(self, held: tuple["OutboxRow", Any, Landing]) -> None:
-        action, connector, landing = held
+    def _land(self, held: tuple["OutboxRow", Any, Landing, int]) -> None:
+        action, connector, landing, count = held
         try:
             with self.applier.store.transaction() as tx:
                 landing(tx)
         except Exception as exc:  # noqa: BLE001 - recorded for this action alone
             self.applier.failed(action, connector, exc, self.report)
             return
-        self.report.actions_done += 1
+        self.report.actions_done += count
 
 
 def apply_wave(applier: "OutboxApplier", wave: list["OutboxRow"], report: "CycleReport",
                stop: Callable[[], bool], carried: set[tuple[str, str]]) -> set[tuple[str, str]]:
     """Apply one wave; the records (escalation, tracker) whose action is still pending.
-    ``carried``: records whose update may carry a later comment of the batch (one by one)."""
+    ``carried``: records whose update may carry a comment queued after it (one by one)."""
     chain = Chain(applier, report)
     try:
         reads = read_wave(applier, [a for a in wave if batched(applier, a, carried)])
@@ -146,7 +152,20 @@ def still_pending(applier: "OutboxApplier", ids: list[int]) -> set[tuple[str, st
     return {(row.escalation_id, row.connector) for row in rows}
 
 
-def carried_records(batch: list["OutboxRow"]) -> set[tuple[str, str]]:
-    """Records with a never-sent comment in the batch: their update may carry it."""
-    return {(a.escalation_id, a.connector) for a in batch if a.kind == "comment" and a.sent is None}
-
+def carried_records(applier: "OutboxApplier", batch: list["OutboxRow"]) -> set[tuple[str, str]]:
+    """Records with a never-sent comment queued, in the batch or after it (a claimed batch may
+    end between a record's update and its comments): their update, on a tracker whose update
+    carries its comments (core/outbox_write.py), goes one by one, which carries them."""
+    out = {(a.escalation_id, a.connector) for a in batch if a.kind == "comment" and a.sent is None}
+    connectors = applier.engine.connectors
+    wanted = sorted({a.escalation_id for a in batch if a.kind == "update"
+                     and (a.escalation_id, a.connector) not in out and a.connector in connectors
+                     and connectors[a.connector].capabilities().versioned_comments})
+    if not wanted:
+        return out
+    with applier.store.transaction() as tx:
+        for start in range(0, len(wanted), CHUNK):
+            rows = tx.execute(PENDING_COMMENTS_OF, {"b_ids": wanted[start:start + CHUNK]}).all()
+            out |= {(row.escalation_id, row.connector) for row in rows
+                    if not (isinstance(row.result, dict) and row.result.get("sent") is not None)}
+    return out

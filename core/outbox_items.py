@@ -8,7 +8,8 @@ Each kind keeps the rules of core/outbox.py, only its transactions chained:
 - an update sends only what the record may not hold yet, re-planned from the escalation as
   stored now, read in the same transaction that notes it as sent;
 - a comment already on the record (sent before, reply lost) is not posted again; the record is
-  read before the first comment on it in a pass.
+  read before the first comment on it in a pass; the comments queued right after it for the
+  record go in the same comment, each part checked on its own (core/outbox_group.py).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from sqlalchemy import bindparam, select
 from core import schema as t
 from core.connector import OriginRef
 from core.create_lag import create_note
+from core.outbox_group import finish, outgoing
 from core.outbox_lookup import looked_up
 from core.reconcile import merge_sent
 from core.store import LinkRow, OutboxRow, StoredEscalation, _outbox
@@ -182,43 +184,35 @@ def _comment(applier, chain, reads: WaveReads, action: OutboxRow, connector, rep
         chain.flush()
         applier.apply_one(action, report)
         return
-    store, engine = applier.store, applier.engine
-    body, public = action.payload["body"], bool(action.payload.get("public"))
+    store = applier.store
     record = applier._read_before_comment(action, connector, link, report)
     planned: dict[str, Any] = {}
 
-    def note(tx) -> None:  # what is found, or what will be sent, is noted
-        planned["landed"] = applier._landed(tx, action, record, link, body, report)
-        if not planned["landed"]:
-            store.note_sent(tx, action.id, {"comment": link.remote_id}, engine.clock())
+    def note(tx) -> None:  # what is found, or what will be sent, is noted (joined comments:
+        planned["parts"] = applier.unlanded(tx, action, record, link, report)  # outbox_group)
+        if planned["parts"]:
             planned["queued"] = store.pending_update(tx, link.tracker, link.remote_id) is not None
 
     chain.commit(note)
-    if planned["landed"]:
+    parts = planned["parts"]
+    if not parts:
         return
-    notify = _notify(action)
-    comment_id = connector.add_comment(link.remote_id, body, public=public, **notify)
+    comment = outgoing(parts)
+    notify = {"notify": comment.notify} if comment.notify else {}  # people the tracker notifies
+    comment_id = connector.add_comment(link.remote_id, comment.body, public=comment.public, **notify)
     after = applier._reread_before_update(link, connector) if planned["queued"] else None
     chain.hold(action, connector,
-               lambda tx: _land_comment(applier, tx, action, link, comment_id, after, notify))
+               lambda tx: _land_comment(applier, tx, parts, link, comment_id, after),
+               count=len(parts))
 
 
-def _land_comment(applier, tx, action: OutboxRow, link: LinkRow, comment_id: str, record,
-                  notify: dict) -> None:
+def _land_comment(applier, tx, parts: list[OutboxRow], link: LinkRow, comment_id: str,
+                  record) -> None:
     applier._after_comment(tx, link, comment_id, record)
-    applier.store.finish_action(tx, action.id, "done", applier.engine.clock(),
-                                result={"comment_id": comment_id, "remote_id": link.remote_id})
-    applier._audit_tx(tx, action, "commented", f"comment {comment_id}", remote_id=link.remote_id,
-                      after={"public": bool(action.payload.get("public")),
-                             "body": action.payload["body"], **notify})
+    finish(applier, tx, parts, link.remote_id, comment_id)
 
 
 # -- shared ----------------------------------------------------------------------------------------
 def _finish(applier, tx, action: OutboxRow, result: str) -> None:
     applier.store.finish_action(tx, action.id, "done", applier.engine.clock())
     applier._audit_tx(tx, action, "action-done", result)
-
-
-def _notify(action: OutboxRow) -> dict:
-    notify = tuple(action.payload.get("notify") or ())  # people the tracker notifies
-    return {"notify": notify} if notify else {}

@@ -1,15 +1,18 @@
-"""One write for a record's update and the comment queued after it, and comments without a
+"""One write for a record's update and the comments queued after it, and comments without a
 read first, on trackers whose version-checked update can carry a comment (Zendesk).
 
 Rules:
 - Only for connectors with ``Capabilities.versioned_comments``; any other tracker keeps the
   separate update and comment, with its read first (core/outbox.py).
 - An update whose record's next queued action is a comment never sent and due sends both in
-  one ``Connector.write``, checked against the update's expected version. Both are noted as
-  sent before it goes out and finish together. (That comment cannot be another worker's: an
+  one ``Connector.write``, checked against the update's expected version, and with it the
+  comments queued right after that one, joined into its body (core/outbox_group.py): a change
+  with two notes is one write. All are noted as sent before it goes out and finish together,
+  each comment on its own row. (That comment cannot be another worker's: an
   action is claimable only with every earlier pending action of its record, core/shared.py,
   and the update is ours.)
-- A comment on its own goes the same way, without fields, checked against the link's version.
+- A comment on its own goes the same way, without fields, checked against the link's version
+  (with the comments that join it).
 - The read before a comment (``_read_before_comment``) dates a change made in the tracker just
   before it, and shows a copy of the comment already there (``_landed``). The version check
   replaces that read only where it does both: the write is refused unless the record is still
@@ -27,8 +30,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from core.connector import Connector, OutgoingComment, Written
+from core.connector import Connector, Written
 from core.errors import Conflict
+from core.outbox_group import finish, followers, outgoing
 from core.store import LinkRow, OutboxRow, data_hash
 
 if TYPE_CHECKING:
@@ -46,10 +50,12 @@ def carry_comment(applier: "OutboxApplier", action: OutboxRow, connector: Connec
         comment = _next_comment(applier, tx, action)
         if comment is None or not _accounted(applier, tx, comment, link):
             return False
-        applier.store.note_sent(tx, comment.id, {"comment": link.remote_id, "with": action.id},
-                                applier.engine.clock())
+        parts = [comment] + followers(applier.store, tx, comment, applier.engine.clock())
+        for part in parts:
+            applier.store.note_sent(tx, part.id, {"comment": link.remote_id, "with": action.id},
+                                    applier.engine.clock())
     replaced = {path: (link.last_data or {}).get(path) for path in fields}
-    written = connector.write(link.remote_id, fields, _outgoing(comment),
+    written = connector.write(link.remote_id, fields, outgoing(parts),
                               expected_version=link.last_version)
     with applier.store.transaction() as tx:
         _adopt(applier, tx, link, written)
@@ -58,9 +64,9 @@ def carry_comment(applier: "OutboxApplier", action: OutboxRow, connector: Connec
                                     result={"version": written.record.version, "fields": fields})
         applier._audit_tx(tx, action, "updated", f"version {written.record.version}", after=fields)
         applier._written(tx, action, written.record, fields, replaced)
-        _commented(applier, tx, comment, link, written)
-    applier.merged.add(comment.id)
-    report.actions_done += 2
+        finish(applier, tx, parts, link.remote_id, written.comment_id)
+    applier.merged.update(part.id for part in parts)
+    report.actions_done += 1 + len(parts)
     return True
 
 
@@ -78,18 +84,24 @@ def send_comment(applier: "OutboxApplier", action: OutboxRow, connector: Connect
             return False
         if not _accounted(applier, tx, action, link):
             return False
-        applier.store.note_sent(tx, action.id, {"comment": link.remote_id}, applier.engine.clock())
+        parts = [action] + followers(applier.store, tx, action, applier.engine.clock())
+        for part in parts:
+            sent = {"comment": link.remote_id} if part is action else \
+                {"comment": link.remote_id, "with": action.id}
+            applier.store.note_sent(tx, part.id, sent, applier.engine.clock())
+    applier.merged.update(part.id for part in parts[1:])  # sent or noted: not alone this pass
     try:
-        written = connector.write(link.remote_id, {}, _outgoing(action),
+        written = connector.write(link.remote_id, {}, outgoing(parts),
                                   expected_version=link.last_version)
     except Conflict:
         report.conflicts += 1
         applier.read.pop((action.connector, link.remote_id), None)  # read it as it is now
+        applier.merged.difference_update(part.id for part in parts[1:])  # each read for later
         return False
     with applier.store.transaction() as tx:
         _adopt(applier, tx, link, written)
-        _commented(applier, tx, action, link, written)
-    report.actions_done += 1
+        finish(applier, tx, parts, link.remote_id, written.comment_id)
+    report.actions_done += len(parts)
     return True
 
 
@@ -119,11 +131,6 @@ def _accounted(applier: "OutboxApplier", tx, action: OutboxRow, link: LinkRow) -
     return set(link.seen_comments) <= known
 
 
-def _outgoing(action: OutboxRow) -> OutgoingComment:
-    return OutgoingComment(body=action.payload["body"], public=bool(action.payload.get("public")),
-                           notify=tuple(action.payload.get("notify") or ()))
-
-
 def _adopt(applier: "OutboxApplier", tx, link: LinkRow, written: Written) -> None:
     """The write's reply as the link's snapshot: the version check passed, so the record is
     the snapshot plus this write (its comment remembered as ours)."""
@@ -132,14 +139,3 @@ def _adopt(applier: "OutboxApplier", tx, link: LinkRow, written: Written) -> Non
         link.seen_comments = sorted(set(link.seen_comments) | {written.comment_id})
         link.last_hash = data_hash(written.record.data, [written.comment_id])
     applier.store.save_link(tx, link, applier.engine.clock())
-
-
-def _commented(applier: "OutboxApplier", tx, action: OutboxRow, link: LinkRow,
-               written: Written) -> None:
-    payload = action.payload
-    extra = {"notify": list(payload["notify"])} if payload.get("notify") else {}
-    applier.store.finish_action(tx, action.id, "done", applier.engine.clock(),
-                                result={"comment_id": written.comment_id, "remote_id": link.remote_id})
-    applier._audit_tx(tx, action, "commented", f"comment {written.comment_id}",
-                      remote_id=link.remote_id,
-                      after={"public": bool(payload.get("public")), "body": payload["body"], **extra})

@@ -352,6 +352,14 @@ class Store:
                                             "b_connector": connector}).all()
         return [_outbox(row) for row in rows]
 
+    def pending_after(self, tx: Connection, escalation_id: str, connector: str, after_id: int,
+                      limit: int = 50) -> list[OutboxRow]:
+        """The record's pending actions queued after action ``after_id``, in order (at most
+        ``limit``): what may join a comment (core/outbox_group.py)."""
+        rows = tx.execute(q.PENDING_AFTER, {"b_escalation": escalation_id, "b_connector": connector,
+                                            "b_after": after_id, "b_limit": limit}).all()
+        return [_outbox(row) for row in rows]
+
     @paged
     def pending_create(self, tx: Connection, escalation_id: str, connector: str) -> OutboxRow | None:
         row = tx.execute(q.PENDING_CREATE, {"b_escalation": escalation_id,

@@ -47,6 +47,10 @@ PENDING_CREATE = select(O).where((O.c.escalation_id == bindparam("b_escalation")
 DONE_COMMENTS = select(O).where((O.c.escalation_id == bindparam("b_escalation"))
                                 & (O.c.connector == bindparam("b_connector"))
                                 & (O.c.kind == "comment") & (O.c.state == "done"))
+PENDING_AFTER = select(O).where((O.c.escalation_id == bindparam("b_escalation"))
+                                & (O.c.connector == bindparam("b_connector"))
+                                & (O.c.state == "pending") & (O.c.id > bindparam("b_after"))) \
+    .order_by(O.c.id).limit(bindparam("b_limit"))
 ACTION = select(O).where(O.c.id == bindparam("b_id"))
 DUE_ACTIONS = select(O).where((O.c.state == "pending") & (O.c.next_attempt_at <= bindparam("b_now"))
                               & (O.c.id > bindparam("b_after"))) \

@@ -197,8 +197,9 @@ def test_identical_comments_are_each_copied_once(tmp_path):
     t["azure_devops"].after_comment.append(Retryable("reply lost"))
     engine.run_cycle()
     engine.run_cycle()
-    copies = [b for b in bodies(t["azure_devops"].records[item_id]) if "Any news?" in b]
-    assert len(copies) == 2
+    # each copied once, whether as two comments or as two parts of one (core/outbox_group.py)
+    copies = sum(b.count("Any news?") for b in bodies(t["azure_devops"].records[item_id]))
+    assert copies == 2
 
 
 # -- a tracker change made just before tiersync comments on the record -----------------------------
