@@ -32,6 +32,7 @@ T = TypeVar("T")
 JIRA_SHAPES = [
     ("GET", r"/search/jql$", has_list("issues")),
     ("POST", r"/search/jql$", has_list("issues")),
+    ("POST", r"/issue/bulkfetch$", has_list("issues")),
     ("GET", r"/serverInfo$", is_object),
     ("GET", r"/field$", is_list),
     ("GET", r"/issue/[^/]+/comment$", has_list("comments")),
