@@ -84,10 +84,14 @@ def fetch_changes(connector: "JiraConnector", cursor: str | None) -> Iterator[Pa
 
 
 def listing(connector: "JiraConnector", jql: str, token: str | None) -> dict[str, Any]:
-    """One page of the change query with ``updated`` only (``GET /search/jql``)."""
-    api = connector.api
-    return api.retrying("list changed issues", lambda: api.client.enhanced_search_issues(
-        jql, nextPageToken=token, maxResults=LISTING_PAGE, fields="updated", json_result=True))
+    """One page of the change query with ``updated`` only (``GET /search/jql``, on the
+    library's session; its ``enhanced_search_issues`` would first read the field list to
+    translate field names, which ``updated`` does not need)."""
+    params: dict[str, Any] = {"jql": jql, "fields": "updated", "maxResults": LISTING_PAGE}
+    if token:
+        params["nextPageToken"] = token
+    return connector.api.retrying("list changed issues",
+                                  lambda: connector.api.get_json("search/jql", params))
 
 
 def bulk_read(connector: "JiraConnector", listed: list[Any]) -> dict[str, dict[str, Any]]:

@@ -147,7 +147,7 @@ def add_routes(sim: "JiraSimulator") -> None:
                 if issue is not None:
                     found[issue.id] = issue
             issues = [issue_json(site(), found[i], base(), selected, properties) for i in sorted(found)]
-        return jsonify({"expand": "schema,names", "issues": issues, "issueErrors": []})
+        return jsonify({"issues": issues, "issueErrors": []})
 
     @app.post(f"{API}/issue")
     def create_issue() -> Response:

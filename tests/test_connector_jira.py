@@ -57,7 +57,7 @@ def bulk_serves(http, *issues):
     """``POST /issue/bulkfetch`` answering with those of ``issues`` it is asked for, in
     ascending id order (spec ``bulkFetchIssues``); the change listing names them, the bulk read
     returns them in full."""
-    beans = {str(i["id"]): i for i in issues}
+    beans = {**{str(i["id"]): i for i in issues}, **{str(i["key"]): i for i in issues if "key" in i}}
 
     def reply(request):
         asked = json.loads(request.body)["issueIdsOrKeys"]
@@ -516,3 +516,27 @@ def test_html_instead_of_json_is_not_the_api_and_a_bad_base_url_is_permanent(htt
 
     with pytest.raises(PermanentError, match="check base_url"):
         make(base_url="jira.example.test").get("10002")  # no scheme
+
+
+def test_a_bulk_read_error_is_read_on_its_own_and_a_vanished_issue_is_passed_over(http):
+    listed = [issue_bean(f"ENG-{n}", f"2026-01-05T20:00:{n}0.000+1100") for n in (1, 2, 3)]
+    http.get(f"{API}/search/jql", json=search_page(*listed))
+    http.post(f"{API}/issue/bulkfetch", json={  # ENG-2 gone (deleted), ENG-3 a retriable error
+        "issues": [listed[0]], "issueErrors": [{"id": "10003", "errorMessage": "Try again."}]})
+    http.get(f"{API}/issue/10003", json=listed[2])
+
+    pages = list(make().fetch_changes(None))
+
+    assert [r.key for p in pages for r in p.records] == ["ENG-1", "ENG-3"]
+    assert params(sent(http, "GET", "issue/10003")[0])["fields"] == ["*all"]
+    http.replace(responses.GET, f"{API}/search/jql", json=search_page(*listed))
+    assert list(make().fetch_changes(pages[-1].cursor)) == []  # ENG-2 is not asked for again
+    assert len(sent(http, "POST", "issue/bulkfetch")) == 1
+
+
+def test_webhook_hints_are_read_in_bulk(http):
+    beans = [issue_bean(f"ENG-{n}", "2026-01-05T20:00:10.000+1100") for n in (1, 2)]
+    bulk_serves(http, *beans)
+    records = make().fetch_records(["10002", "ENG-1", "10009"])
+    assert [r.key for r in records] == ["ENG-2", "ENG-1"]
+    assert len(sent(http, "POST", "issue/bulkfetch")) == 1
