@@ -119,3 +119,38 @@ def test_a_comment_beyond_the_fields_page_is_still_read(sim, monkeypatch):
     assert [c.body for c in records[quiet].comments] == ["quiet 0", "quiet 1", "quiet 2"]
     comment_reads = [r for r in requests_of(sim) if r[1].endswith("/comment")]
     assert comment_reads == [("GET", f"/rest/api/2/issue/{sim.issue(chatty).id}/comment")]
+
+
+def test_a_new_issue_walks_to_its_first_status_without_a_read_once_its_kind_is_known(sim, monkeypatch):
+    jira = build(sim, monkeypatch)
+    first = jira.create({"summary": "first", "status": "Waiting for support"},
+                        idempotency_key="tiersync:walk-1")
+    sim.clear_requests()
+    second = jira.create({"summary": "second", "status": "Waiting for support"},
+                         idempotency_key="tiersync:walk-2")
+    assert first.data["status"] == second.data["status"] == "Waiting for support"
+    reads = [r for r in requests_of(sim) if r[0] == "GET"]
+    assert reads == [("GET", f"/rest/api/2/issue/{second.id}")]  # the record, read once at the end
+    assert "walking" not in sim.issue(second.key).properties["tiersync"]
+
+
+def test_a_new_issue_that_is_not_where_its_kind_starts_is_read_and_walked_from_there(sim, monkeypatch):
+    from simulators.jira_fixture import human_edit
+
+    jira = build(sim, monkeypatch)
+    jira.create({"summary": "first", "status": "In Progress"}, idempotency_key="tiersync:moved-1")
+    real_create = sim.store.create
+
+    def create_then_automation(*args, **kwargs):  # a rule moves every new issue on at once
+        issue = real_create(*args, **kwargs)
+        human_edit(sim.store, issue, {"status": "Waiting for customer"})
+        return issue
+
+    monkeypatch.setattr(sim.store, "create", create_then_automation)
+    sim.clear_requests()
+    record = jira.create({"summary": "moved", "status": "In Progress"}, idempotency_key="tiersync:moved-2")
+
+    assert record.data["status"] == "In Progress" and sim.issue(record.key).status == "In Progress"
+    posts = [r for r in sim.requests if r.path.endswith("/transitions") and r.method == "POST"]
+    assert [r.status for r in posts] == [400, 204]  # the expected start refused, then from a read
+    assert "walking" not in sim.issue(record.key).properties["tiersync"]
