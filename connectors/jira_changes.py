@@ -11,8 +11,13 @@ Rules:
   every issue changed in the last ``overlap_minutes``) are dropped there, so an idle cycle after a
   wave costs the listing and nothing else. The others are read in full with
   ``POST /issue/bulkfetch`` (spec ``bulkFetchIssues``: "You can request up to 100 issues"; issues
-  that are not found are left out), ``fields=*all`` and the ``tiersync`` property, 100 per
-  request, and delivered in the listing's order, one page per bulk read.
+  that are not found are left out), ``fields=*all`` and the ``tiersync`` property, ``page_size``
+  (at most 100) per request, and delivered in the listing's order, one page per bulk read.
+- A listing page with a next page is followed by its token while the cursor's window stays; when
+  the window moved, the listing starts again from it (a token walks a list that shifts when an
+  issue is edited during the scan). A last listing page delivered in several pages is listed
+  once more, so that an issue edited while the earlier pages were read is delivered in this scan;
+  a listing with nothing new ends the scan.
 - The cursor moves by what was delivered (``jira_records.read_page``): a page's cursor never
   claims an issue of a later bulk read. An issue the listing named and the bulk read did not
   return (deleted, moved out of sight) is passed over. An issue the bulk read reports in
@@ -48,7 +53,7 @@ def fetch_changes(connector: "JiraConnector", cursor: str | None) -> Iterator[Pa
     while True:
         result = listing(connector, connector._changes_jql(window), token)
         wanted = [raw for raw in result.get("issues") or []
-                  if _is_new(connector, raw, state) and _plain(raw) not in unreadable_seen]
+                  if _is_new(connector, raw, state) and _as_listed(raw) not in unreadable_seen]
         for start in range(0, len(wanted), size):
             chunk = wanted[start:start + size]
             full = bulk_read(connector, chunk)
@@ -56,7 +61,7 @@ def fetch_changes(connector: "JiraConnector", cursor: str | None) -> Iterator[Pa
             for raw in chunk:
                 identity = identity_of(connector, raw)
                 if identity is None:
-                    unreadable_seen.add(_plain(raw))
+                    unreadable_seen.add(_as_listed(raw))
                 if _ref(raw) in full:
                     raws.append(full[_ref(raw)])
                 elif identity is None:  # unreadable as listed: reported as it is
@@ -115,7 +120,7 @@ def bulk_read(connector: "JiraConnector", listed: list[Any]) -> dict[str, dict[s
     return found
 
 
-def _plain(raw: Any) -> str:
+def _as_listed(raw: Any) -> str:
     return repr(raw)[:2000]
 
 

@@ -189,11 +189,10 @@ class JiraWrites:
         at its target, whose transitions the walker knows once any issue there was read: the next
         step then needs no read either. A step taken from such an expectation that Jira refuses
         (or that the expectation cannot make) is taken again from a read of the issue."""
-        moved = False
+        moved = [False]  # a transition went through (kept across tries: no version check then)
         first = [(known, guessed)] if known is not None else []
 
         def attempt() -> None:
-            nonlocal moved
             visited: set[str] = set()
             expected = list(first)
             first.clear()
@@ -201,14 +200,13 @@ class JiraWrites:
                 issue, guess = expected.pop() if expected else (self._read_issue(key), False)
                 try:
                     done, after = self._step(key, wanted, issue, visited,
-                                             None if moved else expected_version, guess)
+                                             None if moved[0] else expected_version, guess, moved)
                 except PermanentError:
                     if not guess:
                         raise
                     log.info("%s: %s was not where the walk expected it; reading it",
                              self.c.name, key)
                     continue
-                moved = moved or after is not None
                 if done:
                     return
                 if after is not None and after[1] is not None:
@@ -218,10 +216,11 @@ class JiraWrites:
         self._retry(f"transition {key} to {wanted}", attempt)
 
     def _step(self, key: str, wanted: str, issue: dict[str, Any], visited: set[str],
-              expected_version: str | None,
-              guess: bool = False) -> tuple[bool, tuple[dict, dict | None] | None]:
+              expected_version: str | None, guess: bool,
+              moved: list[bool]) -> tuple[bool, tuple[dict, dict | None] | None]:
         """One step of a walk from ``issue``: (arrived, None) when it is at ``wanted``, else
-        (arrived, (transition taken, the issue as it left it or None when unknown))."""
+        (arrived, (transition taken, the issue as it left it or None when unknown)); sets
+        ``moved`` once Jira accepted a transition."""
         at, label = Position.of(issue["fields"]), str(issue.get("key") or key)
         marker = dict((issue.get("properties") or {}).get(self.config.property_key) or {})
         if at.is_(wanted):
@@ -245,6 +244,7 @@ class JiraWrites:
             if guess:  # not where the walk expected it: the mark must not name a guessed origin
                 self._mark_walk(key, marker, before)
             raise
+        moved[0] = True
         if target_is(choice, wanted):
             self._mark_walk(key, marker, None)
             return True, (choice, None)
