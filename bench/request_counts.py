@@ -45,8 +45,8 @@ try:  # the harness moves out of simulators/ (issue 11 item 2)
 except ModuleNotFoundError:
     from simulators.sandbox import TRACKERS, Sandbox  # noqa: E402
 
-# POSTs that only read: WIQL, the work items batch read, Jira's search
-READ_POSTS = re.compile(r"/_apis/wit/(wiql|workitemsbatch)|/rest/api/\d/search")
+# POSTs that only read: WIQL, the work items batch read, Jira's search and bulk issue read
+READ_POSTS = re.compile(r"/_apis/wit/(wiql|workitemsbatch)|/rest/api/\d/(search|issue/bulkfetch)")
 IDS = re.compile(r"/\d+|/[A-Z][A-Z0-9]+-\d+")
 VERSION_KEYS = {"zendesk": ("tickets", "id", "updated_at"), "azure_devops": ("work_items", "id", "rev"),
                 "jira": ("issues", "id", "updated")}

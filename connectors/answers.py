@@ -25,7 +25,7 @@ from core.redact import redact_text
 Check = Callable[[Any], "str | None"]
 Shape = tuple[str, str, Check]
 EXCERPT = 120
-READING_POSTS = re.compile(r"(search|wiql|workitemsbatch)", re.I)
+READING_POSTS = re.compile(r"(search|wiql|workitemsbatch|bulkfetch)", re.I)
 
 
 def has_list(key: str) -> Check:

@@ -1,7 +1,8 @@
 """Jira Cloud connector on the ``jira`` library (REST API v2, Cloud search ``/search/jql``).
 
-- Pull: ``project = X AND updated >= "<cursor minus overlap>" ORDER BY updated ASC`` page by
-  page (see ``jira_cursor`` for the overlap and de-duplication).
+- Pull: ``project = X AND updated >= "<cursor minus overlap>" ORDER BY updated ASC`` listed with
+  ``updated`` only, then the issues the cursor has not delivered read in bulk (``jira_changes``;
+  ``jira_cursor`` for the overlap and de-duplication).
 - Identity: records are keyed by the immutable issue id; the key (which changes when the issue
   moves to another project) is kept for display and refreshed on every read.
 - Create: one ``POST /issue`` carrying the idempotency key as an issue property (atomic with
@@ -24,20 +25,19 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Iterator
 
-from connectors import jira_notify
+from connectors import jira_changes, jira_notify
 from connectors.jira_attachments import JiraFiles, issue_files
 from connectors.users import JiraUsers
 from core.connector import Capabilities, Connector, OriginRef, Page, RemoteRecord, TrackerConfig
 from connectors.registry import register
 from connectors.jira_client import JiraApi
 from connectors.jira_config import FIELD_PATH, JiraConfig
-from connectors.jira_cursor import ChangeCursor, jql_minute, parse_jira_time, to_ms, zone
+from connectors.jira_cursor import jql_minute, parse_jira_time, to_ms, zone
 from connectors.jira_links import BackLinks
 from connectors.jira_site import SERVICE_DESK, SiteFacts
 from connectors.jira_view import FieldCatalog, comments_of, flat_view
 from connectors.jira_workflow import Walker
 from connectors.jira_writes import JiraWrites
-from connectors.jira_records import read_page
 from core.errors import BadRecord
 
 log = logging.getLogger("tiersync.connectors.jira")
@@ -99,20 +99,22 @@ class JiraConnector(JiraFiles, JiraUsers, Connector):
         return self._catalog
 
     def fetch_changes(self, cursor: str | None) -> Iterator[Page]:
-        state = ChangeCursor.decode(cursor, self._start())
-        overlap = timedelta(minutes=self.config.overlap_minutes)
-        window, token = state.window_start(overlap), None
-        while True:
-            result = self.search(self._changes_jql(window), token)
-            fresh, unreadable = read_page(self, result.get("issues") or [], state)
-            state.prune(overlap)
-            if fresh or unreadable:
-                yield Page(records=fresh, cursor=state.encode(), unreadable=unreadable)
-            token = result.get("nextPageToken")
-            if not token or result.get("isLast"):
-                return
-            if state.window_start(overlap) > window:  # restart from the moved window: an issue
-                window, token = state.window_start(overlap), None  # edited mid-scan cannot be skipped
+        """A light listing of the change window, then the changed issues in bulk
+        (``jira_changes``)."""
+        return jira_changes.fetch_changes(self, cursor)
+
+    def fetch_records(self, remote_ids: list[str]) -> list[RemoteRecord]:
+        """The issues as they are now, 100 per bulk read; issues Jira does not return are left
+        out."""
+        ids = list(dict.fromkeys(str(r) for r in remote_ids))
+        records = []
+        for start in range(0, len(ids), jira_changes.BULK_FETCH):
+            chunk = ids[start:start + jira_changes.BULK_FETCH]
+            found = jira_changes.bulk_read(self, [{"id": ref} for ref in chunk])
+            by_key = {str(raw.get("key")): raw for raw in found.values()}
+            records += [self.record(found.get(ref) or by_key[ref]) for ref in chunk
+                        if ref in found or ref in by_key]
+        return records
 
     def _start(self) -> datetime:
         start = self.config.start_at
@@ -131,9 +133,12 @@ class JiraConnector(JiraFiles, JiraUsers, Connector):
             properties=self.config.property_key, json_result=True))
 
     def get(self, remote_id: str) -> RemoteRecord:
-        raw = self.api.retrying(f"read issue {remote_id}", lambda: self.api.client.issue(
+        return self.record(self.read_raw(remote_id))
+
+    def read_raw(self, remote_id: str) -> dict[str, Any]:
+        """Get issue, every field and the ``tiersync`` property, as Jira answers it."""
+        return self.api.retrying(f"read issue {remote_id}", lambda: self.api.client.issue(
             remote_id, fields="*all", properties=self.config.property_key).raw)
-        return self.record(raw)
 
     def find_by_idempotency_key(self, idempotency_key: str) -> RemoteRecord | None:
         return self.find_by_idempotency_keys([idempotency_key]).get(idempotency_key)

@@ -32,6 +32,7 @@ T = TypeVar("T")
 JIRA_SHAPES = [
     ("GET", r"/search/jql$", has_list("issues")),
     ("POST", r"/search/jql$", has_list("issues")),
+    ("POST", r"/issue/bulkfetch$", has_list("issues")),
     ("GET", r"/serverInfo$", is_object),
     ("GET", r"/field$", is_list),
     ("GET", r"/issue/[^/]+/comment$", has_list("comments")),
@@ -76,6 +77,10 @@ class JiraApi:
                       timeout=self.config.timeout_seconds, options={"check_update": False},
                       get_server_info=False)
         client._session.hooks["response"].append(response_hook(self.name, JIRA_SHAPES))
+        # the library reads the field list on its first search (to translate JQL field names);
+        # it takes ours, so that a process reads GET /field once
+        client._update_fields_cache = lambda: setattr(client, "_fields_cache_value", {
+            name: f["id"] for f in self.fields() for name in f.get("clauseNames") or []})
         watch_rate_budget(client._session, self.name)
         info = client.server_info()
         client._version = tuple(info.get("versionNumbers") or (0, 0, 0))

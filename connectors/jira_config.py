@@ -33,7 +33,7 @@ class JiraConfig(TrackerConfig):
         default=15.0, ge=0, le=600, description="how long a new or changed issue may take to be "
         "found by JQL (Jira Cloud search is eventually consistent); after a lost create reply the "
         "idempotency lookup waits this long before 'not found' counts")
-    page_size: int = Field(default=50, ge=1, le=100)
+    page_size: int = Field(default=100, ge=1, le=100)
     overlap_minutes: int = Field(default=2, ge=0, le=120)
     time_zone: str | None = Field(default=None, description="zone JQL dates are read in; "
                                   "default: the API user's profile zone (GET /myself)")

@@ -24,7 +24,7 @@ def read_page(connector: Any, issues: list[Any], state: Any) -> tuple[list[Any],
     """(records new to ``state``, unreadable issues) of one page of search results."""
     wanted, seen = [], []
     for raw in issues:
-        identity = _identity(connector, raw)
+        identity = identity_of(connector, raw)
         if identity is None or state.is_new(*identity):
             wanted.append(raw)
             seen.append(identity)
@@ -36,7 +36,7 @@ def read_page(connector: Any, issues: list[Any], state: Any) -> tuple[list[Any],
     return records, unreadable
 
 
-def _identity(connector: Any, raw: Any) -> tuple[str, int] | None:
+def identity_of(connector: Any, raw: Any) -> tuple[str, int] | None:
     """(issue id, updated in ms): the cursor is keyed by the immutable id."""
     try:
         issue_id, _key, updated_ms = connector._identity(raw)

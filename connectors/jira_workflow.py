@@ -84,11 +84,59 @@ class Position:
 
 
 class Walker:
-    """One connector's workflow walks (the learned graph lives as long as the connector)."""
+    """One connector's workflow walks (the learned graph lives as long as the connector).
+
+    It also keeps, for as long, the transitions each status offered when last read (per project
+    and issue type) and the status new issues start in (per project key and issue type name):
+    where the walk knows where the issue is (just created, or moved by a transition Jira accepted)
+    it takes the next step without reading the issue. Jira refuses a transition that is not
+    available from the issue's real status (400, nothing changes); such a step is then taken again
+    from a read of the issue (``JiraWrites.transition``)."""
 
     def __init__(self, connector: "JiraConnector"):
         self.c = connector
         self.graph = WorkflowGraph()
+        self.offered: dict[tuple[tuple[str, str], str], list[dict[str, Any]]] = {}
+        self.initial: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def remember_initial(self, created: tuple[str, str], issue: dict[str, Any]) -> None:
+        """The fields of a just-created issue, read: where the next one of its kind starts."""
+        fields = issue.get("fields") or {}
+        if fields.get("status") and issue.get("transitions") is not None:
+            self.initial[created] = {k: fields.get(k) for k in ("status", "project", "issuetype")}
+            self.learn(Position.of(fields), list(issue["transitions"]))
+
+    def created(self, created: tuple[str, str], ref: str, key: str,
+                properties: dict[str, Any]) -> dict[str, Any] | None:
+        """A just-created issue as the walk expects to find it (its kind's initial status and
+        the transitions that offered), or None while that is not known."""
+        fields = self.initial.get(created)
+        if fields is None:
+            return None
+        transitions = self.offered.get((Position.of(fields).scope, Position.of(fields).status_id))
+        if transitions is None:
+            return None
+        return {"id": ref, "key": key, "fields": dict(fields), "properties": dict(properties),
+                "transitions": list(transitions)}
+
+    def after(self, issue: dict[str, Any], transition: dict[str, Any],
+              properties: dict[str, Any]) -> dict[str, Any] | None:
+        """The issue as an accepted ``transition`` left it (its target status and the
+        transitions that status offered when last read), or None when that is not known."""
+        to = transition.get("to") or {}
+        if not to.get("id") or not to.get("name"):
+            return None
+        fields = {**(issue.get("fields") or {}), "status": to}
+        at = Position.of(fields)
+        transitions = self.offered.get((at.scope, at.status_id))
+        if transitions is None:
+            return None
+        return {**issue, "fields": fields, "properties": dict(properties),
+                "transitions": list(transitions)}
+
+    def learn(self, at: "Position", available: list[dict[str, Any]]) -> None:
+        self.graph.learn(at.scope, at.status_id, available)
+        self.offered[(at.scope, at.status_id)] = list(available)
 
     def transitions(self, ref: str, key: str) -> list[dict[str, Any]]:
         page = self.c.api.call(f"list transitions of {key}", lambda: self.c.api.get_json(
@@ -101,7 +149,7 @@ class Walker:
         ``ref`` addresses the issue, ``key`` names it in messages. ``offered``: the transitions
         read with the issue at ``at`` (``expand=transitions.fields``); else they are read now."""
         available = list(offered) if offered is not None else self.transitions(ref, key)
-        self.graph.learn(at.scope, at.status_id, available)
+        self.learn(at, available)
         direct = [t for t in available if target_is(t, wanted)]
         if direct:
             return direct[0]

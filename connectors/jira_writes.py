@@ -88,26 +88,45 @@ class JiraWrites:
             found = self.c.find_by_idempotency_key(key)
             return found.id if found is not None else None
 
+        keys: dict[str, str] = {}
+
         def send() -> str:
             try:
-                return str(self.api.post_json("issue", body)["id"])
+                reply = self.api.post_json("issue", body)
+                keys[str(reply["id"])] = str(reply.get("key") or reply["id"])
+                return str(reply["id"])
             finally:
                 ended_at.append(time.monotonic())
 
         issue_id = self._unknown_outcome_safe("create issue", send, already)
         marker = body["properties"][0]["value"]
         if marker.get("origin_url"):
-            self.c.links.link(issue_id, marker, fresh=True)
+            if self.c.links.link(issue_id, marker, fresh=True):
+                marker = {**marker, "linked": True}
         elif origin is not None:
             log.info("%s: origin %s:%s has no URL; no remote link on %s", self.c.name,
                      origin.tracker, origin.remote_id, issue_id)
         if fields.get("status") not in (None, ""):
             try:
-                self.transition(issue_id, str(fields["status"]))
+                self._first_status(issue_id, keys.get(issue_id), body, marker, str(fields["status"]))
             except ConnectorError as exc:  # the issue exists: report it, the next update retries
                 log.warning("%s: created %s but could not move it to %r: %s", self.c.name,
                             issue_id, fields["status"], exc)
         return issue_id
+
+    def _first_status(self, issue_id: str, key: str | None, body: dict[str, Any],
+                      marker: dict[str, Any], wanted: str) -> None:
+        """Walk a new issue to its first status: from where its kind starts, as learned from the
+        first one (no read), else from a read of it."""
+        created = (str(body["fields"]["project"]["key"]), str(body["fields"]["issuetype"]["name"]))
+        guess = None if key is None else self.c.walker.created(
+            created, issue_id, key, {self.config.property_key: marker})
+        if guess is not None:
+            self.transition(issue_id, wanted, known=guess, guessed=True)
+            return
+        issue = self._read_issue(issue_id)
+        self.c.walker.remember_initial(created, issue)
+        self.transition(issue_id, wanted, known=issue)
 
     def _create_body(self, fields: dict[str, Any], key: str, origin: OriginRef | None) -> dict[str, Any]:
         api = api_fields(fields, self.c.catalog, self.account_id)
@@ -153,7 +172,7 @@ class JiraWrites:
                            tracker=self.c.name, status=409)
 
     def transition(self, key: str, wanted: str, expected_version: str | None = None,
-                   known: dict[str, Any] | None = None) -> None:
+                   known: dict[str, Any] | None = None, guessed: bool = False) -> None:
         """Move the issue to status ``wanted`` (name or id), through several transitions when
         there is no direct one (``jira_workflow``); no call when it is already there. Each try
         re-reads the status first, so a transition whose reply was lost is not repeated.
@@ -164,42 +183,72 @@ class JiraWrites:
         goes when the wanted status is reached.
 
         ``known``: the issue as read just before (by the edit of the same update), used for the
-        first step of the first try. A transition Jira accepted whose target is ``wanted`` ends
-        the walk without reading the issue again (the accepted transition is where it is now)."""
-        moved = False
-        first = [known] if known is not None else []
+        first step of the first try; ``guessed``: not read but expected (a just-created issue).
+        A transition Jira accepted whose target is ``wanted`` ends the walk without reading the
+        issue again (the accepted transition is where it is now); one on the way leaves the issue
+        at its target, whose transitions the walker knows once any issue there was read: the next
+        step then needs no read either. A step taken from such an expectation that Jira refuses
+        (or that the expectation cannot make) is taken again from a read of the issue."""
+        moved = [False]  # a transition went through (kept across tries: no version check then)
+        first = [(known, guessed)] if known is not None else []
 
         def attempt() -> None:
-            nonlocal moved
             visited: set[str] = set()
+            expected = list(first)
+            first.clear()
             for _ in range(MAX_STEPS):
-                issue = first.pop() if first else self._read_issue(key)
-                at, label = Position.of(issue["fields"]), str(issue.get("key") or key)
-                marker = dict((issue.get("properties") or {}).get(self.config.property_key) or {})
-                if at.is_(wanted):
-                    self._mark_walk(key, marker, None)
+                issue, guess = expected.pop() if expected else (self._read_issue(key), False)
+                try:
+                    done, after = self._step(key, wanted, issue, visited,
+                                             None if moved[0] else expected_version, guess, moved)
+                except PermanentError:
+                    if not guess:
+                        raise
+                    log.info("%s: %s was not where the walk expected it; reading it",
+                             self.c.name, key)
+                    continue
+                if done:
                     return
-                if not moved:
-                    self._check_version(label, issue["fields"], expected_version)
-                visited.add(at.status_name)
-                choice = self.c.walker.step(key, label, at, wanted, visited,
-                                            issue.get("transitions"))
-                body: dict[str, Any] = {"transition": {"id": str(choice["id"])}}
-                fields = self.c.walker.screen_fields(label, at, choice, wanted, self.account_id)
-                if fields:
-                    body["fields"] = fields
-                origin = _walk_origin(marker, at)
-                last_from_start = target_is(choice, wanted) and origin["from"] == at.status_name
-                marker = self._mark_walk(key, marker, None if last_from_start else {**origin, "to": wanted})
-                self.api.call(f"transition {label}", lambda: self.api.post_json(
-                    f"issue/{key}/transitions", body))
-                moved = True
-                if target_is(choice, wanted):
-                    self._mark_walk(key, marker, None)
-                    return
+                if after is not None and after[1] is not None:
+                    expected.append((after[1], True))
             raise PermanentError(f"issue {key}: {wanted!r} not reached after {MAX_STEPS} "
                                  f"transitions", tracker=self.c.name)
         self._retry(f"transition {key} to {wanted}", attempt)
+
+    def _step(self, key: str, wanted: str, issue: dict[str, Any], visited: set[str],
+              expected_version: str | None, guess: bool,
+              moved: list[bool]) -> tuple[bool, tuple[dict, dict | None] | None]:
+        """One step of a walk from ``issue``: (arrived, None) when it is at ``wanted``, else
+        (arrived, (transition taken, the issue as it left it or None when unknown)); sets
+        ``moved`` once Jira accepted a transition."""
+        at, label = Position.of(issue["fields"]), str(issue.get("key") or key)
+        marker = dict((issue.get("properties") or {}).get(self.config.property_key) or {})
+        if at.is_(wanted):
+            self._mark_walk(key, marker, None)
+            return True, None
+        self._check_version(label, issue["fields"], expected_version)
+        visited.add(at.status_name)
+        choice = self.c.walker.step(key, label, at, wanted, visited, issue.get("transitions"))
+        body: dict[str, Any] = {"transition": {"id": str(choice["id"])}}
+        fields = self.c.walker.screen_fields(label, at, choice, wanted, self.account_id)
+        if fields:
+            body["fields"] = fields
+        origin = _walk_origin(marker, at)
+        last_from_start = target_is(choice, wanted) and origin["from"] == at.status_name
+        before = marker.get("walking")
+        marker = self._mark_walk(key, marker, None if last_from_start else {**origin, "to": wanted})
+        try:
+            self.api.call(f"transition {label}", lambda: self.api.post_json(
+                f"issue/{key}/transitions", body))
+        except PermanentError:
+            if guess:  # not where the walk expected it: the mark must not name a guessed origin
+                self._mark_walk(key, marker, before)
+            raise
+        moved[0] = True
+        if target_is(choice, wanted):
+            self._mark_walk(key, marker, None)
+            return True, (choice, None)
+        return False, (choice, self.c.walker.after(issue, choice, {self.config.property_key: marker}))
 
     def _mark_walk(self, key: str, marker: dict[str, Any],
                    walking: dict[str, Any] | None) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from simulators.jira_watchers import add_watcher_routes, mentions
 DEFAULT_FIXTURE = Path(__file__).with_name("fixtures") / "jira.json"
 DEFAULT_EMAIL = "tiersync-bot@engineering.example.com"
 DEFAULT_TOKEN = "sim-jira-api-token"
+READ_ONLY_POST = re.compile(r"/rest/api/\d/(search/jql|issue/bulkfetch)/?$")
 SITE_KEYS = ("site", "users", "statuses", "workflow", "priorities", "default_priority", "fields",
              "projects")
 
@@ -128,6 +130,11 @@ class JiraSimulator(Simulator):
             for comment in issue["comments"]:
                 comment["mentions"] = mentions(comment["body"])
         return snap
+
+    def write_requests(self) -> list[Any]:
+        """Requests that change state: the JQL search and the bulk issue read are POSTs that
+        only read (spec: ``searchAndReconsileIssuesUsingJqlPost``, ``bulkFetchIssues``)."""
+        return [r for r in super().write_requests() if not READ_ONLY_POST.search(r.path)]
 
     # -- helpers for tests and the demo (changes "made by a person in the UI") -----------------
     def issue(self, key: str) -> SimIssue:

@@ -53,6 +53,21 @@ def search_page(*issues, token: str | None = None):
     return page
 
 
+def bulk_serves(http, *issues):
+    """``POST /issue/bulkfetch`` answering with those of ``issues`` it is asked for, in
+    ascending id order (spec ``bulkFetchIssues``); the change listing names them, the bulk read
+    returns them in full."""
+    beans = {**{str(i["id"]): i for i in issues}, **{str(i["key"]): i for i in issues if "key" in i}}
+
+    def reply(request):
+        asked = json.loads(request.body)["issueIdsOrKeys"]
+        found = sorted({beans[a]["id"]: beans[a] for a in asked if a in beans}.values(),
+                       key=lambda i: int(i["id"]))
+        return 200, {}, json.dumps({"issues": found, "issueErrors": []})
+    http.add_callback(responses.POST, f"{API}/issue/bulkfetch", callback=reply,
+                      content_type="application/json")
+
+
 @pytest.fixture(autouse=True)
 def env(monkeypatch):
     monkeypatch.setenv("JIRA_EMAIL", "bot@example.com")
@@ -103,22 +118,31 @@ def test_paging_across_pages_drops_records_repeated_at_the_boundary(http):
     http.get(f"{API}/search/jql", json=search_page(
         issue_bean("ENG-2", "2026-01-05T20:00:20.000+1100"),
         issue_bean("ENG-3", "2026-01-05T20:00:30.000+1100")))
+    bulk_serves(http, *(issue_bean(f"ENG-{n}", f"2026-01-05T20:00:{n}0.000+1100") for n in (1, 2, 3)))
 
     pages = list(make().fetch_changes(None))
 
     assert [[r.key for r in p.records] for p in pages] == [["ENG-1", "ENG-2"], ["ENG-3"]]
     first, second = sent(http, "GET", "search/jql")
-    # start 09:00Z minus the 2-minute overlap, in the account's zone (Sydney, UTC+11 in January)
+    # start 09:00Z minus the 2-minute overlap, in the account's zone (Sydney, UTC+11 in January);
+    # listed with `updated` only (the most issues a page holds), the new ones then read in bulk
     assert params(first) == {"jql": ['project = "ENG" AND updated >= "2026/01/05 19:58" ORDER BY updated ASC'],
-                             "fields": ["*all"], "properties": ["tiersync"], "maxResults": ["50"]}
+                             "fields": ["updated"], "maxResults": ["5000"]}
     assert params(second)["nextPageToken"] == ["tok-2"]
     assert params(second)["jql"] == params(first)["jql"]
+    reads = [body(r) for r in sent(http, "POST", "issue/bulkfetch")]
+    assert reads == [{"issueIdsOrKeys": ["10001", "10002"], "fields": ["*all"], "properties": ["tiersync"],
+                      "fieldsByKeys": False},
+                     {"issueIdsOrKeys": ["10003"], "fields": ["*all"], "properties": ["tiersync"],
+                      "fieldsByKeys": False}]  # ENG-2 again at the boundary: not read again
 
 
 def test_resume_from_saved_cursor_never_redelivers_a_version(http):
     http.get(f"{API}/search/jql", json=search_page(
         issue_bean("ENG-1", "2026-01-05T20:00:10.000+1100"),
         issue_bean("ENG-2", "2026-01-05T20:00:20.000+1100")))
+    bulk_serves(http, issue_bean("ENG-1", "2026-01-05T20:00:10.000+1100"),
+                issue_bean("ENG-2", "2026-01-05T20:00:20.000+1100"))
     first = list(make().fetch_changes(None))
     cursor = first[-1].cursor
 
@@ -126,6 +150,7 @@ def test_resume_from_saved_cursor_never_redelivers_a_version(http):
         issue_bean("ENG-1", "2026-01-05T20:00:10.000+1100"),  # in the overlap: already delivered
         issue_bean("ENG-2", "2026-01-05T20:00:20.000+1100"),
         issue_bean("ENG-1", "2026-01-05T20:05:00.000+1100")))  # a newer version of ENG-1
+    bulk_serves(http, issue_bean("ENG-1", "2026-01-05T20:05:00.000+1100"))
     again = list(make().fetch_changes(cursor))
 
     assert [(r.key, r.version) for p in again for r in p.records] == [("ENG-1", "2026-01-05T20:05:00.000+1100")]
@@ -138,6 +163,8 @@ def test_search_restarts_from_the_moved_window_instead_of_following_the_token(ht
     http.get(f"{API}/search/jql", json=search_page(
         issue_bean("ENG-1", "2026-01-05T20:10:00.000+1100"), token="tok-2"))
     http.get(f"{API}/search/jql", json=search_page(issue_bean("ENG-4", "2026-01-05T20:11:00.000+1100")))
+    bulk_serves(http, issue_bean("ENG-1", "2026-01-05T20:10:00.000+1100"),
+                issue_bean("ENG-4", "2026-01-05T20:11:00.000+1100"))
 
     records = [r.key for p in make().fetch_changes(None) for r in p.records]
 
@@ -471,6 +498,7 @@ def test_search_result_without_updated_is_an_unreadable_record_and_the_page_goes
     fine = load("issue.json")
     fine.update(key="ENG-3", id="10003")
     http.get(f"{API}/search/jql", json=search_page(broken, fine))
+    bulk_serves(http, broken, fine)
 
     pages = list(make().fetch_changes(None))
 
@@ -488,3 +516,27 @@ def test_html_instead_of_json_is_not_the_api_and_a_bad_base_url_is_permanent(htt
 
     with pytest.raises(PermanentError, match="check base_url"):
         make(base_url="jira.example.test").get("10002")  # no scheme
+
+
+def test_a_bulk_read_error_is_read_on_its_own_and_a_vanished_issue_is_passed_over(http):
+    listed = [issue_bean(f"ENG-{n}", f"2026-01-05T20:00:{n}0.000+1100") for n in (1, 2, 3)]
+    http.get(f"{API}/search/jql", json=search_page(*listed))
+    http.post(f"{API}/issue/bulkfetch", json={  # ENG-2 gone (deleted), ENG-3 a retriable error
+        "issues": [listed[0]], "issueErrors": [{"id": "10003", "errorMessage": "Try again."}]})
+    http.get(f"{API}/issue/10003", json=listed[2])
+
+    pages = list(make().fetch_changes(None))
+
+    assert [r.key for p in pages for r in p.records] == ["ENG-1", "ENG-3"]
+    assert params(sent(http, "GET", "issue/10003")[0])["fields"] == ["*all"]
+    http.replace(responses.GET, f"{API}/search/jql", json=search_page(*listed))
+    assert list(make().fetch_changes(pages[-1].cursor)) == []  # ENG-2 is not asked for again
+    assert len(sent(http, "POST", "issue/bulkfetch")) == 1
+
+
+def test_webhook_hints_are_read_in_bulk(http):
+    beans = [issue_bean(f"ENG-{n}", "2026-01-05T20:00:10.000+1100") for n in (1, 2)]
+    bulk_serves(http, *beans)
+    records = make().fetch_records(["10002", "ENG-1", "10009"])
+    assert [r.key for r in records] == ["ENG-2", "ENG-1"]
+    assert len(sent(http, "POST", "issue/bulkfetch")) == 1

@@ -114,7 +114,8 @@ def test_comments_are_read_only_for_tickets_that_matter(tmp_path, monkeypatch):
 # -- unrelated records are ignored, not quarantined -------------------------------------------------
 def test_unrelated_jira_issues_with_custom_status_and_unknown_priority_are_ignored(tmp_path, monkeypatch):
     from core.errors import MappingError
-    from tests.test_connector_jira import API as JIRA_API, issue_bean, load as jira_load, make, search_page
+    from tests.test_connector_jira import (API as JIRA_API, bulk_serves, issue_bean, load as jira_load,
+                                           make, search_page)
     monkeypatch.setenv("JIRA_EMAIL", "bot@example.com")
     monkeypatch.setenv("JIRA_API_TOKEN", "tok-secret-123456")
     triage = {"name": "Triage", "id": "10500", "statusCategory": {"key": "new", "name": "To Do"}}
@@ -128,6 +129,7 @@ def test_unrelated_jira_issues_with_custom_status_and_unknown_priority_are_ignor
         http.get(f"{JIRA_API}/field", json=jira_load("fields.json"))
         http.get(f"{JIRA_API}/myself", json=jira_load("myself.json"))
         http.get(f"{JIRA_API}/search/jql", json=search_page(*issues, atlassian))
+        bulk_serves(http, *issues, atlassian)  # the changed issues, read in full
         connector = make()
         engine = engine_for(tmp_path, "jira", connector)
         report = engine.run_cycle()

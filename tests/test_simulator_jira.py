@@ -175,6 +175,52 @@ def test_next_page_token_pages_through_every_issue_once(api, sim):
     assert "next page token" in error["errorMessages"][0]
 
 
+def test_bulk_fetch_reads_up_to_100_issues_in_ascending_id_order(api, sim, issue):
+    other = sim.human_create({"summary": "bulk other"}, project="SUP")
+    ids = [str(sim.issue(k).id) for k in (issue, other)]
+    result = api("POST", "issue/bulkfetch", json={
+        "issueIdsOrKeys": [other, ids[0], "NOPE-404"], "fields": ["summary", "updated"],
+        "properties": ["tiersync"]})
+    check(result, "BulkIssueResults")
+    assert [i["id"] for i in result["issues"]] == sorted(ids, key=int)  # by id, whatever was asked
+    assert result["issueErrors"] == []  # not found: left out, not an error
+    assert set(result["issues"][0]["fields"]) == {"summary", "updated"}
+    assert result["issues"][0]["properties"] == {"tiersync": {"key": marker(sim, issue)}}
+    navigable = api("POST", "issue/bulkfetch", json={"issueIdsOrKeys": [issue]})["issues"][0]
+    assert {"summary", "status", "comment", "updated"} <= set(navigable["fields"])  # *navigable
+    sim.set_index_lag(3600)  # bulk reads are not the search index: an edit shows at once
+    try:
+        sim.human_edit(issue, {"summary": "bulk edited"})
+        again = api("POST", "issue/bulkfetch", json={"issueIdsOrKeys": [ids[0]], "fields": ["summary"]})
+        assert again["issues"][0]["fields"]["summary"] == "bulk edited"
+    finally:
+        sim.set_index_lag(0)
+        sim.settle_index()
+    too_many = api("POST", "issue/bulkfetch", 400, json={"issueIdsOrKeys": [str(n) for n in range(101)]})
+    check(too_many, "ErrorCollection")
+    api("POST", "issue/bulkfetch", 400, json={"issueIdsOrKeys": [issue], "properties": list("abcdef")})
+    api("POST", "issue/bulkfetch", 400, json={"fields": ["summary"]})
+
+
+def test_search_pages_hold_more_issues_the_fewer_fields_are_asked_for(api, sim):
+    for n in range(120):
+        sim.human_create({"summary": f"cap {n}"}, project="SUP")
+    sim.settle_index()
+
+    def page(**params):
+        return api("GET", "search/jql", params={"jql": "project = SUP", "maxResults": 5000, **params})
+
+    assert len(page()["issues"]) == len(page(fields="key")["issues"]) >= 120  # ids or keys: 5000
+    assert len(page(fields="updated")["issues"]) >= 120  # the listing: 1000
+    assert len(page(fields="*all")["issues"]) == 100
+    assert len(page(fields="updated", properties="tiersync")["issues"]) == 100
+    assert len(page(fields="summary")["issues"]) == 100
+    from simulators.jira_routes import page_cap
+    assert [page_cap({"fields": f}) for f in (["id"], ["key,id"], ["updated"], ["id,updated"], ["*all"])] == \
+        [5000, 5000, 1000, 1000, 100]
+    assert page_cap({"fields": ["updated"], "expand": ["changelog"]}) == 100
+
+
 def test_basic_auth_is_required(sim):
     anonymous = requests.get(f"{sim.base_url}/rest/api/2/myself", timeout=5)
     assert anonymous.status_code == 401 and "must be authenticated" in anonymous.text
