@@ -20,6 +20,7 @@ from typing import Any, Iterator
 
 from core.connector import Connector, Page, RemoteRecord
 from core.model import Escalation
+from core.model_json import as_json
 from core import redact as _redact
 from core.redact import redact, redact_text
 
@@ -38,7 +39,7 @@ def redact_escalation(escalation: Escalation) -> Escalation:
     secrets = len(_redact._SECRETS)
     if last is not None and last[0] is escalation and last[1] == secrets:
         return last[2]
-    data = escalation.model_dump(mode="json")
+    data = as_json(escalation)
     cleaned = redact(data)
     out = escalation if cleaned == data else Escalation.model_validate(cleaned)
     _LAST.pair = (escalation, secrets, out)
