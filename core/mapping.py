@@ -301,11 +301,34 @@ def _coerce(name: str, value: Any, source: str, path: str) -> Any:
     if value is None:
         return _empty_value(name)
     try:
+        if type(value) in _HASHABLE:  # the same field values come back on every record
+            return _validated(name, value)
         return _model_field_adapter(name).validate_python(value)
     except ValidationError as exc:
         reason = exc.errors()[0]["msg"]
         raise MappingError(f"{source}: fields.{name}: value {_short(value)} at '{path}' is not "
                            f"valid: {reason}") from None
+
+
+_HASHABLE = frozenset({str, int, float, bool})
+_IMMUTABLE = (str, int, float, bool, datetime, Enum)
+_VALIDATED: dict[tuple[str, type, Any], Any] = {}
+
+
+def _validated(name: str, value: Any) -> Any:
+    """A scalar validated for model field ``name``. Validation is a pure function of both, and
+    the same field values come back on every record: an immutable result (str, number, enum,
+    datetime) is remembered (bounded); a value that fails raises each time."""
+    key = (name, type(value), value)
+    found = _VALIDATED.get(key, _VALIDATED)
+    if found is not _VALIDATED:
+        return found
+    result = _model_field_adapter(name).validate_python(value)
+    if result is None or isinstance(result, _IMMUTABLE):
+        if len(_VALIDATED) >= 65536:
+            _VALIDATED.clear()
+        _VALIDATED[key] = result
+    return result
 
 
 def _empty_value(name: str) -> Any:

@@ -174,8 +174,8 @@ def is_clean(value: Any) -> bool:
     """Whether ``redact(value)`` equals ``value`` (up to tuples read as lists): no string in it
     holds anything redaction masks."""
     texts: list[str] = []
-    copy = _copied(value, texts)
-    return _all_clean(texts) or _redact_each(value) == copy
+    _strings(value, texts)
+    return _all_clean(texts) or _redact_each(value) == _copied(value, [])
 
 
 def _redact_each(value: Any) -> Any:
@@ -188,18 +188,49 @@ def _redact_each(value: Any) -> Any:
     return value
 
 
+_LEAVES = frozenset({int, float, bool, type(None)})  # kept as they are, nothing inside
+
+
 def _copied(value: Any, texts: list[str]) -> Any:
     """A copy of ``value`` as ``redact`` shapes it (dicts, lists; tuples as lists), its non-empty
-    strings appended to ``texts``."""
+    strings appended to ``texts`` (leaves handled inline: this runs on every payload)."""
+    kind = type(value)
+    if kind is dict or (kind is not list and isinstance(value, dict)):
+        out = {}
+        for key, item in value.items():
+            if type(item) is str:
+                if item:
+                    texts.append(item)
+                out[key] = item
+            elif type(item) in _LEAVES:
+                out[key] = item
+            else:
+                out[key] = _copied(item, texts)
+        return out
+    if kind is list or isinstance(value, (list, tuple)):
+        return [item if type(item) in _LEAVES else _copied(item, texts) for item in value]
     if isinstance(value, str):
         if value:
             texts.append(value)
-        return value
-    if isinstance(value, dict):
-        return {k: _copied(v, texts) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_copied(v, texts) for v in value]
     return value
+
+
+def _strings(value: Any, texts: list[str]) -> None:
+    """``value``'s non-empty strings appended to ``texts`` (as ``_copied`` finds them)."""
+    if isinstance(value, dict):
+        value = value.values()
+    elif isinstance(value, str):
+        if value:
+            texts.append(value)
+        return
+    elif not isinstance(value, (list, tuple)):
+        return
+    for item in value:
+        if type(item) is str:
+            if item:
+                texts.append(item)
+        elif type(item) not in _LEAVES:
+            _strings(item, texts)
 
 
 SCREEN_ALL = 4096  # texts screened together at most, as a short text is screened alone
