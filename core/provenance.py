@@ -12,10 +12,11 @@ Rules:
 """
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
 from core import tx_buffer
@@ -76,14 +77,24 @@ class _Sources:
         latest = {(row["escalation_id"], row["field"]): row for row in self.rows}
         if not latest:
             return
-        tx.execute(_DELETE_SOURCE, [{"key_escalation": e, "key_field": f} for e, f in latest])
-        tx.execute(_INSERT_SOURCE, list(latest.values()))
+        # one upsert per row, replacing the whole row as a delete and insert would (opened
+        # escalations have nothing to replace: a delete per field was most of this flush)
+        tx.execute(_upsert_sources(tx.dialect.name), list(latest.values()))
 
 
-_DELETE_SOURCE = delete(field_sources).where(
-    (field_sources.c.escalation_id == bindparam("key_escalation"))
-    & (field_sources.c.field == bindparam("key_field")))
-_INSERT_SOURCE = insert(field_sources)
+@functools.lru_cache(maxsize=4)
+def _upsert_sources(dialect: str) -> Any:
+    """INSERT of source rows, each replacing the stored row of its (escalation, field)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    statement = dialect_insert(field_sources)
+    key = ("escalation_id", "field")
+    return statement.on_conflict_do_update(
+        index_elements=list(key),
+        set_={c.name: statement.excluded[c.name] for c in field_sources.c if c.name not in key})
+
 _SOURCES_OF = select(field_sources).where(field_sources.c.escalation_id == bindparam("b_id"))
 _SOURCES_AMONG = select(field_sources).where(
     (field_sources.c.escalation_id == bindparam("b_id"))
