@@ -18,7 +18,7 @@ import dataclasses
 import threading
 from typing import Any, Iterator
 
-from core.connector import Connector, Page, RemoteRecord
+from core.connector import Connector, Page, RemoteRecord, replaced
 from core.model import Escalation
 from core.model_json import as_json
 from core import redact as _redact
@@ -27,8 +27,13 @@ from core.redact import is_clean, redact, redact_text
 
 def redact_record(record: RemoteRecord) -> RemoteRecord:
     """``record`` with every string of its native view and every comment body redacted."""
-    comments = tuple(dataclasses.replace(c, body=redact_text(c.body)) for c in record.comments)
-    return dataclasses.replace(record, data=redact(record.data), comments=comments)
+    comments = tuple(_redacted_comment(c) for c in record.comments)
+    return replaced(record, data=redact(record.data), comments=comments)
+
+
+def _redacted_comment(comment: Any) -> Any:
+    body = redact_text(comment.body)
+    return comment if body == comment.body else dataclasses.replace(comment, body=body)
 
 
 def redact_escalation(escalation: Escalation) -> Escalation:
