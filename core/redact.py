@@ -170,6 +170,19 @@ def redact(value: Any) -> Any:
     return _redact_each(value)
 
 
+def redact_shortened(value: Any, limit: int, shorten: Any) -> Any:
+    """``redact(value)`` with every string longer than ``limit`` replaced by ``shorten(it)``
+    (``shorten`` takes a string or a whole value, as ``compact`` does, and leaves shorter
+    strings alone): one walk of the value when nothing in it is
+    redacted (the audit's ``compact(redact(...))``)."""
+    if isinstance(value, (dict, list, tuple)):
+        texts: list[str] = []
+        copy = _copied(value, texts, limit, shorten)
+        if _all_clean(texts):
+            return copy
+    return shorten(redact(value))
+
+
 def is_clean(value: Any) -> bool:
     """Whether ``redact(value)`` equals ``value`` (up to tuples read as lists): no string in it
     holds anything redaction masks."""
@@ -191,9 +204,10 @@ def _redact_each(value: Any) -> Any:
 _LEAVES = frozenset({int, float, bool, type(None)})  # kept as they are, nothing inside
 
 
-def _copied(value: Any, texts: list[str]) -> Any:
+def _copied(value: Any, texts: list[str], limit: int | None = None, shorten: Any = None) -> Any:
     """A copy of ``value`` as ``redact`` shapes it (dicts, lists; tuples as lists), its non-empty
-    strings appended to ``texts`` (leaves handled inline: this runs on every payload)."""
+    strings appended to ``texts`` (leaves handled inline: this runs on every payload); with
+    ``limit``, a string longer than that is ``shorten(string)`` in the copy."""
     kind = type(value)
     if kind is dict or (kind is not list and isinstance(value, dict)):
         out = {}
@@ -201,17 +215,21 @@ def _copied(value: Any, texts: list[str]) -> Any:
             if type(item) is str:
                 if item:
                     texts.append(item)
+                    if limit is not None and len(item) > limit:
+                        item = shorten(item)
                 out[key] = item
             elif type(item) in _LEAVES:
                 out[key] = item
             else:
-                out[key] = _copied(item, texts)
+                out[key] = _copied(item, texts, limit, shorten)
         return out
     if kind is list or isinstance(value, (list, tuple)):
-        return [item if type(item) in _LEAVES else _copied(item, texts) for item in value]
-    if isinstance(value, str):
-        if value:
-            texts.append(value)
+        return [item if type(item) in _LEAVES else _copied(item, texts, limit, shorten)
+                for item in value]
+    if isinstance(value, str) and value:
+        texts.append(value)
+        if limit is not None and len(value) > limit:
+            return shorten(value)
     return value
 
 

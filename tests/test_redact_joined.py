@@ -86,3 +86,27 @@ def test_long_and_unreadable_text_is_redacted_field_by_field():
     value = {"a": long_text, "b": "x\ud800y password: Hunter2pw"}
     assert redaction.redact(value) == each_alone(value)
     assert "Hunter2pw" not in str(redaction.redact(value))
+
+
+@settings(max_examples=200, deadline=None)
+@given(nested)
+def test_the_audits_shortened_copy_is_compact_of_redact(value):
+    assert redaction.redact_shortened(value, 8, _short) == _short(redaction.redact(value))
+
+
+def _short(value):
+    if isinstance(value, str):
+        return value[:3] + "…" if len(value) > 8 else value
+    if isinstance(value, dict):
+        return {k: _short(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_short(v) for v in value]
+    return value
+
+
+def test_audit_values_are_redacted_then_compacted():
+    from core.store_values import LIMIT, compact
+    long_text = "word " * (LIMIT // 4)
+    for value in ({"a": long_text, "b": "plain"}, {"a": long_text + " password: Hunter2pw"},
+                  [long_text, ("x", "Bearer abcdef123456789")], long_text, None, 3):
+        assert redaction.redact_shortened(value, LIMIT, compact) == compact(redaction.redact(value))
