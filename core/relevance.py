@@ -20,7 +20,6 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
 from core import schema as t
-
 from core.connector import Page, RemoteRecord, UnreadableRecord
 from core.audit import AuditEntry
 from core.errors import ConnectorError, TiersyncError
