@@ -17,8 +17,8 @@ Phases, each timed on its own, printed as ``name=value`` lines:
   file, the store reopened, a new engine: nothing held in memory; its first cycle, lazy imports
   and all); ``idle.due_<k>.seconds``: a cycle in which the next-decision instants of k
   escalations have passed (1 % and 10 % of N, set in the store; the policy finds nothing to
-  write for them), with ``idle.due_<k>.ms_per_due`` (the cycle's cost over the plain idle
-  one, per escalation due: flat in k when the cost is linear in what is due).
+  write for them), with ``idle.due_<k>.ms_per_due`` and ``cpu_ms_per_due`` (the cycle's cost
+  over the plain idle one, per escalation due: flat in k when the cost is linear in what is due).
 
 ``*_per_cpu_s`` are the same rates over the process's CPU time (on a shared machine the wall
 clock also counts other processes' turns). ``sql.*`` counts statements (an ``executemany`` is one) and commits of the first sync and the wave
@@ -205,11 +205,11 @@ class Bench:
         self.put("sql.statements_per_escalation", statements / (2 * n))
         self.put("sql.commits_per_escalation", commits / (2 * n))
         self.ignored(n)
-        base = self.idle()
+        base, base_cpu = self.idle()
         self.put("rss_peak_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         self.put("store.bytes_per_escalation", self.size() / n)
         self.idle_fresh()
-        self.idle_due(n, base)
+        self.idle_due(n, base, base_cpu)
 
     def run_pulls(self, n: int) -> None:
         """``--pull-only``: the pulls alone (no outbox): N escalations opened with their mirrors
@@ -247,16 +247,16 @@ class Bench:
         if report.ignored < n:
             raise SystemExit(f"expected {n} ignored records, got {report.ignored}")
 
-    def idle(self) -> float:
+    def idle(self) -> tuple[float, float]:
         started, cpu = time.perf_counter(), time.process_time()
         with self.phase("idle"):
             self.engine.run_cycle()
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         self.put("idle.seconds", elapsed)
-        self.put("idle.cpu_seconds", time.process_time() - cpu)
-        return elapsed
+        self.put("idle.cpu_seconds", cpu)
+        return elapsed, cpu
 
-    def idle_due(self, n: int, base: float) -> None:
+    def idle_due(self, n: int, base: float, base_cpu: float) -> None:
         """Idle cycles in which 1 % and then 10 % of the escalations are due for a periodic
         decision (their stored instant set to a second ago)."""
         for k in sorted({max(1, n // 100), max(1, n // 10)}):
@@ -265,12 +265,14 @@ class Bench:
                     select(t.escalations.c.id).order_by(t.escalations.c.id).limit(k))]
                 tx.execute(update(t.escalations).where(t.escalations.c.id.in_(ids))
                            .values(next_decision_at=self.now() - timedelta(seconds=1)))
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             with self.phase(f"idle_due_{k}"):
                 self.engine.run_cycle()
-            elapsed = time.perf_counter() - started
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
             self.put(f"idle.due_{k}.seconds", elapsed)
+            self.put(f"idle.due_{k}.cpu_seconds", cpu)
             self.put(f"idle.due_{k}.ms_per_due", 1000 * max(0.0, elapsed - base) / k)
+            self.put(f"idle.due_{k}.cpu_ms_per_due", 1000 * max(0.0, cpu - base_cpu) / k)
 
     def idle_fresh(self) -> None:
         """An idle cycle in a new process over the same store and trackers' state."""
