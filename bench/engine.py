@@ -12,17 +12,27 @@ Phases, each timed on its own, printed as ``name=value`` lines:
   the cycle that takes the change in and queues its write-back to Zendesk and Jira;
   ``settled_records_per_s`` over every cycle until quiet (the writes applied, echoes read).
 - ``ignored``: N Zendesk tickets that start no escalation, in one cycle.
-- ``idle``: one cycle with nothing changed, over the N linked escalations.
+- ``idle``: one cycle with nothing changed, over the N linked escalations (``idle.seconds``);
+  ``idle.fresh_seconds``: the same in a fresh process (the trackers' state handed over in a
+  file, the store reopened, a new engine: nothing held in memory; its first cycle, lazy imports
+  and all); ``idle.due_<k>.seconds``: a cycle in which the next-decision instants of k
+  escalations have passed (1 % and 10 % of N, set in the store; the policy finds nothing to
+  write for them), with ``idle.due_<k>.ms_per_due`` and ``cpu_ms_per_due`` (the cycle's cost
+  over the plain idle one, per escalation due: flat in k when the cost is linear in what is due).
 
 ``*_per_cpu_s`` are the same rates over the process's CPU time (on a shared machine the wall
 clock also counts other processes' turns). ``sql.*`` counts statements (an ``executemany`` is one) and commits of the first sync and the wave
 per record pulled (and per escalation and phase); ``rss_peak_mb`` is the process's peak resident set; ``store.bytes_per_escalation``
-the store's size over N. ``--profile`` runs each phase under cProfile and prints its top functions.
+the store's size over N. ``--profile`` runs each phase under cProfile and prints its top functions
+(the connectors' lanes then run one after the other, in the main thread, where cProfile sees them).
 """
 from __future__ import annotations
 
 import argparse
 import cProfile
+import os
+import pickle
+import subprocess
 import io
 import logging
 import pstats
@@ -38,9 +48,10 @@ from typing import Iterator
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import event, text  # noqa: E402
+from sqlalchemy import event, select, text, update  # noqa: E402
 
 from connectors.memory import MemoryConfig, MemoryConnector  # noqa: E402
+from core import schema as t  # noqa: E402
 from core.engine import CycleReport, EngineSettings, SyncEngine  # noqa: E402
 from core.mapping import load_mapping  # noqa: E402
 from core.policy import load_policy  # noqa: E402
@@ -93,9 +104,11 @@ class Bench:
         mappings = {name: load_mapping(ROOT / "mappings" / f"{name}.yaml") for name in TRACKERS}
         self.store = Store(url)
         self.store.migrate()
+        # cProfile sees the main thread only: profiled, the lanes run one after the other
         self.engine = SyncEngine(self.store, self.trackers, mappings,
                                  load_policy(ROOT / "mappings" / "policy.yaml"),
-                                 settings=EngineSettings(outbox_batch=max(100, page_size)),
+                                 settings=EngineSettings(outbox_batch=max(100, page_size),
+                                                         concurrent_pulls=not profile),
                                  clock=self.now)
         self.sql = Counter(self.store)
         self.profile = profile
@@ -127,7 +140,8 @@ class Bench:
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
-        profiler = cProfile.Profile() if self.profile else None
+        # CPU time, not wall: on a shared machine the wall clock counts other processes' turns
+        profiler = cProfile.Profile(time.process_time) if self.profile else None
         if profiler:
             profiler.enable()
         try:
@@ -191,9 +205,11 @@ class Bench:
         self.put("sql.statements_per_escalation", statements / (2 * n))
         self.put("sql.commits_per_escalation", commits / (2 * n))
         self.ignored(n)
-        self.idle()
+        base, base_cpu = self.idle()
         self.put("rss_peak_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         self.put("store.bytes_per_escalation", self.size() / n)
+        self.idle_fresh()
+        self.idle_due(n, base, base_cpu)
 
     def run_pulls(self, n: int) -> None:
         """``--pull-only``: the pulls alone (no outbox): N escalations opened with their mirrors
@@ -223,18 +239,58 @@ class Bench:
         zendesk = self.trackers["zendesk"]
         for i in range(n):
             zendesk.put(ticket(n + i, escalate=False))
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         with self.phase("ignored"):
             report = self.engine.run_cycle()
         self.put("ignored.records_per_s", n / (time.perf_counter() - started))
+        self.put("ignored.records_per_cpu_s", n / (time.process_time() - cpu))
         if report.ignored < n:
             raise SystemExit(f"expected {n} ignored records, got {report.ignored}")
 
-    def idle(self) -> None:
-        started = time.perf_counter()
+    def idle(self) -> tuple[float, float]:
+        started, cpu = time.perf_counter(), time.process_time()
         with self.phase("idle"):
             self.engine.run_cycle()
-        self.put("idle.seconds", time.perf_counter() - started)
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        self.put("idle.seconds", elapsed)
+        self.put("idle.cpu_seconds", cpu)
+        return elapsed, cpu
+
+    def idle_due(self, n: int, base: float, base_cpu: float) -> None:
+        """Idle cycles in which 1 % and then 10 % of the escalations are due for a periodic
+        decision (their stored instant set to a second ago)."""
+        for k in sorted({max(1, n // 100), max(1, n // 10)}):
+            with self.store.transaction() as tx:
+                ids = [row[0] for row in tx.execute(
+                    select(t.escalations.c.id).order_by(t.escalations.c.id).limit(k))]
+                tx.execute(update(t.escalations).where(t.escalations.c.id.in_(ids))
+                           .values(next_decision_at=self.now() - timedelta(seconds=1)))
+            started, cpu = time.perf_counter(), time.process_time()
+            with self.phase(f"idle_due_{k}"):
+                self.engine.run_cycle()
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+            self.put(f"idle.due_{k}.seconds", elapsed)
+            self.put(f"idle.due_{k}.cpu_seconds", cpu)
+            self.put(f"idle.due_{k}.ms_per_due", 1000 * max(0.0, elapsed - base) / k)
+            self.put(f"idle.due_{k}.cpu_ms_per_due", 1000 * max(0.0, cpu - base_cpu) / k)
+
+    def idle_fresh(self) -> None:
+        """An idle cycle in a new process over the same store and trackers' state."""
+        state = {name: {"records": c.records, "markers": c.markers, "seq": c.seq,
+                        "changed": c.changed, "log": c._log, "clock": c.clock}
+                 for name, c in self.trackers.items()}
+        with tempfile.NamedTemporaryFile(suffix=".pickle", delete=False) as f:
+            pickle.dump(state, f)
+        try:
+            env = dict(os.environ, TIERSYNC_BENCH_STORE=str(self.store.url))  # not in argv
+            out = subprocess.run([sys.executable, __file__, "--fresh-idle", f.name],
+                                 capture_output=True, text=True, check=True, timeout=600,
+                                 env=env).stdout
+        finally:
+            os.unlink(f.name)
+        for line in out.splitlines():
+            key, _, value = line.partition("=")
+            self.put(key, float(value))
 
     def size(self) -> int:
         with self.store.engine.connect() as conn:
@@ -243,6 +299,26 @@ class Bench:
                 path = Path(self.store.engine.url.database)
                 return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
             return conn.execute(text("SELECT pg_database_size(current_database())")).scalar()
+
+
+def fresh_idle(state_file: str, url: str) -> None:
+    """``--fresh-idle``: one idle cycle of a new engine (this process) over the store at ``url``
+    and the trackers' state pickled in ``state_file``."""
+    with open(state_file, "rb") as f:
+        state = pickle.load(f)
+    bench = Bench(url, 100, False)
+    for name, tracker in bench.trackers.items():
+        saved = state[name]
+        tracker.records, tracker.markers, tracker.seq = saved["records"], saved["markers"], saved["seq"]
+        tracker.changed, tracker._log, tracker.clock = saved["changed"], saved["log"], saved["clock"]
+    started, cpu = time.perf_counter(), time.process_time()
+    report = bench.engine.run_cycle()
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    if report.pulled or report.changed or report.actions_done:
+        raise SystemExit(f"the fresh idle cycle was not idle: {report.as_dict()}")
+    print(f"idle.fresh_seconds={elapsed:.3f}")
+    print(f"idle.fresh_cpu_seconds={cpu:.3f}")
+    bench.store.close()
 
 
 def _quick_clock(tracker: MemoryConnector) -> None:
@@ -273,8 +349,12 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="print each phase's top functions")
     parser.add_argument("--pull-only", action="store_true",
                         help="time the pulls alone (first sync queued, ignored), no outbox")
+    parser.add_argument("--fresh-idle", help=argparse.SUPPRESS)  # the child of idle_fresh
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
+    if args.fresh_idle:
+        fresh_idle(args.fresh_idle, os.environ["TIERSYNC_BENCH_STORE"])
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         bench = Bench(args.store or f"sqlite:///{tmp}/bench.db", args.page_size, args.profile)
         try:

@@ -27,8 +27,8 @@ from sqlalchemy.engine import Connection
 from core import audit_batch, schema as t
 from core.audit_schema import audit_chain
 from core.errors import TiersyncError
-from core.redact import redact, register_secret
-from core.store_values import compact
+from core.redact import redact, redact_shortened, register_secret
+from core.store_values import LIMIT, compact
 
 GENESIS = "0" * 64
 
@@ -97,8 +97,8 @@ class AuditLog:
             "run_id": entry.run_id, "at": entry.at.astimezone(timezone.utc), "escalation_id": entry.escalation_id,
             "tracker": entry.tracker, "remote_id": entry.remote_id,
             "remote_version": entry.remote_version, "mapping": entry.mapping, "rule": entry.rule,
-            "action": entry.action, "before": compact(redact(entry.before)),
-            "after": compact(redact(entry.after)), "result": redact(entry.result),
+            "action": entry.action, "before": redact_shortened(entry.before, LIMIT, compact),
+            "after": redact_shortened(entry.after, LIMIT, compact), "result": redact(entry.result),
         }
         batch = audit_batch.pending(tx)  # inserted with the others at the commit
         self._refuse_unkeyed(batch.keyed_from)

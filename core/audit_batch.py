@@ -16,13 +16,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from core import schema as t, tx_buffer
 from core.audit_schema import audit_chain
 
 NAME = "audit"
+# built once (core/store_sql.py): a transaction's first append and its flush run these
+INSERT = insert(t.audit)
+LAST_SEQ = select(func.max(t.audit.c.seq))
+FIRST_KEYED = select(t.audit.c.seq).where((t.audit.c.seq > bindparam("b_after"))
+                                          & (t.audit.c.hash == bindparam("b_hash"))) \
+    .order_by(t.audit.c.seq)
+UPDATE_HEAD = update(audit_chain).where(audit_chain.c.id == 1)
+HEAD = select(audit_chain).where(audit_chain.c.id == 1).with_for_update()
 
 
 @dataclass
@@ -59,17 +67,15 @@ class Pending:
         starts the keyed part of the chain (the head row's lock keeps other appenders out)."""
         if not self.rows:
             return
-        tx.execute(insert(t.audit), self.rows)
-        last_seq = tx.execute(select(func.max(t.audit.c.seq))).scalar()
+        tx.execute(INSERT, self.rows)
+        last_seq = tx.execute(LAST_SEQ).scalar()
         keyed_from = self.keyed_from
         if keyed_from == -1:  # keyed from the first keyed entry of this batch on
             first = self.rows[self.keyed.index(True)]["hash"]
-            keyed_from = tx.execute(select(t.audit.c.seq).where(
-                (t.audit.c.seq > (self.last_seq or 0)) & (t.audit.c.hash == first))
-                .order_by(t.audit.c.seq)).scalars().first()
-        tx.execute(update(audit_chain).where(audit_chain.c.id == 1).values(
-            count=self.count, last_seq=last_seq, head=self.head, keyed_from=keyed_from,
-            updated_at=self.rows[-1]["at"]))
+            keyed_from = tx.execute(FIRST_KEYED, {"b_after": self.last_seq or 0,
+                                                  "b_hash": first}).scalars().first()
+        tx.execute(UPDATE_HEAD, {"count": self.count, "last_seq": last_seq, "head": self.head,
+                                 "keyed_from": keyed_from, "updated_at": self.rows[-1]["at"]})
 
 
 def pending(tx: Connection) -> Pending:
@@ -82,7 +88,7 @@ def peek(tx: Connection) -> Pending | None:
 
 
 def _start(tx: Connection) -> Pending:
-    chain = tx.execute(select(audit_chain).where(audit_chain.c.id == 1).with_for_update()).first()
+    chain = tx.execute(HEAD).first()
     return Pending(count=chain.count, head=chain.head, keyed_from=chain.keyed_from,
                    last_seq=chain.last_seq)
 

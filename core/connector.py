@@ -69,6 +69,21 @@ class RemoteRecord:
         return f"{self.tracker}:{self.key or self.id}"
 
 
+def replaced(record: RemoteRecord, **changes: Any) -> RemoteRecord:
+    """``dataclasses.replace(record, **changes)`` for a record (no ``__post_init__``, every
+    field an init field): a shallow copy with ``changes``, a quarter of the cost (it runs for
+    every record read)."""
+    kind = type(record)
+    if not changes.keys() <= kind.__dataclass_fields__.keys():
+        raise TypeError(f"{kind.__name__} has no field(s) "
+                        f"{sorted(set(changes) - set(kind.__dataclass_fields__))}")
+    copy = object.__new__(kind)
+    fields = copy.__dict__
+    fields.update(record.__dict__)
+    fields.update(changes)
+    return copy
+
+
 @dataclass
 class Page:
     """One page of changes and the cursor to resume *after* it."""

@@ -67,9 +67,11 @@ def drifted_fields(store: Store, tx: Connection, mapping: Mapping, escalation: E
 
     ``record_data``: the record as just read from its tracker; default: the stored snapshot.
     """
+    if store.pending_update(tx, link.tracker, link.remote_id) is not None:
+        return {}  # that update will write it (asked first: it is cheaper than the diff)
     data = link.last_data if record_data is None else record_data
     diff = outbound_diff(mapping, view_for(mapping, escalation), data)
-    if not diff or store.pending_update(tx, link.tracker, link.remote_id) is not None:
+    if not diff:
         return {}
     sent = last_sent(tx, link.tracker, link.remote_id)
     return {path: value for path, value in meaningful(mapping, data or {}, diff).items()

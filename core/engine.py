@@ -25,6 +25,7 @@ from core.errors import BadRecord, MappingError, RateLimited, Retryable, Tiersyn
 from core.lanes import note_rate_limited, run_lanes, send_all
 from core.mapping import Mapping
 from core.model import Comment, Escalation, Link, LinkRole, utcnow
+from core.model_json import as_json
 from core.provenance import record_sources
 from core.people_connector import with_people
 from core.planner import Planner, escalation_id_for, idempotency_key, parse_idempotency_key
@@ -560,8 +561,8 @@ class SyncEngine:
     def _audit_change(self, tx: Connection, before: Escalation | None, after: Escalation,
                       obs: Observation | None, record: RemoteRecord | None,
                       decision: Decision) -> None:
-        old = before.model_dump(mode="json") if before else {}
-        new = after.model_dump(mode="json")
+        old = as_json(before) if before else {}
+        new = as_json(after)
         changed = sorted(k for k in new if old.get(k) != new[k]
                          and k not in ("version", "updated_at", "updated_by"))
         entry = AuditEntry(

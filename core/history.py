@@ -74,6 +74,9 @@ def _escape(key: str) -> str:
     return str(key).replace("~", "~0").replace("/", "~1")
 
 
+_INSERT_CHANGES, _INSERT_SUMMARIES = insert(t.changes), insert(t.history)  # built once
+
+
 class _Rows:
     """The transaction's new versions: (change row, summary row) each (core/tx_buffer.py)."""
 
@@ -91,8 +94,8 @@ class _Rows:
 
     def flush(self, tx: Connection) -> None:
         if self.rows:
-            tx.execute(insert(t.changes), [change for change, _ in self.rows])
-            tx.execute(insert(t.history), [summary_row for _, summary_row in self.rows])
+            tx.execute(_INSERT_CHANGES, [change for change, _ in self.rows])
+            tx.execute(_INSERT_SUMMARIES, [summary_row for _, summary_row in self.rows])
 
 
 def history_of(tx: Connection, escalation_id: str) -> list[dict[str, Any]]:

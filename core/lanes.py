@@ -137,4 +137,4 @@ def rate_blocked(engine: "SyncEngine") -> set[str]:
     """Trackers whose shared Retry-After has not run out yet."""
     now = engine.clock()
     with engine.store.transaction() as tx:
-        return {name for name in engine.connectors if leases.is_blocked(tx, name, now)}
+        return leases.blocked_among(tx, list(engine.connectors), now)

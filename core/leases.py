@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -93,11 +93,25 @@ def note_rate_limited(tx: Connection, tracker: str, until: datetime, reason: str
         tx.execute(update(rate_limits).where(rate_limits.c.tracker == tracker).values(**values))
 
 
+_BLOCKED_UNTIL = select(rate_limits.c.blocked_until).where(
+    rate_limits.c.tracker == bindparam("b_tracker"))  # built once: every lane asks, every pass
+_BLOCKED_AMONG = select(rate_limits.c.tracker).where(
+    rate_limits.c.tracker.in_(bindparam("b_trackers", expanding=True))
+    & (rate_limits.c.blocked_until > bindparam("b_now")))
+
+
 def blocked_until(tx: Connection, tracker: str) -> datetime | None:
-    return tx.execute(select(rate_limits.c.blocked_until).where(
-        rate_limits.c.tracker == tracker)).scalar()
+    return tx.execute(_BLOCKED_UNTIL, {"b_tracker": tracker}).scalar()
 
 
 def is_blocked(tx: Connection, tracker: str, now: datetime) -> bool:
     until = blocked_until(tx, tracker)
     return until is not None and until > now
+
+
+def blocked_among(tx: Connection, trackers: list[str], now: datetime) -> set[str]:
+    """Which of ``trackers`` are blocked at ``now`` (as ``is_blocked``, in one statement)."""
+    if not trackers:
+        return set()
+    return set(tx.execute(_BLOCKED_AMONG, {"b_trackers": sorted(set(trackers)), "b_now": now})
+               .scalars())

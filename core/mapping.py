@@ -227,17 +227,30 @@ class Mapping(_Strict):
     def to_tracker(self, escalation: Escalation, only: set[str] | None = None) -> dict[str, Any]:
         """The flat native view of the outbound fields (optionally only ``only`` model fields)."""
         out: dict[str, Any] = {}
-        for name, fmap in self.fields.items():
-            if not fmap.outbound or (only is not None and name not in only):
+        for name, path, transform, reverse in self._outbound_steps():
+            if only is not None and name not in only:
                 continue
             value = _model_value(escalation, name)
-            if fmap.transform is not None:
-                value = _transform(fmap.transform).outbound(escalation, name, value)
+            if transform is not None:
+                value = transform.outbound(escalation, name, value)
             value = _plain(value)
-            if fmap.values is not None and value is not None:
-                value = self._reverse(fmap, value)
-            out[fmap.path] = value
+            if reverse is not None and value is not None:
+                value = reverse(value)
+            out[path] = value
         return out
+
+    def _outbound_steps(self) -> list[tuple[str, str, Transform | None, "_Reverse | None"]]:
+        """Per outbound field, in order: name, path, transform, reverse lookup; worked out once
+        per ``fields`` (a mapping is not changed in place once loaded)."""
+        found = _STEPS.get(id(self.fields))
+        if found is None or found[0] is not self.fields:
+            plan = [(name, fmap.path, _transform(fmap.transform) if fmap.transform is not None
+                     else None, _Reverse(fmap) if fmap.values is not None else None)
+                    for name, fmap in self.fields.items() if fmap.outbound]
+            if len(_STEPS) > 256:
+                _STEPS.clear()
+            found = _STEPS[id(self.fields)] = (self.fields, plan)  # holds the dict: its id stays its
+        return found[1]
 
     @staticmethod
     def _reverse(fmap: FieldMap, value: Any) -> Any:
@@ -260,6 +273,8 @@ class Mapping(_Strict):
 
 
 _BUILT: dict[str, Transform] = {}
+_STEPS: dict[int, tuple[dict[str, FieldMap], list[Any]]] = {}  # id(fields) -> (fields, plan)
+_AS_IS = frozenset({str, int, float, bool, type(None)})  # plain already
 
 
 def _transform(spec: TransformSpec) -> Transform:
@@ -267,6 +282,40 @@ def _transform(spec: TransformSpec) -> Transform:
     if key not in _BUILT:
         _BUILT[key] = TRANSFORMS.build(spec)
     return _BUILT[key]
+
+
+class _Reverse:
+    """``Mapping._reverse`` for one field, its tables built once: the tracker value of an
+    outbound model value (``outbound_values`` first, else the first of ``values`` whose model
+    value equals it, as itself or as text), or the value itself."""
+
+    def __init__(self, fmap: FieldMap):
+        self.fmap = fmap
+        self.outbound_values = fmap.outbound_values
+        self.by_value: dict[Any, int] = {}
+        self.by_text: dict[str, int] = {}
+        self.unhashable: list[tuple[int, Any]] = []  # model values that are lists or dicts
+        self.tracker_values = list(fmap.values)
+        for index, model_value in enumerate(fmap.values.values()):
+            plain = _plain(model_value)
+            try:
+                self.by_value.setdefault(plain, index)
+            except TypeError:
+                self.unhashable.append((index, plain))
+            self.by_text.setdefault(str(plain), index)
+
+    def __call__(self, value: Any) -> Any:
+        text = str(value)
+        if text in self.outbound_values:
+            return self.outbound_values[text]
+        found = [self.by_text.get(text, len(self.tracker_values))]
+        try:
+            found.append(self.by_value.get(value, len(self.tracker_values)))
+        except TypeError:  # an unhashable value equals no hashable one
+            pass
+        found += [index for index, plain in self.unhashable if plain == value]
+        first = min(found)
+        return self.tracker_values[first] if first < len(self.tracker_values) else value
 
 
 def _model_value(escalation: Escalation, name: str) -> Any:
@@ -280,6 +329,8 @@ def _model_value(escalation: Escalation, name: str) -> Any:
 
 
 def _plain(value: Any) -> Any:
+    if type(value) in _AS_IS:
+        return value
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, datetime):
@@ -301,11 +352,34 @@ def _coerce(name: str, value: Any, source: str, path: str) -> Any:
     if value is None:
         return _empty_value(name)
     try:
+        if type(value) in _HASHABLE:  # the same field values come back on every record
+            return _validated(name, value)
         return _model_field_adapter(name).validate_python(value)
     except ValidationError as exc:
         reason = exc.errors()[0]["msg"]
         raise MappingError(f"{source}: fields.{name}: value {_short(value)} at '{path}' is not "
                            f"valid: {reason}") from None
+
+
+_HASHABLE = frozenset({str, int, float, bool})
+_IMMUTABLE = (str, int, float, bool, datetime, Enum)
+_VALIDATED: dict[tuple[str, type, Any], Any] = {}
+
+
+def _validated(name: str, value: Any) -> Any:
+    """A scalar validated for model field ``name``. Validation is a pure function of both, and
+    the same field values come back on every record: an immutable result (str, number, enum,
+    datetime) is remembered (bounded); a value that fails raises each time."""
+    key = (name, type(value), value)
+    found = _VALIDATED.get(key, _VALIDATED)
+    if found is not _VALIDATED:
+        return found
+    result = _model_field_adapter(name).validate_python(value)
+    if result is None or isinstance(result, _IMMUTABLE):
+        if len(_VALIDATED) >= 65536:
+            _VALIDATED.clear()
+        _VALIDATED[key] = result
+    return result
 
 
 def _empty_value(name: str) -> Any:

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 
 from core import due, history, schema as t, store_sql as q, tx_buffer
 from core.model import Escalation
+from core.model_json import as_json
 from core.outbox_queue import _insert_new
 from core.tx_buffer import PAGE
 from core.page_read import PageState, read_escalations
@@ -72,7 +73,7 @@ class PageWrites(PageRows):
                         before: Escalation | None = None) -> None:
         """As ``Store.save_escalation``, held for the page's batched write."""
         current = self.get_escalation(tx, esc.id)
-        data = esc.model_dump(mode="json")
+        data = as_json(esc)
         values = dict(version=esc.version, state=esc.state.value, data=data,
                       field_times=field_times, updated_at=esc.updated_at,
                       next_decision_at=due.written(esc, next_decision_at))
@@ -85,7 +86,7 @@ class PageWrites(PageRows):
         else:
             if current is None or current.escalation.version != previous_version:
                 raise StoreConflict(f"escalation {esc.id} changed since version {previous_version}")
-            old = (before or current.escalation).model_dump(mode="json")
+            old = as_json(before or current.escalation)
             write = dict(prior or dict(insert=False, from_version=previous_version))
             write["values"] = dict(write.get("values", {}), **values)
         self.put(self.escalation_writes, esc.id, write)

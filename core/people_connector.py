@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Iterator
 
-from core.connector import TIERSYNC_COMMENT_MARK, Page, RemoteRecord, Written
+from core.connector import TIERSYNC_COMMENT_MARK, Page, RemoteRecord, Written, replaced
 from core.people import PeopleDirectory, is_address, missing_text
 from core.planner import parse_idempotency_key
 
@@ -41,7 +41,7 @@ class PeopleConnector:
         data = dict(record.data)
         for path in self.paths & set(data):
             data[path] = self.directory.address_of(data[path])
-        return dataclasses.replace(record, data=data)
+        return replaced(record, data=data)
 
     def fetch_changes(self, cursor: str | None) -> Iterator[Page]:
         for page in self.inner.fetch_changes(cursor):

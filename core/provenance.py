@@ -12,10 +12,11 @@ Rules:
 """
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
 from core import tx_buffer
@@ -76,20 +77,51 @@ class _Sources:
         latest = {(row["escalation_id"], row["field"]): row for row in self.rows}
         if not latest:
             return
-        tx.execute(delete(field_sources).where(
-            (field_sources.c.escalation_id == bindparam("key_escalation"))
-            & (field_sources.c.field == bindparam("key_field"))),
-            [{"key_escalation": e, "key_field": f} for e, f in latest])
-        tx.execute(insert(field_sources), list(latest.values()))
+        # one upsert per row, replacing the whole row as a delete and insert would (opened
+        # escalations have nothing to replace: a delete per field was most of this flush)
+        tx.execute(_upsert_sources(tx.dialect.name), list(latest.values()))
 
+
+@functools.lru_cache(maxsize=4)
+def _upsert_sources(dialect: str) -> Any:
+    """INSERT of source rows, each replacing the stored row of its (escalation, field)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    statement = dialect_insert(field_sources)
+    key = ("escalation_id", "field")
+    return statement.on_conflict_do_update(
+        index_elements=list(key),
+        set_={c.name: statement.excluded[c.name] for c in field_sources.c if c.name not in key})
 
 _SOURCES_OF = select(field_sources).where(field_sources.c.escalation_id == bindparam("b_id"))
+_SOURCES_AMONG = select(field_sources).where(
+    (field_sources.c.escalation_id == bindparam("b_id"))
+    & field_sources.c.field.in_(bindparam("b_fields", expanding=True)))
 
 
-def sources_of(tx: Connection, escalation_id: str) -> dict[str, dict[str, Any]]:
+def sources_of(tx: Connection, escalation_id: str,
+               fields: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """The escalation's source rows by field (only ``fields`` when given)."""
     tx_buffer.flush(tx, "sources")
-    rows = tx.execute(_SOURCES_OF, {"b_id": escalation_id})  # built once (core/store_sql.py)
+    if fields is None:  # statements built once (core/store_sql.py)
+        rows = tx.execute(_SOURCES_OF, {"b_id": escalation_id})
+    else:
+        rows = tx.execute(_SOURCES_AMONG, {"b_id": escalation_id, "b_fields": sorted(set(fields))})
     return {row.field: dict(row._mapping) for row in rows}
+
+
+def lineage_fields(mapping: Mapping, fields: dict[str, Any]) -> list[str]:
+    """The source rows ``lineage`` may read for ``fields`` (native paths): each written model
+    field, its first part (``sla`` for ``sla.close.due_at``) and the latest change."""
+    by_path = {fmap.path: name for name, fmap in mapping.fields.items() if fmap.outbound}
+    names = {LATEST}
+    for path in fields:
+        name = by_path.get(path)
+        if name is not None:
+            names.update((name, name.split(".")[0]))
+    return sorted(names)
 
 
 def _source(row: dict[str, Any] | None) -> dict[str, Any]:
@@ -143,7 +175,8 @@ def record_write(tx: Connection, log: AuditLog, *, run_id: str, at: datetime, ma
                  fields: dict[str, Any], replaced: dict[str, Any], extra: dict[str, Any],
                  rule: str | None) -> None:
     """The ``written`` audit entry of one applied create or update."""
-    items = lineage(mapping, fields, replaced, sources_of(tx, escalation_id), extra, rule)
+    sources = sources_of(tx, escalation_id, lineage_fields(mapping, fields))
+    items = lineage(mapping, fields, replaced, sources, extra, rule)
     log.append(tx, AuditEntry(
         run_id=run_id, at=at, action="written", escalation_id=escalation_id, tracker=tracker,
         remote_id=remote_id, remote_version=version, mapping=mapping.source, rule=rule,

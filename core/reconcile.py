@@ -160,12 +160,19 @@ def absorb_sent(snapshot: dict[str, Any] | None, data: dict[str, Any],
 
 
 def _same_value(a: Any, b: Any) -> bool:
-    return _norm(a) == _norm(b)
+    return same_native(a, b)
 
 
 def same_native(a: Any, b: Any) -> bool:
-    """Equal as a tracker stores them: None/''/[] alike, lists as sets, datetimes by instant."""
+    """Equal as a tracker stores them: None/''/[] alike, lists as sets, datetimes by instant.
+    Values equal as they are normalise alike (``_norm`` is a function of the value), so they
+    are not normalised (most fields compared are unchanged)."""
+    if type(a) is type(b) and type(a) in _PLAIN and a == b:
+        return True
     return _norm(a) == _norm(b)
+
+
+_PLAIN = frozenset({str, int, float, bool})  # types whose == is the value's (no list vs tuple)
 
 
 def _norm(value: Any) -> Any:

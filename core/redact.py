@@ -157,14 +157,123 @@ def _looks_secret(word: str, *, pin: bool = False) -> bool:
 
 
 def redact(value: Any) -> Any:
-    """Redact strings inside nested dicts/lists (audit payloads, native views)."""
+    """Redact strings inside nested dicts/lists (audit payloads, native views): a copy of
+    ``value`` (tuples as lists) with every string as ``redact_text`` leaves it."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, (dict, list, tuple)):
+        texts: list[str] = []
+        copy = _copied(value, texts)
+        if _all_clean(texts):  # most payloads hold no credential: one screen of all their text
+            return copy
+    return _redact_each(value)
+
+
+def redact_shortened(value: Any, limit: int, shorten: Any) -> Any:
+    """``redact(value)`` with every string longer than ``limit`` replaced by ``shorten(it)``
+    (``shorten`` takes a string or a whole value, as ``compact`` does, and leaves shorter
+    strings alone): one walk of the value when nothing in it is
+    redacted (the audit's ``compact(redact(...))``)."""
+    if isinstance(value, (dict, list, tuple)):
+        texts: list[str] = []
+        copy = _copied(value, texts, limit, shorten)
+        if _all_clean(texts):
+            return copy
+    return shorten(redact(value))
+
+
+def is_clean(value: Any) -> bool:
+    """Whether ``redact(value)`` equals ``value`` (up to tuples read as lists): no string in it
+    holds anything redaction masks."""
+    texts: list[str] = []
+    _strings(value, texts)
+    return _all_clean(texts) or _redact_each(value) == _copied(value, [])
+
+
+def _redact_each(value: Any) -> Any:
     if isinstance(value, str):
         return redact_text(value)
     if isinstance(value, dict):
-        return {k: redact(v) for k, v in value.items()}
+        return {k: _redact_each(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [redact(v) for v in value]
+        return [_redact_each(v) for v in value]
     return value
+
+
+_LEAVES = frozenset({int, float, bool, type(None)})  # kept as they are, nothing inside
+
+
+def _copied(value: Any, texts: list[str], limit: int | None = None, shorten: Any = None) -> Any:
+    """A copy of ``value`` as ``redact`` shapes it (dicts, lists; tuples as lists), its non-empty
+    strings appended to ``texts`` (leaves handled inline: this runs on every payload); with
+    ``limit``, a string longer than that is ``shorten(string)`` in the copy."""
+    kind = type(value)
+    if kind is dict or (kind is not list and isinstance(value, dict)):
+        out = {}
+        for key, item in value.items():
+            if type(item) is str:
+                if item:
+                    texts.append(item)
+                    if limit is not None and len(item) > limit:
+                        item = shorten(item)
+                out[key] = item
+            elif type(item) in _LEAVES:
+                out[key] = item
+            else:
+                out[key] = _copied(item, texts, limit, shorten)
+        return out
+    if kind is list or isinstance(value, (list, tuple)):
+        return [item if type(item) in _LEAVES else _copied(item, texts, limit, shorten)
+                for item in value]
+    if isinstance(value, str) and value:
+        texts.append(value)
+        if limit is not None and len(value) > limit:
+            return shorten(value)
+    return value
+
+
+def _strings(value: Any, texts: list[str]) -> None:
+    """``value``'s non-empty strings appended to ``texts`` (as ``_copied`` finds them)."""
+    if isinstance(value, dict):
+        value = value.values()
+    elif isinstance(value, str):
+        if value:
+            texts.append(value)
+        return
+    elif not isinstance(value, (list, tuple)):
+        return
+    for item in value:
+        if type(item) is str:
+            if item:
+                texts.append(item)
+        elif type(item) not in _LEAVES:
+            _strings(item, texts)
+
+
+SCREEN_ALL = 4096  # texts screened together at most, as a short text is screened alone
+
+
+def _all_clean(texts: list[str]) -> bool:
+    """True when ``redact_text`` leaves each of ``texts`` as it is, decided by one screen of
+    them joined by newlines; False when that cannot be told so (the caller then redacts each).
+
+    Sound because a pattern matching inside one text also matches in the joined text: the
+    patterns' only context is word boundaries and start or end of text, where a newline, not a
+    word character and not a token character, gives the same answer. No registered secret in
+    the joined text means none in any of them. Past SCREEN_ALL characters, or with text RE2
+    cannot read (lone surrogates), each text goes its own way."""
+    if not texts:
+        return True
+    joined = "\n".join(texts)
+    if len(joined) > SCREEN_ALL:
+        return False
+    try:
+        joined.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    if any(secret in joined for secret in _SECRETS):
+        return False
+    return not _SCREEN.Match(joined)
 
 
 class RedactingFilter(logging.Filter):

@@ -18,16 +18,22 @@ import dataclasses
 import threading
 from typing import Any, Iterator
 
-from core.connector import Connector, Page, RemoteRecord
+from core.connector import Connector, Page, RemoteRecord, replaced
 from core.model import Escalation
+from core.model_json import as_json
 from core import redact as _redact
-from core.redact import redact, redact_text
+from core.redact import is_clean, redact, redact_text
 
 
 def redact_record(record: RemoteRecord) -> RemoteRecord:
     """``record`` with every string of its native view and every comment body redacted."""
-    comments = tuple(dataclasses.replace(c, body=redact_text(c.body)) for c in record.comments)
-    return dataclasses.replace(record, data=redact(record.data), comments=comments)
+    comments = tuple(_redacted_comment(c) for c in record.comments)
+    return replaced(record, data=redact(record.data), comments=comments)
+
+
+def _redacted_comment(comment: Any) -> Any:
+    body = redact_text(comment.body)
+    return comment if body == comment.body else dataclasses.replace(comment, body=body)
 
 
 def redact_escalation(escalation: Escalation) -> Escalation:
@@ -38,9 +44,12 @@ def redact_escalation(escalation: Escalation) -> Escalation:
     secrets = len(_redact._SECRETS)
     if last is not None and last[0] is escalation and last[1] == secrets:
         return last[2]
-    data = escalation.model_dump(mode="json")
-    cleaned = redact(data)
-    out = escalation if cleaned == data else Escalation.model_validate(cleaned)
+    data = as_json(escalation)
+    if is_clean(data):
+        out = escalation
+    else:
+        cleaned = redact(data)
+        out = escalation if cleaned == data else Escalation.model_validate(cleaned)
     _LAST.pair = (escalation, secrets, out)
     return out
 

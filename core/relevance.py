@@ -14,10 +14,12 @@ Rules:
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterator
+from typing import Any, Container, Iterator
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
+from core import schema as t
 from core.connector import Page, RemoteRecord, UnreadableRecord
 from core.audit import AuditEntry
 from core.errors import ConnectorError, TiersyncError
@@ -27,7 +29,7 @@ from core.redact import redact
 log = logging.getLogger("tiersync.engine")
 
 
-def matters(engine: Any, name: str, record: RemoteRecord, linked: bool, stored: dict[str, Any]) -> bool:
+def matters(engine: Any, name: str, record: RemoteRecord, linked: bool, stored: Container[str]) -> bool:
     """Whether ``record`` is linked, adoptable or starts an escalation (see the module rules)."""
     if linked:
         return True
@@ -56,15 +58,35 @@ def complete_page(engine: Any, name: str, records: list[RemoteRecord]) -> list[R
     read before the page's write transaction so that no request runs inside it."""
     if not records:
         return records
-    with engine.store.transaction() as tx:
-        links = engine.store.links_for(tx, name, [r.id for r in records])
+    with engine.store.transaction() as tx:  # which are linked, which markers name a stored one:
+        links = linked_ids(tx, name, [r.id for r in records])  # ids only, nothing decoded
         parsed = (parse_idempotency_key(r.idempotency_key) for r in records)
-        stored = engine.store.get_escalations(tx, [p[0] for p in parsed if p and p[1] == name])
+        stored = stored_ids(tx, [p[0] for p in parsed if p and p[1] == name])
     wanted = [r for r in records if matters(engine, name, r, r.id in links, stored)]
     if not wanted:
         return records
     done = {r.id: r for r in engine.connectors[name].load_details(wanted)}
     return [done.get(r.id, r) for r in records]
+
+
+_LINKED = select(t.links.c.remote_id).where(
+    (t.links.c.tracker == bindparam("b_tracker"))
+    & t.links.c.remote_id.in_(bindparam("b_ids", expanding=True)))
+_STORED = select(t.escalations.c.id).where(t.escalations.c.id.in_(bindparam("b_ids", expanding=True)))
+
+
+def linked_ids(tx: Connection, tracker: str, remote_ids: list[str]) -> set[str]:
+    """Which of ``remote_ids`` of ``tracker`` have a link (read without their snapshots)."""
+    if not remote_ids:
+        return set()
+    return set(tx.execute(_LINKED, {"b_tracker": tracker, "b_ids": sorted(set(remote_ids))}).scalars())
+
+
+def stored_ids(tx: Connection, ids: list[str]) -> set[str]:
+    """Which of escalations ``ids`` the store holds (read without their data)."""
+    if not ids:
+        return set()
+    return set(tx.execute(_STORED, {"b_ids": sorted(set(ids))}).scalars())
 
 
 def quarantine_unreadable(engine: Any, tx: Connection, bad: UnreadableRecord, report: Any) -> None:

@@ -20,6 +20,7 @@ Rules:
 """
 from __future__ import annotations
 
+import functools
 import threading
 from collections import Counter
 from datetime import datetime
@@ -80,7 +81,7 @@ def claim(tx: Connection, worker: str, now: datetime, limit: int, after_id: int 
     if escalations:
         stmt, params["escs"] = stmt.bindparams(bindparam("escs", expanding=True)), escalations
     ids = [row[0] for row in tx.execute(stmt, params)]
-    rows = tx.execute(select(t.outbox).where(t.outbox.c.id.in_(ids)).order_by(t.outbox.c.id)).all()
+    rows = tx.execute(_ACTIONS, {"b_ids": ids}).all() if ids else []
     picked = [_outbox(row) for row in rows]
     if picked:
         tx.execute(text("UPDATE outbox SET claimed_by = :me WHERE id IN :ids")
@@ -144,6 +145,11 @@ def claimed_by(tx: Connection, worker: str) -> list[int]:
     return [row[0] for row in rows]
 
 
+_ACTIONS = select(t.outbox).where(t.outbox.c.id.in_(bindparam("b_ids", expanding=True))) \
+    .order_by(t.outbox.c.id)
+
+
+@functools.lru_cache(maxsize=64)  # a handful of texts, each built once
 def _timed(sql: str):
     """The statement with ``:now`` bound through the store's UTC type (naive text on SQLite)."""
     return text(sql).bindparams(bindparam("now", type_=t.UTC))

@@ -23,6 +23,7 @@ from core.tx_buffer import paged
 from core.errors import ConfigError, TiersyncError
 from core.config_secrets import mask_url
 from core.model import Escalation, State
+from core.model_json import as_json
 from core.redact import redact, redact_text
 
 
@@ -218,7 +219,7 @@ class Store:
         next periodic decision is due at ``next_decision_at`` (None: no time-based rule), by
         default at once (core/due.py). ``before``: the escalation as read at that version, when
         the caller holds it (its data need not be read again for the history's reverse patch)."""
-        data = esc.model_dump(mode="json")
+        data = as_json(esc)
         values = dict(version=esc.version, state=esc.state.value, data=data,
                       field_times=field_times, updated_at=esc.updated_at,
                       next_decision_at=due.written(esc, next_decision_at))
@@ -226,7 +227,7 @@ class Store:
         if previous_version is None:
             tx.execute(q.INSERT_ESCALATION, dict(values, id=esc.id, created_at=esc.created_at))
         else:
-            old = before.model_dump(mode="json") if before is not None else tx.execute(
+            old = as_json(before) if before is not None else tx.execute(
                 q.ESCALATION_DATA, {"b_id": esc.id}).scalar()
             result = tx.execute(q.UPDATE_ESCALATION,
                                 dict(values, b_id=esc.id, b_version=previous_version))
