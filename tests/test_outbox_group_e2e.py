@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.request_counts import seed, wave
+from bench.request_counts import seed, until_quiet, wave
 from core.outbox_group import SEPARATOR, occurrences
 from harness.sandbox import Sandbox
 
@@ -20,11 +20,8 @@ STATE = "to actively_working"  # the state-change note's words
 
 
 def _quiet(box: Sandbox, cycles: int = 8) -> None:
-    for _ in range(cycles):
-        report = box.cycle()
-        if report.changed == 0 and report.actions_done == 0 and report.actions_retrying == 0:
-            return
-    raise AssertionError("the sandbox did not settle")
+    if until_quiet(box, cycles + 1) > cycles:  # one more than allowed: not quiet in time
+        raise AssertionError("the sandbox did not settle")
 
 
 def _synced_then_wave(box: Sandbox, count: int) -> None:

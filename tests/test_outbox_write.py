@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from bench.request_counts import seed, wave
+from bench.request_counts import seed, until_quiet, wave
 from core.engine import CycleReport
 from core.lanes import send_all
 from harness.sandbox import Sandbox
@@ -23,11 +23,8 @@ def _synced(box: Sandbox, count: int = 2) -> dict[str, int]:
 
 
 def _quiet(box: Sandbox, cycles: int = 8) -> None:
-    for _ in range(cycles):
-        report = box.cycle()
-        if report.changed == 0 and report.actions_done == 0 and report.actions_retrying == 0:
-            return
-    raise AssertionError("the sandbox did not settle")
+    if until_quiet(box, cycles + 1) > cycles:  # one more than allowed: not quiet in time
+        raise AssertionError("the sandbox did not settle")
 
 
 def _zendesk(box: Sandbox) -> list:
