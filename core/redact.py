@@ -32,7 +32,8 @@ _NOT_VALUES = {"yes", "no", "none", "null", "true", "false", "n/a", "***", "****
                "<redacted>", "<hidden>", "(hidden)", "hidden", "masked"}
 
 __all__ = ["MASK", "register_secret", "redact_text", "redact", "RedactingFilter",
-           "install_log_redaction", "found_formats"]
+           "install_log_redaction", "found_formats", "is_clean",
+           "screens_clean"]
 
 
 def register_secret(value: str) -> None:
@@ -185,9 +186,15 @@ def redact_shortened(value: Any, limit: int, shorten: Any) -> Any:
 def is_clean(value: Any) -> bool:
     """Whether ``redact(value)`` equals ``value`` (up to tuples read as lists): no string in it
     holds anything redaction masks."""
+    return screens_clean(value) or _redact_each(value) == _copied(value, [])
+
+
+def screens_clean(value: Any) -> bool:
+    """True when one screen of all of ``value``'s strings shows redaction leaves them as they
+    are; False when it may not (``redact`` then tells what it makes of them)."""
     texts: list[str] = []
     _strings(value, texts)
-    return _all_clean(texts) or _redact_each(value) == _copied(value, [])
+    return _all_clean(texts)
 
 
 def _redact_each(value: Any) -> Any:

@@ -22,7 +22,7 @@ from core.connector import Connector, Page, RemoteRecord, replaced
 from core.model import Escalation
 from core.model_json import as_json
 from core import redact as _redact
-from core.redact import is_clean, redact, redact_text
+from core.redact import redact, redact_text, screens_clean
 
 
 def redact_record(record: RemoteRecord) -> RemoteRecord:
@@ -45,9 +45,9 @@ def redact_escalation(escalation: Escalation) -> Escalation:
     if last is not None and last[0] is escalation and last[1] == secrets:
         return last[2]
     data = as_json(escalation)
-    if is_clean(data):
+    if screens_clean(data):  # most escalations: one screen, nothing copied
         out = escalation
-    else:
+    else:  # redacted once: an equal result is the escalation as it is
         cleaned = redact(data)
         out = escalation if cleaned == data else Escalation.model_validate(cleaned)
     _LAST.pair = (escalation, secrets, out)
