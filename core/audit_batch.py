@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 from core import schema as t, tx_buffer
 from core.audit_schema import audit_chain
+from core.store_exec import write
 
 NAME = "audit"
 # built once (core/store_sql.py): a transaction's first append and its flush run these
@@ -67,14 +68,14 @@ class Pending:
         starts the keyed part of the chain (the head row's lock keeps other appenders out)."""
         if not self.rows:
             return
-        tx.execute(INSERT, self.rows)
+        write(tx, INSERT, self.rows)
         last_seq = tx.execute(LAST_SEQ).scalar()
         keyed_from = self.keyed_from
         if keyed_from == -1:  # keyed from the first keyed entry of this batch on
             first = self.rows[self.keyed.index(True)]["hash"]
             keyed_from = tx.execute(FIRST_KEYED, {"b_after": self.last_seq or 0,
                                                   "b_hash": first}).scalars().first()
-        tx.execute(UPDATE_HEAD, {"count": self.count, "last_seq": last_seq, "head": self.head,
+        write(tx, UPDATE_HEAD, {"count": self.count, "last_seq": last_seq, "head": self.head,
                                  "keyed_from": keyed_from, "updated_at": self.rows[-1]["at"]})
 
 

@@ -28,6 +28,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from core import schema as t, tx_buffer
+from core.store_exec import write
 
 SUMMARY_TEXT = 200
 
@@ -94,8 +95,8 @@ class _Rows:
 
     def flush(self, tx: Connection) -> None:
         if self.rows:
-            tx.execute(_INSERT_CHANGES, [change for change, _ in self.rows])
-            tx.execute(_INSERT_SUMMARIES, [summary_row for _, summary_row in self.rows])
+            write(tx, _INSERT_CHANGES, [change for change, _ in self.rows])
+            write(tx, _INSERT_SUMMARIES, [summary_row for _, summary_row in self.rows])
 
 
 def history_of(tx: Connection, escalation_id: str) -> list[dict[str, Any]]:

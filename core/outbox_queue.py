@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from core import schema as t, tx_buffer
+from core.store_exec import write
 
 NAME = "outbox-comments"
 CHUNK = 500  # keys per IN (...) lookup
@@ -42,7 +43,7 @@ class _Comments:
         pruned = _done_keys(tx, [row["dedupe_key"] for row in rows])
         rows = [row for row in rows if row["dedupe_key"] not in pruned]
         if rows:
-            tx.execute(_insert_new(tx.dialect.name), rows)
+            write(tx, _insert_new(tx.dialect.name), rows)
 
 
 def queue_comment(tx: Connection, *, escalation_id: str, connector: str, payload: dict[str, Any],

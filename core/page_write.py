@@ -31,6 +31,7 @@ from core.tx_buffer import PAGE
 from core.page_read import PageState, read_escalations
 from core.page_state import PageRows
 from core.redact import redact_text
+from core.store_exec import write
 from core.store import LinkRow, OutboxRow, Store, StoreConflict, StoredEscalation
 
 
@@ -183,7 +184,7 @@ class PageWrites(PageRows):
         _many(tx, q.INSERT_ESCALATION, [w["values"] for _, w in writes if w["insert"]])
         changed = [dict(w["values"], b_id=eid, b_version=w["from_version"])
                    for eid, w in writes if not w["insert"]]
-        if changed and tx.execute(q.UPDATE_ESCALATION, changed).rowcount != len(changed):
+        if changed and write(tx, q.UPDATE_ESCALATION, changed).rowcount != len(changed):
             stored = dict(tx.execute(select(t.escalations.c.id, t.escalations.c.version).where(
                 t.escalations.c.id.in_([row["b_id"] for row in changed]))).all())
             moved = [row["b_id"] for row in changed if stored.get(row["b_id"]) != row["b_version"]]
@@ -192,7 +193,7 @@ class PageWrites(PageRows):
 
 def _many(tx: Connection, statement: Any, rows: list[dict[str, Any]]) -> None:
     if rows:
-        tx.execute(statement, rows)
+        write(tx, statement, rows)
 
 
 def _link_values(link: LinkRow, now: datetime) -> dict[str, Any]:

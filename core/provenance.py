@@ -24,6 +24,7 @@ from core.audit import AuditEntry, AuditLog
 from core.audit_schema import field_sources
 from core.decision import Decision, Observation
 from core.mapping import Mapping
+from core.store_exec import write
 from core.model import Escalation
 
 LATEST = "*"
@@ -79,7 +80,7 @@ class _Sources:
             return
         # one upsert per row, replacing the whole row as a delete and insert would (opened
         # escalations have nothing to replace: a delete per field was most of this flush)
-        tx.execute(_upsert_sources(tx.dialect.name), list(latest.values()))
+        write(tx, _upsert_sources(tx.dialect.name), list(latest.values()))
 
 
 @functools.lru_cache(maxsize=4)

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core import due, history, schema as t, store_sql as q, tx_buffer
 from core.tx_buffer import paged
+from core.store_exec import write
 from core.errors import ConfigError, TiersyncError
 from core.config_secrets import mask_url
 from core.model import Escalation, State
@@ -225,11 +226,11 @@ class Store:
                       next_decision_at=due.written(esc, next_decision_at))
         old = None
         if previous_version is None:
-            tx.execute(q.INSERT_ESCALATION, dict(values, id=esc.id, created_at=esc.created_at))
+            write(tx, q.INSERT_ESCALATION, dict(values, id=esc.id, created_at=esc.created_at))
         else:
             old = as_json(before) if before is not None else tx.execute(
                 q.ESCALATION_DATA, {"b_id": esc.id}).scalar()
-            result = tx.execute(q.UPDATE_ESCALATION,
+            result = write(tx, q.UPDATE_ESCALATION,
                                 dict(values, b_id=esc.id, b_version=previous_version))
             if result.rowcount != 1:
                 raise StoreConflict(f"escalation {esc.id} changed since version {previous_version}")
@@ -284,10 +285,10 @@ class Store:
         values = dict(escalation_id=link.escalation_id, key=link.key, url=link.url, role=link.role,
                       last_version=link.last_version, last_hash=link.last_hash,
                       last_data=link.last_data, seen_comments=link.seen_comments, updated_at=now)
-        result = tx.execute(q.UPDATE_LINK, dict(values, b_tracker=link.tracker,
+        result = write(tx, q.UPDATE_LINK, dict(values, b_tracker=link.tracker,
                                                  b_remote_id=link.remote_id))
         if result.rowcount == 0:
-            tx.execute(q.INSERT_LINK, dict(values, tracker=link.tracker, remote_id=link.remote_id))
+            write(tx, q.INSERT_LINK, dict(values, tracker=link.tracker, remote_id=link.remote_id))
 
     def move_link(self, tx: Connection, tracker: str, old_id: str, new_id: str) -> None:
         """Re-key a link (and the tracker's pending actions on it) to a record's new id."""
@@ -346,7 +347,7 @@ class Store:
     def note_sent(self, tx: Connection, action_id: int, sent: Any, now: datetime) -> None:
         """Record, before sending, what an action is about to write: after a crash or a lost
         reply, whether it landed is unknown until the record is read again."""
-        tx.execute(q.UPDATE_ACTION, {"b_id": action_id, "result": {"sent": sent}, "updated_at": now})
+        write(tx, q.UPDATE_ACTION, {"b_id": action_id, "result": {"sent": sent}, "updated_at": now})
 
     def done_comments(self, tx: Connection, escalation_id: str, connector: str) -> list[OutboxRow]:
         rows = tx.execute(q.DONE_COMMENTS, {"b_escalation": escalation_id,
@@ -369,7 +370,7 @@ class Store:
 
     @paged
     def replace_payload(self, tx: Connection, action_id: int, payload: dict[str, Any], now: datetime) -> None:
-        tx.execute(q.UPDATE_ACTION, {"b_id": action_id, "payload": payload, "updated_at": now})
+        write(tx, q.UPDATE_ACTION, {"b_id": action_id, "payload": payload, "updated_at": now})
 
     def due_actions(self, tx: Connection, now: datetime, limit: int = 100,
                     after_id: int = 0) -> list[OutboxRow]:
@@ -391,7 +392,7 @@ class Store:
             values["attempts"] = attempts
         if next_attempt_at is not None:
             values["next_attempt_at"] = next_attempt_at
-        tx.execute(q.UPDATE_ACTION, dict(values, b_id=action_id))
+        write(tx, q.UPDATE_ACTION, dict(values, b_id=action_id))
 
     def actions(self, tx: Connection, *, state: str | None = None,
                 escalation_id: str | None = None) -> list[OutboxRow]:
