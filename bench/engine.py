@@ -22,7 +22,10 @@ Phases, each timed on its own, printed as ``name=value`` lines:
 
 ``*_per_cpu_s`` are the same rates over the process's CPU time (on a shared machine the wall
 clock also counts other processes' turns). ``sql.*`` counts statements (an ``executemany`` is one) and commits of the first sync and the wave
-per record pulled (and per escalation and phase); ``rss_peak_mb`` is the process's peak resident set; ``store.bytes_per_escalation``
+per record pulled (and per escalation and phase); ``rss_peak_mb`` is the process's peak resident set,
+``memory.trackers_mb`` what the three in-memory trackers' records take (traced as a fresh process
+loads them: they stand in for the vendors' servers, which hold them in production) and
+``rss_peak_mb_without_trackers`` the difference, tiersync's own peak; ``store.bytes_per_escalation``
 the store's size over N. ``--profile`` runs each phase under cProfile and prints its top functions
 (the connectors' lanes then run one after the other, in the main thread, where cProfile sees them).
 """
@@ -40,6 +43,7 @@ import resource
 import sys
 import tempfile
 import time
+import tracemalloc
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -97,7 +101,9 @@ def ticket(n: int, escalate: bool = True) -> dict:
 
 class Bench:
     def __init__(self, url: str, page_size: int, profile: bool):
-        self.trackers = {name: MemoryConnector(name, MemoryConfig(mapping=name, page_size=page_size))
+        # the trackers' call log is for tests' assertions: not kept (it would grow with N here)
+        self.trackers = {name: MemoryConnector(name, MemoryConfig(mapping=name, page_size=page_size,
+                                                                  record_calls=False))
                          for name in TRACKERS}
         for tracker in self.trackers.values():
             _quick_clock(tracker)
@@ -206,9 +212,13 @@ class Bench:
         self.put("sql.commits_per_escalation", commits / (2 * n))
         self.ignored(n)
         base, base_cpu = self.idle()
-        self.put("rss_peak_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        self.put("rss_peak_mb", peak)
         self.put("store.bytes_per_escalation", self.size() / n)
         self.idle_fresh()
+        # the in-memory trackers stand in for the vendors' servers: their records are in this
+        # process only because the bench has no HTTP; tiersync's own peak is the rest
+        self.put("rss_peak_mb_without_trackers", peak - float(self.lines["memory.trackers_mb"]))
         self.idle_due(n, base, base_cpu)
 
     def run_pulls(self, n: int) -> None:
@@ -304,8 +314,11 @@ class Bench:
 def fresh_idle(state_file: str, url: str) -> None:
     """``--fresh-idle``: one idle cycle of a new engine (this process) over the store at ``url``
     and the trackers' state pickled in ``state_file``."""
+    tracemalloc.start()  # what the trackers' state takes in memory, as loaded
     with open(state_file, "rb") as f:
         state = pickle.load(f)
+    trackers_mb = tracemalloc.get_traced_memory()[0] / 2**20
+    tracemalloc.stop()
     bench = Bench(url, 100, False)
     for name, tracker in bench.trackers.items():
         saved = state[name]
@@ -316,6 +329,7 @@ def fresh_idle(state_file: str, url: str) -> None:
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     if report.pulled or report.changed or report.actions_done:
         raise SystemExit(f"the fresh idle cycle was not idle: {report.as_dict()}")
+    print(f"memory.trackers_mb={trackers_mb:.2f}")
     print(f"idle.fresh_seconds={elapsed:.3f}")
     print(f"idle.fresh_cpu_seconds={cpu:.3f}")
     bench.store.close()

@@ -23,6 +23,7 @@ class MemoryConfig(TrackerConfig):
     kind: str = "memory"
     base_url: str = "memory://"
     page_size: int = 50
+    record_calls: bool = True  # keep ``calls`` (tests assert on them; a benchmark need not)
 
 
 @register
@@ -75,6 +76,10 @@ class MemoryConnector(Connector):
             self.markers[record.idempotency_key] = record.id
         return record
 
+    def _called(self, call: tuple) -> None:
+        if self.config.record_calls:
+            self.calls.append(call)
+
     def writes(self) -> list[tuple[str, str]]:
         return [c for c in self.calls if c[0] in ("create", "update", "comment")]
 
@@ -88,7 +93,7 @@ class MemoryConnector(Connector):
             if not batch:
                 return
             after = batch[-1][0]
-            self.calls.append(("fetch", str(after)))
+            self._called(("fetch", str(after)))
             yield Page(records=records, cursor=str(after))
 
     def _changed_after(self, after: int) -> list[tuple[int, str]]:
@@ -104,7 +109,7 @@ class MemoryConnector(Connector):
         return batch
 
     def get(self, remote_id: str) -> RemoteRecord:
-        self.calls.append(("get", remote_id))
+        self._called(("get", remote_id))
         try:
             return self.records[remote_id]
         except KeyError:
@@ -116,17 +121,17 @@ class MemoryConnector(Connector):
         if origin is not None:
             data["links"] = [origin.url or f"{origin.tracker}:{origin.remote_id}"]
         record = self.put(data, marker=idempotency_key)
-        self.calls.append(("create", record.id))
+        self._called(("create", record.id))
         return record
 
     def find_by_idempotency_key(self, idempotency_key: str) -> RemoteRecord | None:
-        self.calls.append(("find", idempotency_key))
+        self._called(("find", idempotency_key))
         remote_id = self.markers.get(idempotency_key)
         return self.records[remote_id] if remote_id else None
 
     def find_by_idempotency_keys(self, idempotency_keys: list[str]) -> dict[str, RemoteRecord]:
         """Several keys in one call, as a tracker with a bulk lookup answers them."""
-        self.calls.append(("find_many", tuple(idempotency_keys)))
+        self._called(("find_many", tuple(idempotency_keys)))
         return {key: self.records[self.markers[key]] for key in idempotency_keys if key in self.markers}
 
     def update(self, remote_id: str, fields: dict[str, Any], *,
@@ -138,7 +143,7 @@ class MemoryConnector(Connector):
         data = dict(current.data)
         data.update(fields)
         record = self.put(data, remote_id=remote_id)
-        self.calls.append(("update", remote_id))
+        self._called(("update", remote_id))
         return record
 
     def add_comment(self, remote_id: str, body: str, *, public: bool,
@@ -149,9 +154,9 @@ class MemoryConnector(Connector):
         with self._lock:
             self._store(replace(current, comments=current.comments + (comment,),
                                 version=str(int(current.version) + 1), updated_at=self.clock))
-        self.calls.append(("comment", remote_id))
+        self._called(("comment", remote_id))
         if notify:
-            self.calls.append(("notify", remote_id, tuple(notify)))
+            self._called(("notify", remote_id, tuple(notify)))
         return comment.id
 
     def capabilities(self) -> Capabilities:
