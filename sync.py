@@ -1081,6 +1081,8 @@ def prune(older_than: float = typer.Option(..., "--older-than", min=0, metavar="
 
 
 def main() -> None:
+    from core import collector
+    collector.tune()  # the collector's pace for a long sync (core/collector.py)
     try:
         app()
     except ConfigError as exc:

@@ -55,7 +55,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import event, select, text, update  # noqa: E402
 
 from connectors.memory import MemoryConfig, MemoryConnector  # noqa: E402
-from core import schema as t  # noqa: E402
+from core import collector, schema as t  # noqa: E402
 from core.engine import CycleReport, EngineSettings, SyncEngine  # noqa: E402
 from core.mapping import load_mapping  # noqa: E402
 from core.policy import load_policy  # noqa: E402
@@ -366,6 +366,7 @@ def main() -> int:
     parser.add_argument("--fresh-idle", help=argparse.SUPPRESS)  # the child of idle_fresh
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
+    collector.tune()  # as the command line does (core/collector.py)
     if args.fresh_idle:
         fresh_idle(args.fresh_idle, os.environ["TIERSYNC_BENCH_STORE"])
         return 0
