@@ -17,6 +17,8 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Callable
 
+from cachetools import LRUCache
+
 from core.connector import TIERSYNC_COMMENT_MARK, OriginRef, RemoteRecord
 from core.audit import AuditEntry
 from core.errors import (AuthError, Conflict, ConnectorError, NotFound, PermanentError, RateLimited,
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     from core.engine import CycleReport, SyncEngine
 
 log = logging.getLogger("tiersync.outbox")
+READ_KEPT = 1000  # records read before comments kept in a pass (at least 4 claimed batches)
 
 
 class OutboxApplier:
@@ -46,7 +49,11 @@ class OutboxApplier:
         self.engine = engine
         self.store = engine.store
         self.blocked: set[str] = set()  # connectors that are rate limited or refuse credentials
-        self.read: dict[tuple[str, str], RemoteRecord] = {}  # read before commenting, this pass
+        # records read before commenting this pass (a comment after an update, or a second
+        # comment, reuses the read): the most recent ones, so a pass over N records does not
+        # hold N records; one evicted is read again, as on a first comment
+        self.read: LRUCache[tuple[str, str], RemoteRecord] = LRUCache(
+            maxsize=max(READ_KEPT, 4 * engine.settings.outbox_batch))
         self.files = FileSender(self)  # attachments (core/attachments_send.py)
         self.looked_up: dict[tuple[str, str], RemoteRecord | None] = {}  # batch key lookups
         self.merged: set[int] = set()  # comments sent with their update (core/outbox_write.py)
